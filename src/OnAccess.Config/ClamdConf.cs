@@ -1,0 +1,516 @@
+using System.Globalization;
+using System.Text;
+
+namespace OnAccess.Config;
+
+/// <summary>
+/// A clamd.conf read with ClamAV's own syntax: every directive of ClamAV 1.4 is accepted and kept; the on-access
+/// directives become <see cref="OnAccessOptions"/>, and the ones a scanner connection needs are typed here.
+/// Reading throws <see cref="ClamdConfException"/> and nothing else.
+/// </summary>
+public sealed class ClamdConf
+{
+    /// <summary>clamd's default <c>StreamMaxLength</c>: 100 MiB.</summary>
+    public const long DefaultStreamMaxLength = 100L * 1024 * 1024;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private readonly Dictionary<string, List<ClamdConfEntry>> _byName;
+
+    private ClamdConf(string? filePath, List<ClamdConfEntry> entries, List<PlanDiagnostic> diagnostics)
+    {
+        FilePath = filePath;
+        Entries = entries;
+        Diagnostics = diagnostics;
+        _byName = new Dictionary<string, List<ClamdConfEntry>>(StringComparer.Ordinal);
+        foreach (var entry in entries)
+        {
+            if (!_byName.TryGetValue(entry.Directive, out var list))
+            {
+                _byName[entry.Directive] = list = [];
+            }
+
+            list.Add(entry);
+        }
+    }
+
+    /// <summary>The file that was read, or <see langword="null"/> for text.</summary>
+    public string? FilePath { get; }
+
+    /// <summary>Every directive that takes effect, in file order (a repeated single-valued directive appears once: its first value).</summary>
+    public IReadOnlyList<ClamdConfEntry> Entries { get; }
+
+    /// <summary>What the reader noticed: repeated directives, octal-looking sizes, deprecated directives, CRLF endings.</summary>
+    public IReadOnlyList<PlanDiagnostic> Diagnostics { get; }
+
+    /// <summary><c>LocalSocket</c>: clamd's unix socket path, or <see langword="null"/>.</summary>
+    public string? LocalSocket => GetValue(ClamdDirectiveNames.LocalSocket);
+
+    /// <summary><c>TCPSocket</c>: clamd's TCP port, or <see langword="null"/>.</summary>
+    public int? TcpSocket => GetValue(ClamdDirectiveNames.TcpSocket) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : null;
+
+    /// <summary><c>TCPAddr</c>: the addresses clamd listens on, in file order.</summary>
+    public IReadOnlyList<string> TcpAddresses => GetValues(ClamdDirectiveNames.TcpAddr);
+
+    /// <summary><c>StreamMaxLength</c> in bytes (default 100 MiB).</summary>
+    public long StreamMaxLength =>
+        GetValue(ClamdDirectiveNames.StreamMaxLength) is { } v && ClamdValueSyntax.TryParseSize(v, out var size, out _) ? size : DefaultStreamMaxLength;
+
+    /// <summary><c>TemporaryDirectory</c>, or <see langword="null"/>.</summary>
+    public string? TemporaryDirectory => GetValue(ClamdDirectiveNames.TemporaryDirectory);
+
+    /// <summary>Reads a clamd.conf from disk.</summary>
+    /// <param name="path">The file.</param>
+    /// <returns>The parsed configuration.</returns>
+    /// <exception cref="ClamdConfException">The file cannot be read or is not valid clamd.conf.</exception>
+    public static ClamdConf Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new ClamdConfException(path, null, null, $"the file cannot be read ({e.Message}).", e);
+        }
+
+        return Parse(bytes, path);
+    }
+
+    /// <summary>Parses clamd.conf bytes (UTF-8; a byte-order mark is allowed).</summary>
+    /// <param name="utf8">The file's bytes.</param>
+    /// <param name="filePath">The name to report in diagnostics and errors.</param>
+    /// <returns>The parsed configuration.</returns>
+    /// <exception cref="ClamdConfException">The text is not valid clamd.conf.</exception>
+    public static ClamdConf Parse(ReadOnlySpan<byte> utf8, string? filePath = null)
+    {
+        if (utf8.StartsWith("\xEF\xBB\xBF"u8))
+        {
+            utf8 = utf8[3..];
+        }
+
+        var text = new StringBuilder(utf8.Length);
+        var line = 1;
+        while (!utf8.IsEmpty)
+        {
+            var end = utf8.IndexOf((byte)'\n');
+            var lineBytes = end < 0 ? utf8 : utf8[..(end + 1)];
+            try
+            {
+                text.Append(StrictUtf8.GetString(lineBytes));
+            }
+            catch (DecoderFallbackException e)
+            {
+                throw new ClamdConfException(filePath, line, null, "the line is not valid UTF-8 text.", e);
+            }
+
+            utf8 = utf8[lineBytes.Length..];
+            line++;
+        }
+
+        return Parse(text.ToString(), filePath);
+    }
+
+    /// <summary>Parses clamd.conf text.</summary>
+    /// <param name="text">The text.</param>
+    /// <param name="filePath">The name to report in diagnostics and errors.</param>
+    /// <returns>The parsed configuration.</returns>
+    /// <exception cref="ClamdConfException">The text is not valid clamd.conf.</exception>
+    public static ClamdConf Parse(string text, string? filePath = null)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return new Reader(filePath).Read(text);
+    }
+
+    /// <summary>The effective value of a single-valued directive (its first occurrence), or <see langword="null"/>.</summary>
+    /// <param name="directive">The directive's name, case-sensitive.</param>
+    /// <returns>The value without quotes, or <see langword="null"/> when the directive is absent.</returns>
+    public string? GetValue(string directive) =>
+        _byName.TryGetValue(directive, out var list) ? list[0].Value : null;
+
+    /// <summary>Every value of a directive, in file order.</summary>
+    /// <param name="directive">The directive's name, case-sensitive.</param>
+    /// <returns>The values; empty when absent.</returns>
+    public IReadOnlyList<string> GetValues(string directive) =>
+        _byName.TryGetValue(directive, out var list) ? list.ConvertAll(e => e.Value) : [];
+
+    /// <summary>Builds the on-access options this file describes (a new instance on each call).</summary>
+    /// <returns>The options, with ClamAV's defaults for absent directives.</returns>
+    public OnAccessOptions ToOnAccessOptions()
+    {
+        var options = new OnAccessOptions();
+        if (GetValue(ClamdDirectiveNames.ScanOnAccess) is { } scan)
+        {
+            options.ScanOnAccess = Bool(scan);
+        }
+
+        options.MountPaths = [.. GetValues(ClamdDirectiveNames.MountPath)];
+        options.IncludePaths = [.. GetValues(ClamdDirectiveNames.IncludePath)];
+        options.ExcludePaths = [.. GetValues(ClamdDirectiveNames.ExcludePath)];
+        options.ExcludeUids = [.. GetValues(ClamdDirectiveNames.ExcludeUid).Select(v => uint.Parse(v, CultureInfo.InvariantCulture))];
+        options.ExcludeUnames = [.. GetValues(ClamdDirectiveNames.ExcludeUname)];
+        options.ExcludeRootUid = GetValue(ClamdDirectiveNames.ExcludeRootUid) is { } root && Bool(root);
+        if (GetValue(ClamdDirectiveNames.MaxFileSize) is { } size && ClamdValueSyntax.TryParseSize(size, out var bytes, out _))
+        {
+            options.MaxFileSize = bytes;
+        }
+
+        if (GetValue(ClamdDirectiveNames.MaxThreads) is { } threads)
+        {
+            options.MaxThreads = int.Parse(threads, CultureInfo.InvariantCulture);
+        }
+
+        if (GetValue(ClamdDirectiveNames.RetryAttempts) is { } retries)
+        {
+            options.RetryAttempts = int.Parse(retries, CultureInfo.InvariantCulture);
+        }
+
+        if (GetValue(ClamdDirectiveNames.CurlTimeout) is { } timeout)
+        {
+            options.ScanTimeout = TimeSpan.FromMilliseconds(int.Parse(timeout, CultureInfo.InvariantCulture));
+        }
+
+        options.DenyOnError = GetValue(ClamdDirectiveNames.DenyOnError) is { } deny && Bool(deny);
+        options.DisableDdd = GetValue(ClamdDirectiveNames.DisableDdd) is { } ddd && Bool(ddd);
+        options.Prevention = GetValue(ClamdDirectiveNames.Prevention) is { } prevention && Bool(prevention);
+        options.ExtraScanning = GetValue(ClamdDirectiveNames.ExtraScanning) is { } extra && Bool(extra);
+        return options;
+
+        static bool Bool(string value) => ClamdValueSyntax.TryParseBool(value, out var b) && b;
+    }
+
+    /// <summary>Writes on-access options as clamd.conf text that <see cref="Parse(string, string?)"/> reads back to equal options.</summary>
+    /// <param name="options">The options.</param>
+    /// <returns>clamd.conf text, one directive per line.</returns>
+    /// <exception cref="ArgumentException">A value has no clamd.conf spelling (an empty path, a line break, a negative number, a timeout that is not whole milliseconds).</exception>
+    public static string Format(OnAccessOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var text = new StringBuilder();
+        if (options.ScanOnAccess is { } scan)
+        {
+            Line(ClamdDirectiveNames.ScanOnAccess, ClamdValueSyntax.FormatBool(scan));
+        }
+
+        foreach (var p in options.MountPaths)
+        {
+            Line(ClamdDirectiveNames.MountPath, Quote(ClamdDirectiveNames.MountPath, p));
+        }
+
+        foreach (var p in options.IncludePaths)
+        {
+            Line(ClamdDirectiveNames.IncludePath, Quote(ClamdDirectiveNames.IncludePath, p));
+        }
+
+        foreach (var p in options.ExcludePaths)
+        {
+            Line(ClamdDirectiveNames.ExcludePath, Quote(ClamdDirectiveNames.ExcludePath, p));
+        }
+
+        foreach (var uid in options.ExcludeUids)
+        {
+            if (uid > MaxUid)
+            {
+                throw new ArgumentException($"{ClamdDirectiveNames.ExcludeUid} {uid} is not a valid UID.", nameof(options));
+            }
+
+            Line(ClamdDirectiveNames.ExcludeUid, uid.ToString(CultureInfo.InvariantCulture));
+        }
+
+        foreach (var name in options.ExcludeUnames)
+        {
+            Line(ClamdDirectiveNames.ExcludeUname, Quote(ClamdDirectiveNames.ExcludeUname, name));
+        }
+
+        Line(ClamdDirectiveNames.ExcludeRootUid, ClamdValueSyntax.FormatBool(options.ExcludeRootUid));
+        Line(ClamdDirectiveNames.MaxFileSize, ClamdValueSyntax.FormatSize(NonNegative(ClamdDirectiveNames.MaxFileSize, options.MaxFileSize)));
+        Line(ClamdDirectiveNames.MaxThreads, NonNegative(ClamdDirectiveNames.MaxThreads, options.MaxThreads).ToString(CultureInfo.InvariantCulture));
+        Line(ClamdDirectiveNames.RetryAttempts, NonNegative(ClamdDirectiveNames.RetryAttempts, options.RetryAttempts).ToString(CultureInfo.InvariantCulture));
+        Line(ClamdDirectiveNames.CurlTimeout, Milliseconds(options.ScanTimeout).ToString(CultureInfo.InvariantCulture));
+        Line(ClamdDirectiveNames.DenyOnError, ClamdValueSyntax.FormatBool(options.DenyOnError));
+        Line(ClamdDirectiveNames.DisableDdd, ClamdValueSyntax.FormatBool(options.DisableDdd));
+        Line(ClamdDirectiveNames.Prevention, ClamdValueSyntax.FormatBool(options.Prevention));
+        Line(ClamdDirectiveNames.ExtraScanning, ClamdValueSyntax.FormatBool(options.ExtraScanning));
+        return text.ToString();
+
+        void Line(string directive, string value) => text.Append(directive).Append(' ').Append(value).Append('\n');
+
+        static long NonNegative(string directive, long value) => value >= 0
+            ? value
+            : throw new ArgumentException($"{directive} cannot be negative in clamd.conf (it is {value}).", nameof(options));
+
+        static long Milliseconds(TimeSpan timeout)
+        {
+            if (timeout.Ticks % TimeSpan.TicksPerMillisecond != 0 || timeout < TimeSpan.Zero || timeout.TotalMilliseconds > int.MaxValue)
+            {
+                throw new ArgumentException($"{ClamdDirectiveNames.CurlTimeout} must be whole milliseconds from 0 to {int.MaxValue} (it is {timeout}).", nameof(options));
+            }
+
+            return (long)timeout.TotalMilliseconds;
+        }
+
+        static string Quote(string directive, string value)
+        {
+            if (value.Length == 0 || value.AsSpan().IndexOfAny('\r', '\n') >= 0)
+            {
+                throw new ArgumentException($"{directive} cannot be written to clamd.conf: the value is empty or contains a line break.", nameof(options));
+            }
+
+            var needsQuotes = value[0] is ' ' or '\t' or '"' || value[^1] is ' ' or '\t';
+            return needsQuotes ? "\"" + value + "\"" : value;
+        }
+    }
+
+    internal const uint MaxUid = uint.MaxValue - 1;
+
+    /// <summary>The line a directive (with a given raw value, if any) was read from.</summary>
+    internal int? FindLine(string directive, string? value = null)
+    {
+        if (!_byName.TryGetValue(directive, out var list))
+        {
+            return null;
+        }
+
+        foreach (var entry in list)
+        {
+            if (value is null || string.Equals(entry.Value, value, StringComparison.Ordinal))
+            {
+                return entry.Line;
+            }
+        }
+
+        return null;
+    }
+
+    private sealed class Reader(string? filePath)
+    {
+        private readonly List<ClamdConfEntry> _entries = [];
+        private readonly List<PlanDiagnostic> _diagnostics = [];
+        private readonly Dictionary<string, int> _firstLine = new(StringComparer.Ordinal);
+        private bool _crlfReported;
+
+        public ClamdConf Read(string text)
+        {
+            // Lines end at '\n' only, as in ClamAV; a '\r' before it (CRLF files) is dropped, unlike clamonacc.
+            var rest = text.AsSpan();
+            var lineNumber = 0;
+            while (!rest.IsEmpty)
+            {
+                lineNumber++;
+                var end = rest.IndexOf('\n');
+                var line = end < 0 ? rest : rest[..end];
+                rest = end < 0 ? [] : rest[(end + 1)..];
+                if (line.EndsWith('\r'))
+                {
+                    line = line[..^1];
+                    ReportCrlf();
+                }
+
+                ReadLine(line, lineNumber);
+            }
+
+            return new ClamdConf(filePath, _entries, _diagnostics);
+        }
+
+        private void ReportCrlf()
+        {
+            if (!_crlfReported)
+            {
+                _crlfReported = true;
+                Note(PlanDiagnosticCodes.CrlfLineEndings, DiagnosticSeverity.Info, [], "The file has CRLF (Windows) line endings. OnAccess reads it; ClamAV 1.4's clamonacc rejects every BOOL, NUMBER and SIZE value in such a file.", null);
+            }
+        }
+
+        private void ReadLine(ReadOnlySpan<char> line, int lineNumber)
+        {
+            line = line.TrimStart(" \t");
+            if (line.IsEmpty || line[0] == '#')
+            {
+                return;
+            }
+
+            if (line.StartsWith("Example", StringComparison.Ordinal))
+            {
+                throw Error(lineNumber, null, "the line starts with 'Example': this is ClamAV's example file. Edit it and remove the 'Example' line before using it.");
+            }
+
+            var nameEnd = line.IndexOfAny(' ', '\t');
+            var name = (nameEnd < 0 ? line : line[..nameEnd]).ToString();
+            if (!ClamdDirectiveTable.ByName.TryGetValue(name, out var directive))
+            {
+                throw Error(lineNumber, name, UnknownDirectiveMessage(name));
+            }
+
+            var value = nameEnd < 0 ? string.Empty : line[nameEnd..].Trim(" \t").ToString();
+            if (value.Length == 0)
+            {
+                throw Error(lineNumber, name, $"the directive needs a value ({Describe(directive.Type)}).");
+            }
+
+            if (value[0] == '"')
+            {
+                var close = value.LastIndexOf('"');
+                if (close == 0)
+                {
+                    throw Error(lineNumber, name, "the value opens a double quote that is never closed.");
+                }
+
+                if (close != value.Length - 1)
+                {
+                    throw Error(lineNumber, name, $"there is text after the closing double quote ('{value[(close + 1)..]}'); clamd.conf has no trailing comments.");
+                }
+
+                value = value[1..close];
+                if (value.Length == 0)
+                {
+                    throw Error(lineNumber, name, "the quoted value is empty; ClamAV rejects an empty value.");
+                }
+            }
+
+            CheckValue(directive, value, lineNumber);
+
+            if (directive.Deprecated)
+            {
+                var honoured = directive.Name == ClamdDirectiveNames.ScanOnAccess;
+                Note(
+                    PlanDiagnosticCodes.DeprecatedDirective,
+                    honoured ? DiagnosticSeverity.Info : DiagnosticSeverity.Warning,
+                    [name],
+                    honoured
+                        ? $"{name} is deprecated since ClamAV 0.102 and clamonacc ignores it; OnAccess honours it as the 2016 on-access guide describes ('no' turns monitoring off)."
+                        : $"{name} is deprecated in ClamAV 1.4 and is ignored.",
+                    lineNumber);
+            }
+
+            if (!directive.Repeatable && _firstLine.TryGetValue(name, out var first))
+            {
+                Note(PlanDiagnosticCodes.RepeatedDirective, DiagnosticSeverity.Warning, [name], $"{name} is repeated; the first value (line {first}) is kept and this one ('{value}') is ignored, as ClamAV does.", lineNumber);
+                return;
+            }
+
+            if (name == ClamdDirectiveNames.ExcludeUid && value.TrimStart('0').Length == 0 && !_firstLine.ContainsKey(name))
+            {
+                Note(PlanDiagnosticCodes.FirstExcludeUidZero, DiagnosticSeverity.Warning, [name], $"The first {name} is 0: clamonacc then disables the whole UID list, while OnAccess excludes UID 0 (root) like any other UID. Use OnAccessExcludeRootUID yes to say so plainly.", lineNumber);
+            }
+
+            _firstLine.TryAdd(name, lineNumber);
+            if (!directive.Deprecated || directive.Name == ClamdDirectiveNames.ScanOnAccess)
+            {
+                _entries.Add(new ClamdConfEntry(name, value, lineNumber));
+            }
+        }
+
+        private void CheckValue(ClamdDirective directive, string value, int lineNumber)
+        {
+            var name = directive.Name;
+            var hint = value.Contains('#', StringComparison.Ordinal) ? " clamd.conf has no trailing comments: '#' after a value is part of the value." : string.Empty;
+            switch (directive.Type)
+            {
+                case DirectiveType.Bool when !ClamdValueSyntax.TryParseBool(value, out _):
+                    throw Error(lineNumber, name, $"'{value}' is not a BOOL; use yes, no, true, false, 1 or 0.{hint}");
+
+                case DirectiveType.Number:
+                    long max = name switch
+                    {
+                        ClamdDirectiveNames.ExcludeUid => MaxUid,
+                        ClamdDirectiveNames.TcpSocket => 65535,
+                        _ => int.MaxValue,
+                    };
+                    if (!ClamdValueSyntax.TryParseNumber(value, max, out var number))
+                    {
+                        throw Error(lineNumber, name, number == -1
+                            ? $"{value} is too large; the largest accepted value is {max}."
+                            : $"'{value}' is not a NUMBER; use decimal digits only, without a sign.{hint}");
+                    }
+
+                    break;
+
+                case DirectiveType.Size:
+                    if (!ClamdValueSyntax.TryParseSize(value, out var size, out var leadingZero))
+                    {
+                        throw Error(lineNumber, name, size == -1
+                            ? $"{value} is too large."
+                            : $"'{value}' is not a SIZE; use decimal digits with an optional K, M or G suffix (for example 5M).{hint}");
+                    }
+
+                    if (leadingZero)
+                    {
+                        Note(PlanDiagnosticCodes.LeadingZeroSize, DiagnosticSeverity.Warning, [name], $"{name} {value} has a leading zero: OnAccess reads it as decimal ({size} bytes), but ClamAV reads it as octal. Remove the leading zero.", lineNumber);
+                    }
+
+                    break;
+
+                case DirectiveType.String when hint.Length > 0:
+                    Note(PlanDiagnosticCodes.HashInValue, DiagnosticSeverity.Warning, [name], $"The value '{value}' contains '#'.{hint}", lineNumber);
+                    break;
+            }
+        }
+
+        private static string UnknownDirectiveMessage(string name)
+        {
+            string? best = null;
+            var bestDistance = int.MaxValue;
+            foreach (var known in ClamdDirectiveTable.ByName.Keys)
+            {
+                if (string.Equals(known, name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return $"unknown directive; directive names are case-sensitive: did you mean '{known}'?";
+                }
+
+                var distance = EditDistance(name.ToUpperInvariant(), known.ToUpperInvariant());
+                if (distance < bestDistance)
+                {
+                    (best, bestDistance) = (known, distance);
+                }
+            }
+
+            return best is not null && bestDistance <= Math.Max(2, name.Length / 4)
+                ? $"unknown directive; did you mean '{best}'?"
+                : "unknown directive; clamd 1.4 does not accept it (see docs/configuration.md for the directives OnAccess reads).";
+        }
+
+        private static int EditDistance(string a, string b)
+        {
+            if (Math.Abs(a.Length - b.Length) > 8)
+            {
+                return int.MaxValue;
+            }
+
+            var previous = new int[b.Length + 1];
+            var current = new int[b.Length + 1];
+            for (var j = 0; j <= b.Length; j++)
+            {
+                previous[j] = j;
+            }
+
+            for (var i = 1; i <= a.Length; i++)
+            {
+                current[0] = i;
+                for (var j = 1; j <= b.Length; j++)
+                {
+                    var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                    current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+                }
+
+                (previous, current) = (current, previous);
+            }
+
+            return previous[b.Length];
+        }
+
+        private static string Describe(DirectiveType type) => type switch
+        {
+            DirectiveType.Bool => "BOOL: yes or no",
+            DirectiveType.Number => "NUMBER: decimal digits",
+            DirectiveType.Size => "SIZE: digits with an optional K, M or G",
+            _ => "STRING",
+        };
+
+        private void Note(string code, DiagnosticSeverity severity, IReadOnlyList<string> directives, string message, int? line) =>
+            _diagnostics.Add(new PlanDiagnostic(code, severity, directives, message, filePath, line));
+
+        private ClamdConfException Error(int line, string? directive, string reason) => new(filePath, line, directive, reason);
+    }
+}
