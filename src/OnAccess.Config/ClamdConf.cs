@@ -86,7 +86,7 @@ public sealed class ClamdConf
     /// <exception cref="ClamdConfException">The text is not valid clamd.conf.</exception>
     public static ClamdConf Parse(ReadOnlySpan<byte> utf8, string? filePath = null)
     {
-        if (utf8.StartsWith("\xEF\xBB\xBF"u8))
+        if (utf8.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
         {
             utf8 = utf8[3..];
         }

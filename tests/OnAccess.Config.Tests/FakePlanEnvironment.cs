@@ -1,0 +1,23 @@
+namespace OnAccess.Config.Tests;
+
+/// <summary>A filesystem of named directories, files, links and mount points; everything else is missing.</summary>
+internal sealed class FakePlanEnvironment : IPlanEnvironment
+{
+    public Dictionary<string, PathKind> Paths { get; } = new(StringComparer.Ordinal) { ["/"] = PathKind.Directory };
+
+    public HashSet<string> MountPoints { get; } = new(StringComparer.Ordinal) { "/" };
+
+    public FakePlanEnvironment Dir(params string[] paths)
+    {
+        foreach (var p in paths)
+        {
+            Paths[p] = PathKind.Directory;
+        }
+
+        return this;
+    }
+
+    public PathKind GetPathKind(string path) => Paths.GetValueOrDefault(path, PathKind.Missing);
+
+    public bool IsMountPoint(string path) => MountPoints.Contains(path);
+}
