@@ -1,0 +1,174 @@
+using System.IO.Pipelines;
+using System.Runtime.InteropServices;
+
+namespace OnAccess.Kernel;
+
+/// <summary>What the pump does after a failed read(2).</summary>
+internal enum ReadFailureAction
+{
+    /// <summary>Go on reading (the handler may have written a notification into the pipe).</summary>
+    Continue,
+
+    /// <summary>Stop reading and complete the pipe with the error.</summary>
+    Stop,
+}
+
+/// <summary>
+/// The kernel-reading plumbing shared by the fanotify and inotify bindings: one dedicated, named background thread
+/// waits in poll(2) on the kernel descriptor and on a wake-up eventfd, reads whole records with read(2) straight into
+/// <see cref="PipeWriter"/> memory, and flushes. It never parses and never runs user code; the consumer parses from
+/// the <see cref="PipeReader"/>. Backpressure: when the pipe holds <see cref="PauseWriterThreshold"/> unread bytes the
+/// flush waits, the thread stops reading, and the kernel queue fills (then overflows, or holds openers for
+/// permission events): the consumer must keep up, which is why it only dispatches.
+/// </summary>
+internal sealed class KernelReadPump : IDisposable
+{
+    /// <summary>Every read gets at least this much contiguous buffer, enough for the largest kernel record.</summary>
+    public const int BufferSize = 64 * 1024;
+
+    public const long PauseWriterThreshold = 16L * 1024 * 1024;
+
+    private readonly SafeHandle _source;
+    private readonly Func<Interop.ErrorInfo, PipeWriter, ReadFailureAction> _onReadFailure;
+    private readonly SafeDescriptorHandle _wakeup;
+    private readonly Pipe _pipe;
+    private readonly Thread _thread;
+    private volatile bool _stopping;
+    private int _disposed;
+
+    /// <param name="source">The kernel descriptor (fanotify group or inotify instance).</param>
+    /// <param name="threadName">The reader thread's name, as shown by debuggers and /proc.</param>
+    /// <param name="onReadFailure">Called on the reader thread with errno after a failed read (not EINTR/EAGAIN); it
+    /// may write a notification record into the writer and must not block.</param>
+    public KernelReadPump(SafeHandle source, string threadName, Func<Interop.ErrorInfo, PipeWriter, ReadFailureAction> onReadFailure)
+    {
+        _source = source;
+        _onReadFailure = onReadFailure;
+        var efd = global::Interop.Libc.EventFd(0, global::Interop.Libc.EFD_CLOEXEC | global::Interop.Libc.EFD_NONBLOCK);
+        if (efd < 0)
+        {
+            throw global::Interop.GetExceptionForError(global::Interop.ErrorInfo.Last(), "eventfd");
+        }
+
+        _wakeup = new SafeDescriptorHandle(efd);
+        _pipe = new Pipe(new PipeOptions(
+            pauseWriterThreshold: PauseWriterThreshold,
+            resumeWriterThreshold: PauseWriterThreshold / 2,
+            minimumSegmentSize: BufferSize,
+            useSynchronizationContext: false));
+        _thread = new Thread(Run) { IsBackground = true, Name = threadName };
+    }
+
+    /// <summary>What the consumer parses from.</summary>
+    public PipeReader Reader => _pipe.Reader;
+
+    public void Start() => _thread.Start();
+
+    /// <summary>Wakes the reader thread, waits for it to leave, and completes the pipe. Safe to call more than once.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _stopping = true;
+        global::Interop.Libc.WriteAll(_wakeup, BitConverter.GetBytes(1UL));
+        _pipe.Writer.CancelPendingFlush();
+        if (_thread.IsAlive && _thread.ManagedThreadId != Environment.CurrentManagedThreadId)
+        {
+            _thread.Join();
+        }
+
+        _wakeup.Dispose();
+    }
+
+    private unsafe void Run()
+    {
+        var writer = _pipe.Writer;
+        Exception? failure = null;
+        var sourceAdded = false;
+        try
+        {
+            _source.DangerousAddRef(ref sourceAdded);
+            var fds = stackalloc global::Interop.Libc.PollFd[2];
+            fds[0] = new global::Interop.Libc.PollFd { Fd = (int)_source.DangerousGetHandle(), Events = global::Interop.Libc.POLLIN };
+            fds[1] = new global::Interop.Libc.PollFd { Fd = (int)_wakeup.DangerousGetHandle(), Events = global::Interop.Libc.POLLIN };
+            while (!_stopping)
+            {
+                fds[0].REvents = fds[1].REvents = 0;
+                if (global::Interop.Libc.Poll(fds, 2, -1) < 0)
+                {
+                    var pollError = global::Interop.ErrorInfo.Last();
+                    if (pollError.RawErrno == global::Interop.Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    failure = global::Interop.GetExceptionForError(pollError, "poll");
+                    break;
+                }
+
+                if (_stopping || fds[1].REvents != 0)
+                {
+                    break;
+                }
+
+                if (fds[0].REvents == 0)
+                {
+                    continue;
+                }
+
+                var memory = writer.GetMemory(BufferSize);
+                nint n;
+                fixed (byte* buffer = memory.Span)
+                {
+                    n = global::Interop.Libc.Read(_source, buffer, (nuint)memory.Length);
+                }
+
+                if (n < 0)
+                {
+                    var error = global::Interop.ErrorInfo.Last();
+                    if (error.RawErrno is global::Interop.Errno.EINTR or global::Interop.Errno.EAGAIN)
+                    {
+                        continue;
+                    }
+
+                    if (_onReadFailure(error, writer) == ReadFailureAction.Stop)
+                    {
+                        failure = global::Interop.GetExceptionForError(error, "read");
+                        break;
+                    }
+                }
+                else if (n == 0)
+                {
+                    break; // the descriptor reached its end: nothing more will come
+                }
+                else
+                {
+                    writer.Advance((int)n);
+                }
+
+                var pending = writer.FlushAsync();
+                var flush = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            failure = e; // never let an exception escape a background thread: the consumer sees it
+        }
+        finally
+        {
+            if (sourceAdded)
+            {
+                _source.DangerousRelease();
+            }
+
+            writer.Complete(failure);
+        }
+    }
+}

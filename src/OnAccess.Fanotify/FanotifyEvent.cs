@@ -1,0 +1,148 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using OnAccess.Kernel;
+using static Interop.FanotifyConstants;
+
+namespace OnAccess.Fanotify;
+
+/// <summary>
+/// One event from a <see cref="FanotifyEventReader"/>. It owns the event's descriptor (and pidfd, if reported).
+/// A permission event must be answered exactly once with <see cref="Respond"/>; disposing it unanswered answers the
+/// group's <see cref="FanotifyGroupOptions.UnansweredResponse"/> and logs a warning. Dispose every event.
+/// </summary>
+public sealed class FanotifyEvent : IDisposable
+{
+    private readonly FanotifyGroup? _group;
+    private readonly SafeDescriptorHandle? _fd;
+    private readonly SafeFileHandle? _file;
+    private int _answered;
+    private int _disposed;
+
+    internal FanotifyEvent(FanotifyGroup? group, ulong mask, int fd, int pid, IReadOnlyList<FanotifyInfoRecord> infoRecords, SafeDescriptorHandle? pidFd)
+    {
+        _group = group;
+        Events = (FanotifyEvents)(mask & ~(FAN_EVENT_ON_CHILD | FanotifyEventParser.ReadFailureMarker));
+        ProcessId = pid;
+        InfoRecords = infoRecords;
+        ProcessFd = pidFd;
+        if (fd >= 0)
+        {
+            _fd = new SafeDescriptorHandle(fd);
+            _file = new SafeFileHandle(new IntPtr(fd), ownsHandle: false);
+        }
+
+        IsPermissionRequest = (mask & AllPermissionEvents) != 0 && _fd is not null;
+    }
+
+    private FanotifyEvent(int errno)
+    {
+        ReadError = errno;
+        InfoRecords = [];
+        _answered = 1;
+    }
+
+    /// <summary>The events (several may be merged into one notification record).</summary>
+    public FanotifyEvents Events { get; }
+
+    /// <summary>The accessing process (or thread, with thread-id reporting); for a read failure, 0.</summary>
+    public int ProcessId { get; }
+
+    /// <summary>
+    /// The accessed file, opened by the kernel for this event (reads through it generate no events). Read it with
+    /// <see cref="RandomAccess"/>; do not dispose it (the event owns it). <see langword="null"/> when the event has
+    /// no descriptor (overflow, read failure, file-id reporting).
+    /// </summary>
+    public SafeFileHandle? File => _file;
+
+    /// <summary>The info records (file ids, names, pidfd, error); empty for classic events.</summary>
+    public IReadOnlyList<FanotifyInfoRecord> InfoRecords { get; }
+
+    /// <summary>A pidfd for the accessing process, with pidfd reporting; owned by the event.</summary>
+    public SafeHandle? ProcessFd { get; }
+
+    /// <summary>Whether the accessing process is waiting for <see cref="Respond"/>.</summary>
+    public bool IsPermissionRequest { get; }
+
+    /// <summary>Whether the kernel's queue overflowed here (events were lost).</summary>
+    public bool IsQueueOverflow => (Events & FanotifyEvents.QueueOverflow) != 0;
+
+    /// <summary>
+    /// For a failed read(2) (EMFILE, ENFILE, EOVERFLOW, EACCES): errno. The kernel has already denied the access it
+    /// could not deliver. <see langword="null"/> for kernel events.
+    /// </summary>
+    public int? ReadError { get; }
+
+    /// <summary>Whether a permission event has been answered.</summary>
+    public bool IsAnswered => Volatile.Read(ref _answered) != 0;
+
+    /// <summary>
+    /// Answers a permission event, once. The descriptor stays open until the event is disposed, so the scanner may
+    /// keep reading it after an early answer.
+    /// </summary>
+    /// <param name="response">Allow or deny.</param>
+    /// <param name="audit">Ask the kernel to write an audit record (the group needs <see cref="FanotifyGroupOptions.EnableAudit"/>).</param>
+    /// <returns><see langword="true"/> if this call answered; <see langword="false"/> if it was answered already or is not a permission event.</returns>
+    /// <exception cref="ObjectDisposedException">The group is closed (the kernel has allowed the access) or the event is disposed.</exception>
+    /// <exception cref="IOException">The kernel rejected the answer.</exception>
+    public bool Respond(FanotifyResponse response, bool audit = false)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (!IsPermissionRequest || Interlocked.Exchange(ref _answered, 1) != 0)
+        {
+            return false;
+        }
+
+        var error = _group!.Respond(_fd!.Number, response, audit);
+        if (error is { } e)
+        {
+            throw global::Interop.GetExceptionForError(e, "writing a fanotify response");
+        }
+
+        return true;
+    }
+
+    /// <summary>The accessed file's path, for display only (readlink of the descriptor).</summary>
+    /// <returns>The path, or <see langword="null"/> without a descriptor.</returns>
+    public string? GetPath() => _fd is null ? null : FileIdentity.PathOf(_fd);
+
+    /// <summary>The accessed file's identity from statx on the event's descriptor.</summary>
+    /// <returns>Device, inode, size, mode, owner and times.</returns>
+    /// <exception cref="InvalidOperationException">The event has no descriptor.</exception>
+    public FileIdentity GetFileIdentity() =>
+        _fd is null ? throw new InvalidOperationException("The event has no file descriptor.") : FileIdentity.Of(_fd);
+
+    /// <summary>Answers an unanswered permission event with the group's default, then closes the descriptors.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        if (IsPermissionRequest && Interlocked.Exchange(ref _answered, 1) == 0 && _group is { IsClosed: false } group)
+        {
+            var response = group.Options.UnansweredResponse;
+            try
+            {
+                if (group.Respond(_fd!.Number, response, audit: false) is { } error)
+                {
+                    Log.ResponseFailed(group.Logger, ProcessId, error.RawErrno);
+                }
+                else
+                {
+                    Log.UnansweredPermissionEvent(group.Logger, ProcessId, _fd.Number, response);
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // Closed meanwhile: the kernel has allowed the access.
+            }
+        }
+
+        _file?.Dispose();
+        _fd?.Dispose();
+        ProcessFd?.Dispose();
+    }
+
+    internal static FanotifyEvent ForReadFailure(int errno) => new(errno);
+}

@@ -1,0 +1,183 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using OnAccess.Kernel;
+using static Interop.FanotifyConstants;
+
+namespace OnAccess.Fanotify;
+
+/// <summary>
+/// Reads a group's events. A dedicated background thread ("OnAccess fanotify reader") blocks in poll/read and writes
+/// raw records into a pipe; <see cref="ReadAllAsync"/> parses whole records from the pipe and yields one
+/// <see cref="FanotifyEvent"/> each, on the consumer's side: user code never runs on the reading thread.
+/// Queue overflows and failed reads are yielded too (<see cref="FanotifyEvent.IsQueueOverflow"/>,
+/// <see cref="FanotifyEvent.ReadError"/>), logged and counted; they never stop the reader.
+/// </summary>
+/// <remarks>
+/// Ownership: an event belongs to the reader until it is yielded, then to the consumer, who must dispose it (which
+/// answers an unanswered permission event). Events parsed but not yet yielded when enumeration stops are disposed by
+/// the reader. One consumer at a time.
+/// </remarks>
+public sealed class FanotifyEventReader : IAsyncDisposable
+{
+    private readonly FanotifyGroup _group;
+    private readonly KernelReadPump _pump;
+    private long _events;
+    private long _overflows;
+    private long _readFailures;
+
+    internal FanotifyEventReader(FanotifyGroup group)
+    {
+        _group = group;
+        _pump = new KernelReadPump(group.Handle, "OnAccess fanotify reader", OnReadFailure);
+    }
+
+    /// <summary>Events yielded so far, overflow and failure notices included.</summary>
+    public long EventCount => Interlocked.Read(ref _events);
+
+    /// <summary>Queue overflows seen (<c>FAN_Q_OVERFLOW</c>).</summary>
+    public long OverflowCount => Interlocked.Read(ref _overflows);
+
+    /// <summary>Failed reads, each an access the kernel has already denied (EMFILE, ENFILE, EOVERFLOW, EACCES).</summary>
+    public long ReadFailureCount => Interlocked.Read(ref _readFailures);
+
+    /// <summary>Yields events until the group closes, the reader is disposed, or <paramref name="cancellationToken"/> fires.</summary>
+    /// <param name="cancellationToken">Stops the enumeration (the reader keeps running).</param>
+    /// <returns>The events, in kernel order.</returns>
+    public async IAsyncEnumerable<FanotifyEvent> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var pipe = _pump.Reader;
+        var batch = new List<FanotifyEvent>();
+        try
+        {
+            while (true)
+            {
+                ReadResult result;
+                try
+                {
+                    result = await pipe.ReadAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (InvalidOperationException)
+                {
+                    yield break; // the pipe was completed and released by DisposeAsync
+                }
+
+                var buffer = result.Buffer;
+                var consumed = Parse(buffer, batch);
+                pipe.AdvanceTo(consumed, buffer.End);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    var e = batch[i];
+                    batch[i] = null!;
+                    Interlocked.Increment(ref _events);
+                    yield return e;
+                }
+
+                batch.Clear();
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    yield break;
+                }
+            }
+        }
+        finally
+        {
+            foreach (var e in batch)
+            {
+                e?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Stops the reader thread. Events already parsed but not yielded are disposed.</summary>
+    /// <returns>A task that completes when the thread has stopped.</returns>
+    public ValueTask DisposeAsync()
+    {
+        StopPump();
+        return ValueTask.CompletedTask;
+    }
+
+    internal void Start() => _pump.Start();
+
+    internal void StopPump() => _pump.Dispose();
+
+    private SequencePosition Parse(ReadOnlySequence<byte> buffer, List<FanotifyEvent> batch)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        FanotifyParseError error;
+        while (FanotifyEventParser.TryReadEvent(ref reader, out var record, out error))
+        {
+            batch.Add(CreateEvent(record));
+        }
+
+        if (error != FanotifyParseError.None)
+        {
+            // The kernel's record format is not what this library was built for: nothing after this point can be
+            // trusted, and descriptors inside it cannot be answered. Closing the group allows every pending access.
+            throw new InvalidDataException($"fanotify returned a malformed record ({error}); the reader stops. Close the group so the kernel allows pending accesses.");
+        }
+
+        return reader.Position;
+    }
+
+    private FanotifyEvent CreateEvent(in FanotifyEventRecord record)
+    {
+        if (record.IsReadFailure)
+        {
+            var count = Interlocked.Increment(ref _readFailures);
+            Log.ReadFailed(_group.Logger, record.Pid, Interop.ErrorInfo.FromErrno(record.Pid).Message, count);
+            return FanotifyEvent.ForReadFailure(record.Pid);
+        }
+
+        if ((record.Mask & FAN_Q_OVERFLOW) != 0)
+        {
+            Log.QueueOverflow(_group.Logger, Interlocked.Increment(ref _overflows));
+        }
+
+        IReadOnlyList<FanotifyInfoRecord> infos = [];
+        SafeDescriptorHandle? pidFd = null;
+        if (!record.Info.IsEmpty)
+        {
+            var list = new List<FanotifyInfoRecord>();
+            var bytes = record.Info.ToArray();
+            var offset = 0;
+            while (offset + 4 <= bytes.Length)
+            {
+                var type = bytes[offset];
+                var len = BitConverter.ToUInt16(bytes, offset + 2);
+                if (len < 4 || offset + len > bytes.Length)
+                {
+                    break;
+                }
+
+                if (type == FAN_EVENT_INFO_TYPE_PIDFD && len >= 8)
+                {
+                    var fd = BitConverter.ToInt32(bytes, offset + 4);
+                    if (fd >= 0)
+                    {
+                        pidFd = new SafeDescriptorHandle(fd);
+                    }
+                }
+
+                list.Add(new FanotifyInfoRecord(type, bytes.AsMemory(offset + 4, len - 4)));
+                offset += len;
+            }
+
+            infos = list;
+        }
+
+        return new FanotifyEvent(_group, record.Mask, record.Fd, record.Pid, infos, pidFd);
+    }
+
+    private static ReadFailureAction OnReadFailure(Interop.ErrorInfo error, PipeWriter writer)
+    {
+        // For these the kernel has already denied (or dropped) the event it could not deliver: report and go on.
+        if (error.RawErrno is Interop.Errno.EMFILE or Interop.Errno.ENFILE or Interop.Errno.EOVERFLOW or Interop.Errno.EACCES or Interop.Errno.EPERM)
+        {
+            FanotifyEventParser.WriteReadFailure(writer, error.RawErrno);
+            return ReadFailureAction.Continue;
+        }
+
+        return ReadFailureAction.Stop;
+    }
+}

@@ -1,0 +1,136 @@
+namespace OnAccess.Fanotify;
+
+/// <summary>fanotify events, with .NET names and the kernel's bit values (linux/fanotify.h).</summary>
+[Flags]
+public enum FanotifyEvents : ulong
+{
+    /// <summary>No event.</summary>
+    None = 0,
+
+    /// <summary>A file was read (<c>FAN_ACCESS</c>).</summary>
+    Access = 0x00000001,
+
+    /// <summary>A file was written (<c>FAN_MODIFY</c>).</summary>
+    Modify = 0x00000002,
+
+    /// <summary>Metadata changed (<c>FAN_ATTRIB</c>, needs file-id reporting).</summary>
+    Attrib = 0x00000004,
+
+    /// <summary>A file opened for writing was closed (<c>FAN_CLOSE_WRITE</c>).</summary>
+    CloseWrite = 0x00000008,
+
+    /// <summary>A file opened read-only was closed (<c>FAN_CLOSE_NOWRITE</c>).</summary>
+    CloseNoWrite = 0x00000010,
+
+    /// <summary>A file was opened (<c>FAN_OPEN</c>).</summary>
+    Open = 0x00000020,
+
+    /// <summary>An entry was moved out of a directory (<c>FAN_MOVED_FROM</c>, needs file-id reporting).</summary>
+    MovedFrom = 0x00000040,
+
+    /// <summary>An entry was moved into a directory (<c>FAN_MOVED_TO</c>, needs file-id reporting).</summary>
+    MovedTo = 0x00000080,
+
+    /// <summary>An entry was created (<c>FAN_CREATE</c>, needs file-id reporting).</summary>
+    Create = 0x00000100,
+
+    /// <summary>An entry was deleted (<c>FAN_DELETE</c>, needs file-id reporting).</summary>
+    Delete = 0x00000200,
+
+    /// <summary>The marked object was deleted (<c>FAN_DELETE_SELF</c>).</summary>
+    DeleteSelf = 0x00000400,
+
+    /// <summary>The marked object was moved (<c>FAN_MOVE_SELF</c>).</summary>
+    MoveSelf = 0x00000800,
+
+    /// <summary>A file was opened to be executed (<c>FAN_OPEN_EXEC</c>, Linux 5.0).</summary>
+    OpenExec = 0x00001000,
+
+    /// <summary>The event queue overflowed and events were lost (<c>FAN_Q_OVERFLOW</c>); never part of a mark.</summary>
+    QueueOverflow = 0x00004000,
+
+    /// <summary>A filesystem error (<c>FAN_FS_ERROR</c>, Linux 5.16).</summary>
+    FileSystemError = 0x00008000,
+
+    /// <summary>Permission to open a file is asked (<c>FAN_OPEN_PERM</c>); the opener waits for the answer.</summary>
+    OpenPermission = 0x00010000,
+
+    /// <summary>Permission to read a file is asked (<c>FAN_ACCESS_PERM</c>), on every read.</summary>
+    AccessPermission = 0x00020000,
+
+    /// <summary>Permission to open a file for execution is asked (<c>FAN_OPEN_EXEC_PERM</c>, Linux 5.0).</summary>
+    OpenExecPermission = 0x00040000,
+
+    /// <summary>The event concerns a directory (<c>FAN_ONDIR</c>).</summary>
+    OnDirectory = 0x40000000,
+}
+
+/// <summary>How a mark attaches and which objects it covers.</summary>
+[Flags]
+public enum FanotifyMarkOptions
+{
+    /// <summary>The marked object only.</summary>
+    None = 0,
+
+    /// <summary>Events on the direct children of a marked directory (<c>FAN_EVENT_ON_CHILD</c>).</summary>
+    EventOnChild = 1,
+
+    /// <summary>Events on directories too (<c>FAN_ONDIR</c>).</summary>
+    OnDirectory = 2,
+
+    /// <summary>Fail unless the path is a directory (<c>FAN_MARK_ONLYDIR</c>).</summary>
+    OnlyDirectory = 4,
+
+    /// <summary>Mark a symbolic link itself rather than its target (<c>FAN_MARK_DONT_FOLLOW</c>).</summary>
+    DontFollow = 8,
+}
+
+/// <summary>What a mark is attached to.</summary>
+public enum FanotifyMarkTarget
+{
+    /// <summary>One inode (file or directory).</summary>
+    Inode,
+
+    /// <summary>The mount containing the path (<c>FAN_MARK_MOUNT</c>).</summary>
+    Mount,
+
+    /// <summary>The filesystem containing the path, in every mount namespace (<c>FAN_MARK_FILESYSTEM</c>, Linux 4.20).</summary>
+    Filesystem,
+}
+
+/// <summary>How an ignore mark on one inode behaves.</summary>
+[Flags]
+public enum FanotifyIgnoreOptions
+{
+    /// <summary>The kernel clears the ignore mark when the file is modified.</summary>
+    None = 0,
+
+    /// <summary>Keep ignoring after the file is modified (<c>FAN_MARK_IGNORED_SURV_MODIFY</c>).</summary>
+    SurviveModify = 1,
+
+    /// <summary>Let the kernel evict the mark (and its inode) under memory pressure (<c>FAN_MARK_EVICTABLE</c>, Linux 5.19).</summary>
+    Evictable = 2,
+}
+
+/// <summary>The notification class of a group: whether it may hold accesses.</summary>
+public enum FanotifyClass
+{
+    /// <summary>Notification events only (<c>FAN_CLASS_NOTIF</c>).</summary>
+    Notification,
+
+    /// <summary>Permission events after the content is in place (<c>FAN_CLASS_CONTENT</c>): what a scanner uses.</summary>
+    Content,
+
+    /// <summary>Permission events before the content is in place (<c>FAN_CLASS_PRE_CONTENT</c>): for HSM.</summary>
+    PreContent,
+}
+
+/// <summary>The answer to a permission event.</summary>
+public enum FanotifyResponse
+{
+    /// <summary>Let the access proceed (<c>FAN_ALLOW</c>).</summary>
+    Allow,
+
+    /// <summary>Refuse the access: the caller gets EPERM (<c>FAN_DENY</c>).</summary>
+    Deny,
+}

@@ -1,0 +1,69 @@
+using System.Runtime.InteropServices;
+
+internal static partial class Interop
+{
+    internal static partial class Libc
+    {
+        internal const int AT_EMPTY_PATH = 0x1000;
+        internal const uint STATX_BASIC_STATS = 0x000007ff;
+
+        /// <summary>
+        /// <code>
+        /// struct statx_timestamp { __s64 tv_sec; __u32 tv_nsec; __s32 __reserved; };  // 16 bytes
+        /// </code>
+        /// </summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct StatxTimestamp
+        {
+            public long Sec;
+            public uint Nsec;
+            public int Reserved;
+        }
+
+        /// <summary>
+        /// struct statx (linux/stat.h): the same 256-byte layout on every architecture, unlike struct stat, which is
+        /// why the event file's identity comes from statx(fd, "", AT_EMPTY_PATH) rather than fstat.
+        /// <code>
+        /// struct statx {
+        ///     __u32 stx_mask; __u32 stx_blksize; __u64 stx_attributes;                     //  0
+        ///     __u32 stx_nlink; __u32 stx_uid; __u32 stx_gid; __u16 stx_mode; __u16 pad;     // 16
+        ///     __u64 stx_ino; __u64 stx_size; __u64 stx_blocks; __u64 stx_attributes_mask;   // 32
+        ///     struct statx_timestamp stx_atime, stx_btime, stx_ctime, stx_mtime;           // 64
+        ///     __u32 stx_rdev_major, stx_rdev_minor, stx_dev_major, stx_dev_minor;          // 128
+        ///     __u64 spare[14];                                                              // 144
+        /// };  // 256 bytes
+        /// </code>
+        /// </summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal unsafe struct Statx
+        {
+            public uint Mask;
+            public uint BlkSize;
+            public ulong Attributes;
+            public uint NLink;
+            public uint Uid;
+            public uint Gid;
+            public ushort Mode;
+            public ushort Pad0;
+            public ulong Ino;
+            public ulong Size;
+            public ulong Blocks;
+            public ulong AttributesMask;
+            public StatxTimestamp ATime;
+            public StatxTimestamp BTime;
+            public StatxTimestamp CTime;
+            public StatxTimestamp MTime;
+            public uint RDevMajor;
+            public uint RDevMinor;
+            public uint DevMajor;
+            public uint DevMinor;
+            public fixed ulong Spare[14];
+        }
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static unsafe partial int StatxFd(SafeHandle dirFd, string path, int flags, uint mask, Statx* buffer);
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static unsafe partial int StatxFd(int dirFd, string path, int flags, uint mask, Statx* buffer);
+    }
+}

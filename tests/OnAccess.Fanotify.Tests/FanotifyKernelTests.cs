@@ -1,0 +1,266 @@
+using OnAccess.Tests;
+
+namespace OnAccess.Fanotify.Tests;
+
+/// <summary>
+/// The binding against the real kernel, as root. Marks go only on directories these tests create or on a tmpfs
+/// they mount; accessors are child processes; every wait has a timeout.
+/// </summary>
+[Collection(nameof(KernelCollection))]
+public sealed class FanotifyKernelTests
+{
+    private static async Task<(FanotifyGroup Group, EventCollector Events)> StartAsync(FanotifyClass cls, Action<FanotifyGroup> mark, FanotifyGroupOptions? options = null)
+    {
+        options ??= new FanotifyGroupOptions();
+        options.Class = cls;
+        var group = FanotifyGroup.Create(options);
+        mark(group);
+        await Task.Yield();
+        return (group, new EventCollector(group.StartReading()));
+    }
+
+    [Fact]
+    public async Task Open_and_close_write_are_reported_under_a_directory_mark_with_event_on_child()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var file = tree.File("a.txt", "hello");
+        var (group, events) = await StartAsync(FanotifyClass.Notification, g => g.AddMark(tree.Path, FanotifyEvents.Open | FanotifyEvents.CloseWrite, FanotifyMarkOptions.EventOnChild));
+        using (group)
+        await using (events)
+        {
+            var child = await KernelTestSupport.RunAsync("/bin/sh", "-c", $"echo more >> '{file}'");
+            Assert.Equal(0, child.ExitCode);
+
+            Assert.Equal(FanotifyEvents.Open | FanotifyEvents.CloseWrite, await events.WaitForAllAsync(file, child.Pid, FanotifyEvents.Open | FanotifyEvents.CloseWrite));
+
+            var reader = await KernelTestSupport.RunAsync("/bin/cat", file);
+            using var open = await events.NextAsync(e => e.ProcessId == reader.Pid);
+            Assert.Equal(FanotifyEvents.Open, open.Events);
+            Assert.False(open.IsPermissionRequest);
+            var identity = open.GetFileIdentity();
+            Assert.True(identity.IsRegularFile);
+            Assert.Equal(new FileInfo(file).Length, identity.Size);
+            Assert.Equal(open.GetFileIdentity(), FileIdentity.Of(File.OpenHandle(file)));
+        }
+    }
+
+    [Fact]
+    public async Task Open_and_close_write_are_reported_under_a_mount_mark_on_a_private_tmpfs()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var mount = await tree.MountTmpfsAsync("mnt");
+        var (group, events) = await StartAsync(FanotifyClass.Notification, g => g.AddMark(mount, FanotifyEvents.Open | FanotifyEvents.CloseWrite, target: FanotifyMarkTarget.Mount));
+        using (group)
+        await using (events)
+        {
+            var file = Path.Combine(mount, "deep", "b.txt");
+            var child = await KernelTestSupport.RunAsync("/bin/sh", "-c", $"mkdir -p '{mount}/deep' && echo data > '{file}'");
+            Assert.Equal(0, child.ExitCode);
+            Assert.Equal(FanotifyEvents.Open | FanotifyEvents.CloseWrite, await events.WaitForAllAsync(file, child.Pid, FanotifyEvents.Open | FanotifyEvents.CloseWrite));
+        }
+    }
+
+    [Fact]
+    public async Task A_denied_child_gets_EPERM_and_an_allowed_one_gets_the_bytes_read_through_the_event_fd()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        const string content = "the protected content\n";
+        var file = tree.File("p.txt", content);
+        var (group, events) = await StartAsync(FanotifyClass.Content, g => g.AddMark(tree.Path, FanotifyEvents.OpenPermission, FanotifyMarkOptions.EventOnChild));
+        using (group)
+        await using (events)
+        {
+            var denied = Task.Run(() => KernelTestSupport.RunAsync("/bin/cat", file));
+            using (var e = await events.NextForPathAsync(file))
+            {
+                Assert.True(e.IsPermissionRequest);
+                var buffer = new byte[4096];
+                var n = RandomAccess.Read(e.File!, buffer, 0);
+                Assert.Equal(content, System.Text.Encoding.UTF8.GetString(buffer, 0, n));
+                Assert.True(e.Respond(FanotifyResponse.Deny));
+                Assert.False(e.Respond(FanotifyResponse.Allow)); // answered exactly once
+            }
+
+            var deniedResult = await denied;
+            Assert.NotEqual(0, deniedResult.ExitCode);
+            Assert.Contains("Operation not permitted", deniedResult.StdErr, StringComparison.Ordinal);
+
+            var allowed = Task.Run(() => KernelTestSupport.RunAsync("/bin/cat", file));
+            using (var e = await events.NextForPathAsync(file))
+            {
+                Assert.True(e.Respond(FanotifyResponse.Allow));
+            }
+
+            var allowedResult = await allowed;
+            Assert.Equal(0, allowedResult.ExitCode);
+            Assert.Equal(content, allowedResult.StdOut);
+        }
+    }
+
+    [Fact]
+    public async Task Disposing_an_unanswered_permission_event_answers_the_default()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var file = tree.File("d.txt", "x");
+        var options = new FanotifyGroupOptions { UnansweredResponse = FanotifyResponse.Deny };
+        var (group, events) = await StartAsync(FanotifyClass.Content, g => g.AddMark(tree.Path, FanotifyEvents.OpenPermission, FanotifyMarkOptions.EventOnChild), options);
+        using (group)
+        await using (events)
+        {
+            var child = Task.Run(() => KernelTestSupport.RunAsync("/bin/cat", file));
+            var e = await events.NextForPathAsync(file);
+            e.Dispose();
+            Assert.True(e.IsAnswered);
+            Assert.Contains("Operation not permitted", (await child).StdErr, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Answering_after_the_group_is_closed_throws_and_the_kernel_has_allowed_the_open()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var file = tree.File("c.txt", "closed");
+        var (group, events) = await StartAsync(FanotifyClass.Content, g => g.AddMark(tree.Path, FanotifyEvents.OpenPermission, FanotifyMarkOptions.EventOnChild));
+        await using (events)
+        {
+            var child = Task.Run(() => KernelTestSupport.RunAsync("/bin/cat", file));
+            using var e = await events.NextForPathAsync(file);
+            group.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => e.Respond(FanotifyResponse.Deny));
+            var result = await child;
+            Assert.Equal(0, result.ExitCode);
+            Assert.Equal("closed", result.StdOut);
+        }
+    }
+
+    [Theory]
+    [InlineData(FanotifyIgnoreOptions.None)]
+    [InlineData(FanotifyIgnoreOptions.Evictable)]
+    public async Task An_ignore_mark_silences_an_inode_until_the_file_is_modified(FanotifyIgnoreOptions ignoreOptions)
+    {
+        KernelTestSupport.RequireRoot();
+        Assert.SkipWhen(ignoreOptions == FanotifyIgnoreOptions.Evictable && !FanotifyCapabilities.Current.EvictableMarks, "this kernel has no evictable marks (Linux 5.19)");
+        using var tree = KernelTestSupport.CreateTempTree();
+        var file = tree.File("i.txt", "ignore me");
+        var sentinel = tree.File("s.txt", "sentinel");
+        var (group, events) = await StartAsync(FanotifyClass.Notification, g => g.AddMark(tree.Path, FanotifyEvents.Open, FanotifyMarkOptions.EventOnChild));
+        using (group)
+        await using (events)
+        {
+            await KernelTestSupport.RunAsync("/bin/cat", file);
+            using (var first = await events.NextForPathAsync(file))
+            {
+                group.AddIgnoreMark(first.File!, FanotifyEvents.Open, ignoreOptions);
+            }
+
+            // The ignored file's open produces nothing: the next event is the sentinel's.
+            await KernelTestSupport.RunAsync("/bin/cat", file);
+            await KernelTestSupport.RunAsync("/bin/cat", sentinel);
+            using (var next = await events.NextAsync(_ => true))
+            {
+                Assert.Equal(sentinel, next.GetPath());
+            }
+
+            // A write clears the ignore mark (no survive-modify): the writer's own open is still ignored (the mark is
+            // cleared by the modification that follows it), and every open after that is reported again.
+            var write = await KernelTestSupport.RunAsync("/bin/sh", "-c", $"echo changed >> '{file}'");
+            Assert.Equal(0, write.ExitCode);
+            var again = await KernelTestSupport.RunAsync("/bin/cat", file);
+            using var back = await events.NextForPathAsync(file);
+            Assert.Equal(again.Pid, back.ProcessId);
+        }
+    }
+
+    [Fact]
+    public async Task An_unread_group_overflows_reports_it_once_reading_resumes_and_keeps_working()
+    {
+        KernelTestSupport.RequireRoot();
+        var capabilities = FanotifyCapabilities.Current;
+        Assert.True(capabilities.MaxQueuedEvents > 0);
+        using var tree = KernelTestSupport.CreateTempTree();
+        var files = tree.Combine("many");
+        Directory.CreateDirectory(files);
+        var count = (int)capabilities.MaxQueuedEvents + 1000; // queued events of one file merge: one per file
+        for (var i = 0; i < count; i++)
+        {
+            File.WriteAllBytes(Path.Combine(files, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), []);
+        }
+
+        using var group = FanotifyGroup.Create(new FanotifyGroupOptions { Class = FanotifyClass.Notification });
+        group.AddMark(files, FanotifyEvents.Open, FanotifyMarkOptions.EventOnChild);
+        var burst = await KernelTestSupport.RunAsync("/bin/bash", "-c", $"for f in '{files}'/*; do : < \"$f\"; done");
+        Assert.Equal(0, burst.ExitCode);
+
+        await using var events = new EventCollector(group.StartReading());
+        using (var overflow = await events.NextAsync(e => e.IsQueueOverflow))
+        {
+            Assert.Null(overflow.File);
+        }
+
+        Assert.Equal(1, events.Reader.OverflowCount);
+        var after = await KernelTestSupport.RunAsync("/bin/cat", Path.Combine(files, "0"));
+        using var next = await events.NextAsync(e => e.ProcessId == after.Pid);
+        Assert.Equal(Path.Combine(files, "0"), next.GetPath());
+    }
+
+    [Fact]
+    public void Probe_reports_what_this_kernel_has()
+    {
+        KernelTestSupport.RequireRoot();
+        var c = FanotifyCapabilities.Probe();
+        Assert.True(c.Available, c.UnavailableReason);
+        Assert.True(c.PermissionEvents);
+        Assert.True(c.OpenExecPermission);
+        Assert.True(c.FilesystemMarks);
+        Assert.True(c.PidFd);
+        Assert.True(c.DirectoryFidAndName);
+        Assert.True(c.EvictableMarks);
+        Assert.True(c.IgnoreMark);
+        Assert.True(c.MaxUserMarks > 0 || c.MaxUserMarks == -1);
+    }
+
+    [Fact]
+    public void A_permission_mark_on_a_notification_group_is_refused_with_a_reason()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        using var group = FanotifyGroup.Create();
+        var e = Assert.Throws<InvalidOperationException>(() => group.AddMark(tree.Path, FanotifyEvents.OpenPermission));
+        Assert.Contains("Content", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_mark_on_a_missing_path_names_the_path()
+    {
+        KernelTestSupport.RequireRoot();
+        using var group = FanotifyGroup.Create();
+        var missing = "/nonexistent-onaccess-" + Guid.NewGuid().ToString("N");
+        var e = Assert.Throws<FileNotFoundException>(() => group.AddMark(missing, FanotifyEvents.Open));
+        Assert.Contains(missing, e.Message, StringComparison.Ordinal);
+        Assert.False(group.RemoveMark(missing, FanotifyEvents.Open));
+    }
+
+    [Fact]
+    public async Task A_pidfd_is_reported_and_owned_by_the_event()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var file = tree.File("pid.txt", "x");
+        var (group, events) = await StartAsync(FanotifyClass.Notification, g => g.AddMark(tree.Path, FanotifyEvents.Open, FanotifyMarkOptions.EventOnChild), new FanotifyGroupOptions { ReportPidFd = true });
+        using (group)
+        await using (events)
+        {
+            await KernelTestSupport.RunAsync("/bin/cat", file);
+            using var e = await events.NextForPathAsync(file);
+            Assert.Contains(e.InfoRecords, r => r.Type == 4);
+        }
+    }
+}
+
+[CollectionDefinition(nameof(KernelCollection), DisableParallelization = true)]
+public sealed class KernelCollection;

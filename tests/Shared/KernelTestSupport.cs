@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace OnAccess.Tests;
+
+/// <summary>Shared helpers for tests that use the real kernel: root checks, temp trees, tmpfs, child processes.</summary>
+internal static partial class KernelTestSupport
+{
+    /// <summary>How long any single wait in a kernel test may take before the test fails.</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    public static bool IsRoot => GetEuid() == 0;
+
+    public static void RequireRoot() =>
+        Assert.SkipUnless(IsRoot, "fanotify needs CAP_SYS_ADMIN: this test runs only as root (CI runs as root, so there it never skips).");
+
+    /// <summary>A directory the test owns; deleted (and unmounted, if it was mounted) on dispose.</summary>
+    public static TempTree CreateTempTree(string prefix = "onaccess-test-") => new(Directory.CreateTempSubdirectory(prefix).FullName);
+
+    /// <summary>Runs a child process and returns its exit code, stdout and stderr; kills it (by pid) after the timeout.</summary>
+    public static async Task<ChildResult> RunAsync(string fileName, params string[] args) => await RunAsync(fileName, args, Timeout).ConfigureAwait(false);
+
+    public static async Task<ChildResult> RunAsync(string fileName, string[] args, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + fileName);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            throw new TimeoutException($"{fileName} {string.Join(' ', args)} (pid {process.Id}) did not finish within {timeout.TotalSeconds} s and was killed.");
+        }
+
+        return new ChildResult(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false), process.Id);
+    }
+
+    /// <summary>Starts a child process without waiting for it.</summary>
+    public static Process Start(string fileName, params string[] args)
+    {
+        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        return Process.Start(start) ?? throw new InvalidOperationException("could not start " + fileName);
+    }
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint GetEuid();
+
+    [LibraryImport("libc", EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Umount2(string target, int flags);
+
+    internal sealed record ChildResult(int ExitCode, string StdOut, string StdErr, int Pid);
+
+    internal sealed class TempTree : IDisposable
+    {
+        private readonly List<string> _mounts = [];
+
+        public TempTree(string path) => Path = path;
+
+        public string Path { get; }
+
+        public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
+
+        public string File(string relative, string content)
+        {
+            var full = Combine(relative);
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+            System.IO.File.WriteAllText(full, content);
+            return full;
+        }
+
+        /// <summary>Mounts a private tmpfs on a new subdirectory (root only); unmounted on dispose.</summary>
+        public async Task<string> MountTmpfsAsync(string relative)
+        {
+            var target = Combine(relative);
+            Directory.CreateDirectory(target);
+            var result = await RunAsync("/bin/mount", "-t", "tmpfs", "-o", "size=16m", "onaccess-test", target).ConfigureAwait(false);
+            Assert.True(result.ExitCode == 0, "mount -t tmpfs failed: " + result.StdErr);
+            _mounts.Add(target);
+            return target;
+        }
+
+        public void Dispose()
+        {
+            foreach (var m in Enumerable.Reverse(_mounts))
+            {
+                Umount2(m, 2 /* MNT_DETACH */);
+            }
+
+            try
+            {
+                Directory.Delete(Path, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+}
