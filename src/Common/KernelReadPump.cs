@@ -33,6 +33,7 @@ internal sealed class KernelReadPump : IDisposable
     private readonly SafeDescriptorHandle _wakeup;
     private readonly Pipe _pipe;
     private readonly Thread _thread;
+    private readonly ManualResetEventSlim _running = new(initialState: true);
     private volatile bool _stopping;
     private int _disposed;
 
@@ -64,6 +65,11 @@ internal sealed class KernelReadPump : IDisposable
 
     public void Start() => _thread.Start();
 
+    /// <summary>Holds the reader thread before its next read, so the kernel queue fills (tests of overflow handling).</summary>
+    internal void Pause() => _running.Reset();
+
+    internal void Resume() => _running.Set();
+
     /// <summary>Wakes the reader thread, waits for it to leave, and completes the pipe. Safe to call more than once.</summary>
     public void Dispose()
     {
@@ -73,6 +79,7 @@ internal sealed class KernelReadPump : IDisposable
         }
 
         _stopping = true;
+        _running.Set();
         global::Interop.Libc.WriteAll(_wakeup, BitConverter.GetBytes(1UL));
         _pipe.Writer.CancelPendingFlush();
         if (_thread.IsAlive && _thread.ManagedThreadId != Environment.CurrentManagedThreadId)
@@ -81,6 +88,7 @@ internal sealed class KernelReadPump : IDisposable
         }
 
         _wakeup.Dispose();
+        _running.Dispose();
     }
 
     private unsafe void Run()
@@ -96,6 +104,7 @@ internal sealed class KernelReadPump : IDisposable
             fds[1] = new global::Interop.Libc.PollFd { Fd = (int)_wakeup.DangerousGetHandle(), Events = global::Interop.Libc.POLLIN };
             while (!_stopping)
             {
+                _running.Wait();
                 fds[0].REvents = fds[1].REvents = 0;
                 if (global::Interop.Libc.Poll(fds, 2, -1) < 0)
                 {

@@ -1,0 +1,38 @@
+namespace OnAccess.Inotify.Tests;
+
+public sealed class CreateTests
+{
+    [Fact]
+    public async Task A_created_directory_is_added_and_watched()
+    {
+        await using var h = TreeHarness.Start(r => Directory.CreateDirectory(Path.Combine(r, "existing")));
+        Assert.Equal([h.Root, h.P("existing")], h.Tracked());
+        Directory.CreateDirectory(h.P("new"));
+        await h.WaitForAsync(DirectoryTreeEventKind.DirectoryAdded, h.P("new"));
+        Directory.CreateDirectory(h.P("existing/inner"));
+        await h.WaitForAsync(DirectoryTreeEventKind.DirectoryAdded, h.P("existing/inner"));
+        await h.AssertExactAsync();
+    }
+
+    [Fact]
+    public async Task Files_are_reported_when_asked_for()
+    {
+        await using var h = TreeHarness.Start(reportFiles: true);
+        File.WriteAllText(h.P("f.txt"), "x");
+        await h.WaitForAsync(DirectoryTreeEventKind.FileCreated, h.P("f.txt"));
+        await h.WaitForAsync(DirectoryTreeEventKind.FileClosedWrite, h.P("f.txt"));
+        File.WriteAllText(h.Tree.Combine("outside.txt"), "y");
+        File.Move(h.Tree.Combine("outside.txt"), h.P("moved.txt"));
+        await h.WaitForAsync(DirectoryTreeEventKind.FileMovedIn, h.P("moved.txt"));
+    }
+
+    [Fact]
+    public async Task Symbolic_links_to_directories_are_not_followed()
+    {
+        await using var h = TreeHarness.Start(r => Directory.CreateDirectory(Path.Combine(r, "real")));
+        Directory.CreateDirectory(h.Tree.Combine("elsewhere", "deep"));
+        Directory.CreateSymbolicLink(h.P("link"), h.Tree.Combine("elsewhere"));
+        await h.AssertExactAsync();
+        Assert.DoesNotContain(h.P("link"), h.Tracked());
+    }
+}
