@@ -321,7 +321,7 @@ public sealed class DirectoryTree : IAsyncDisposable
                 }
             }
 
-            if ((r.Mask & IN_DELETE) != 0 && isDir && node.FindChild(r.Name) is { } deleted)
+            if ((r.Mask & IN_DELETE) != 0 && isDir && node.FindChild(r.Name) is { } deleted && !IsWatchedAtItsPath(deleted))
             {
                 RemoveSubtree(deleted);
             }
@@ -332,10 +332,11 @@ public sealed class DirectoryTree : IAsyncDisposable
             }
         }
 
-        // Unpaired MOVED_FROM: the directory left the tree.
+        // Unpaired MOVED_FROM: the directory left the tree (unless a walk already found it at its new place inside,
+        // or the name now holds it again).
         foreach (var left in movedFrom.Values)
         {
-            if (_byWd.ContainsKey(left.Wd))
+            if (_byWd.ContainsKey(left.Wd) && !IsWatchedAtItsPath(left))
             {
                 RemoveSubtree(left);
             }
@@ -355,19 +356,8 @@ public sealed class DirectoryTree : IAsyncDisposable
             return; // a non-recursive root tracks only itself
         }
 
-        if (parent.FindChild(name) is { } existing)
-        {
-            // Same name seen again (for example found by the walk of its parent already): refresh if the inode changed.
-            var path = existing.GetPath();
-            var wd = AddWatch(path, out _);
-            if (wd == existing.Wd)
-            {
-                return;
-            }
-
-            RemoveSubtree(existing);
-        }
-
+        // If a node of that name exists, the walk keeps it when the inode is the same and replaces it otherwise.
+        // (Never probe with a separate add_watch here: a watch added for a path that then vanishes would leak.)
         Walk(root, parent, name, Combine(parent.GetPath(), name), report: true, failFast: false);
     }
 
@@ -571,9 +561,27 @@ public sealed class DirectoryTree : IAsyncDisposable
                         continue;
                     }
                 }
+                else if (IsStillAt(known, full))
+                {
+                    continue; // the same inode under another name as well (a bind mount): tracked once
+                }
                 else
                 {
-                    continue; // the same inode under another name (a bind mount): tracked once
+                    // Found here by a walk before its move was reported (it moved into a directory whose watch did
+                    // not exist yet, so no MOVED_TO will ever come): follow it now, or the unpaired MOVED_FROM would
+                    // drop a directory that is still in the tree.
+                    if (p is null || known.Parent is null || p == known || p.IsDescendantOf(known))
+                    {
+                        continue;
+                    }
+
+                    Relink(known, p, n);
+                    if (!_byWd.ContainsKey(wd))
+                    {
+                        continue;
+                    }
+
+                    node = known;
                 }
             }
             else
@@ -625,6 +633,39 @@ public sealed class DirectoryTree : IAsyncDisposable
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the node's recorded path still leads to the node's own directory: events name entries, not inodes, so
+    /// a DELETE or MOVED_FROM may concern an earlier directory of that name. Probes with add_watch (which returns the
+    /// existing descriptor for a watched inode) and undoes any watch the probe itself created.
+    /// </summary>
+    private bool IsWatchedAtItsPath(Node node)
+    {
+        var wd = Interop.Inotify.AddWatch(_fd!, node.GetPath(), _mask);
+        if (wd < 0)
+        {
+            return false;
+        }
+
+        if (wd == node.Wd)
+        {
+            return true;
+        }
+
+        if (!_byWd.ContainsKey(wd) && !_rootParents.ContainsKey(wd))
+        {
+            Interop.Inotify.RemoveWatch(_fd!, wd);
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether the node's recorded path still names the same directory as <paramref name="foundAt"/>.</summary>
+    private static bool IsStillAt(Node node, string foundAt)
+    {
+        var recorded = Interop.Libc.GetInodeIdentity(node.GetPath());
+        return recorded is not null && recorded == Interop.Libc.GetInodeIdentity(foundAt);
     }
 
     private int AddWatch(string path, out Interop.ErrorInfo error)
@@ -882,6 +923,19 @@ public sealed class DirectoryTree : IAsyncDisposable
 
                     break;
             }
+        }
+
+        public bool IsDescendantOf(Node ancestor)
+        {
+            for (var n = Parent; n is not null; n = n.Parent)
+            {
+                if (n == ancestor)
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
 
         public IEnumerable<Node> Descendants()

@@ -146,9 +146,13 @@ internal sealed class TreeHarness : IAsyncDisposable
     public async Task AssertExactAsync()
     {
         await QuiesceAsync();
-        Assert.Equal(FreshWalk(), Tracked());
+        var fresh = FreshWalk();
+        var tracked = Tracked();
+        Assert.True(fresh.SetEquals(tracked), $"missed: [{string.Join(", ", fresh.Except(tracked))}]; extra: [{string.Join(", ", tracked.Except(fresh))}]");
         Assert.Equal(DirectoryTree.DirectoryCount, Tracked().Count);
-        Assert.Equal(DirectoryTree.GetWatchDescriptors().Order(), KernelWatches().Order());
+        var mine = DirectoryTree.GetWatchDescriptors();
+        var kernel = KernelWatches();
+        Assert.True(mine.SetEquals(kernel), $"kernel-only watches: [{string.Join(", ", kernel.Except(mine))}]; tracker-only: [{string.Join(", ", mine.Except(kernel))}]");
     }
 
     public async ValueTask DisposeAsync()

@@ -5,6 +5,8 @@ internal static partial class Interop
     internal static partial class Libc
     {
         internal const int AT_EMPTY_PATH = 0x1000;
+        internal const int AT_SYMLINK_NOFOLLOW = 0x100;
+        internal const int AT_FDCWD = -100;
         internal const uint STATX_BASIC_STATS = 0x000007ff;
 
         /// <summary>
@@ -64,6 +66,15 @@ internal static partial class Interop
         internal static unsafe partial int StatxFd(SafeHandle dirFd, string path, int flags, uint mask, Statx* buffer);
 
         [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-        internal static unsafe partial int StatxFd(int dirFd, string path, int flags, uint mask, Statx* buffer);
+        internal static unsafe partial int StatxPath(int dirFd, string path, int flags, uint mask, Statx* buffer);
+
+        /// <summary>(device, inode) of a path, not following a final symbolic link; null when it cannot be read.</summary>
+        internal static unsafe (uint Major, uint Minor, ulong Inode)? GetInodeIdentity(string path)
+        {
+            Statx statx;
+            return StatxPath(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0x100 /* STATX_INO */, &statx) == 0
+                ? (statx.DevMajor, statx.DevMinor, statx.Ino)
+                : null;
+        }
     }
 }
