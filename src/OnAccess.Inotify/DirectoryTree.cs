@@ -380,7 +380,7 @@ public sealed class DirectoryTree : IAsyncDisposable
             return;
         }
 
-        SetRoot(moved, newParent.RootState);
+        moved.Root = null; // a relinked directory belongs to its new parent's root
         Emit(DirectoryTreeEventKind.DirectoryMoved, newPath, oldPath);
 
         // Parts of the moved subtree may now lie under an exclusion.
@@ -750,13 +750,7 @@ public sealed class DirectoryTree : IAsyncDisposable
         ancestor == "/"
         || (path.StartsWith(ancestor, StringComparison.Ordinal) && (path.Length == ancestor.Length || path[ancestor.Length] == '/'));
 
-    private static void SetRoot(Node node, RootState root)
-    {
-        foreach (var n in node.Descendants().Prepend(node))
-        {
-            n.RootOverride = root;
-        }
-    }
+
 
     private int CountDirectories(RootState root, string fromPath)
     {
@@ -839,7 +833,11 @@ public sealed class DirectoryTree : IAsyncDisposable
     /// <summary>One tracked directory: its name within its parent, its parent, its watch.</summary>
     private sealed class Node(string name, Node? parent, int wd)
     {
-        private object? _children; // null, one Node, or a Dictionary<string, Node>: most directories have few children
+        private const int ArrayLimit = 16;
+
+        // Children: null, one Node, a Node[] (up to 16, with null slots), or a Dictionary beyond that. Most
+        // directories have few subdirectories; this keeps the tree near 100 bytes of managed memory per directory.
+        private object? _children;
 
         public string Name { get; set; } = name;
 
@@ -849,30 +847,24 @@ public sealed class DirectoryTree : IAsyncDisposable
 
         public int Seen { get; set; } = -1;
 
-        /// <summary>Set on a root node.</summary>
+        /// <summary>Set on root nodes only; every other node belongs to its parent's root.</summary>
         public RootState? Root { get; set; }
-
-        /// <summary>Set when a subtree moved between roots.</summary>
-        public RootState? RootOverride { get; set; }
 
         public RootState RootState
         {
             get
             {
-                var n = this;
-                while (true)
+                for (var n = this; ; n = n.Parent)
                 {
-                    if (n.RootOverride is { } o)
+                    if (n.Root is { } r)
                     {
-                        return o;
+                        return r;
                     }
 
                     if (n.Parent is null)
                     {
-                        return n.Root!;
+                        throw new InvalidOperationException("A tracked directory has no root.");
                     }
-
-                    n = n.Parent;
                 }
             }
         }
@@ -881,16 +873,33 @@ public sealed class DirectoryTree : IAsyncDisposable
         {
             null => [],
             Node single => [single],
+            Node[] few => few.Where(c => c is not null),
             Dictionary<string, Node> many => many.Values,
             _ => [],
         };
 
-        public Node? FindChild(string name) => _children switch
+        public Node? FindChild(string name)
         {
-            Node single when single.Name == name => single,
-            Dictionary<string, Node> many => many.GetValueOrDefault(name),
-            _ => null,
-        };
+            switch (_children)
+            {
+                case Node single when single.Name == name:
+                    return single;
+                case Node[] few:
+                    foreach (var c in few)
+                    {
+                        if (c is not null && c.Name == name)
+                        {
+                            return c;
+                        }
+                    }
+
+                    return null;
+                case Dictionary<string, Node> many:
+                    return many.GetValueOrDefault(name);
+                default:
+                    return null;
+            }
+        }
 
         public void AddChild(Node child)
         {
@@ -900,7 +909,33 @@ public sealed class DirectoryTree : IAsyncDisposable
                     _children = child;
                     break;
                 case Node single:
-                    _children = new Dictionary<string, Node>(StringComparer.Ordinal) { [single.Name] = single, [child.Name] = child };
+                    _children = new Node[] { single, child, null!, null! };
+                    break;
+                case Node[] few:
+                    var free = Array.IndexOf(few, null);
+                    if (free >= 0)
+                    {
+                        few[free] = child;
+                    }
+                    else if (few.Length < ArrayLimit)
+                    {
+                        var grown = new Node[few.Length * 2];
+                        few.CopyTo(grown, 0);
+                        grown[few.Length] = child;
+                        _children = grown;
+                    }
+                    else
+                    {
+                        var many = new Dictionary<string, Node>(few.Length * 2, StringComparer.Ordinal);
+                        foreach (var c in few)
+                        {
+                            many[c.Name] = c;
+                        }
+
+                        many[child.Name] = child;
+                        _children = many;
+                    }
+
                     break;
                 case Dictionary<string, Node> many:
                     many[child.Name] = child;
@@ -914,6 +949,14 @@ public sealed class DirectoryTree : IAsyncDisposable
             {
                 case Node single when single == child:
                     _children = null;
+                    break;
+                case Node[] few:
+                    var i = Array.IndexOf(few, child);
+                    if (i >= 0)
+                    {
+                        few[i] = null!;
+                    }
+
                     break;
                 case Dictionary<string, Node> many:
                     if (many.TryGetValue(child.Name, out var found) && found == child)
