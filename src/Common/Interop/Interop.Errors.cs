@@ -17,6 +17,7 @@ internal static partial class Interop
         internal const int ENODEV = 19;
         internal const int ENOTDIR = 20;
         internal const int EINVAL = 22;
+        internal const int ERANGE = 34;
         internal const int ENFILE = 23;
         internal const int EMFILE = 24;
         internal const int ENOSPC = 28;

@@ -1,0 +1,70 @@
+using OnAccess.Config;
+
+namespace OnAccess;
+
+/// <summary>The on-access engine: marks, events, scans, decisions.</summary>
+public interface IOnAccessMonitor
+{
+    /// <summary>The effective plan, once resolved by <see cref="StartAsync"/>.</summary>
+    OnAccessPlan? Plan { get; }
+
+    /// <summary>Resolves the plan, places every mark, and starts answering. Returns when every mark is in place.</summary>
+    /// <param name="cancellationToken">Aborts start-up.</param>
+    /// <returns>A task that completes when monitoring has started.</returns>
+    /// <exception cref="OnAccessPlanException">The configuration has errors (each names its directive).</exception>
+    /// <exception cref="PlatformNotSupportedException">Not Linux.</exception>
+    /// <exception cref="UnauthorizedAccessException">The process lacks CAP_SYS_ADMIN.</exception>
+    Task StartAsync(CancellationToken cancellationToken);
+
+    /// <summary>Closes the fanotify group first (the kernel allows every pending access), then drains the workers.</summary>
+    /// <param name="cancellationToken">Stops waiting for the workers.</param>
+    /// <returns>A task that completes when monitoring has stopped.</returns>
+    Task StopAsync(CancellationToken cancellationToken);
+
+    /// <summary>A snapshot of the counters.</summary>
+    /// <returns>The statistics now.</returns>
+    OnAccessStatistics GetStatistics();
+}
+
+/// <summary>Counters of a monitor.</summary>
+public sealed record OnAccessStatistics
+{
+    /// <summary>Kernel events received.</summary>
+    public long Events { get; init; }
+
+    /// <summary>Scans run (retries included).</summary>
+    public long Scans { get; init; }
+
+    /// <summary>Accesses allowed.</summary>
+    public long Allowed { get; init; }
+
+    /// <summary>Accesses denied.</summary>
+    public long Denied { get; init; }
+
+    /// <summary>Infected files found.</summary>
+    public long Infected { get; init; }
+
+    /// <summary>Scans that failed or timed out after their retries.</summary>
+    public long Errors { get; init; }
+
+    /// <summary>Accesses skipped: own process, excluded user or path, too large, not a regular file.</summary>
+    public long Skipped { get; init; }
+
+    /// <summary>Events answered because the scan queue was full.</summary>
+    public long QueueFull { get; init; }
+
+    /// <summary>Kernel queue overflows (fanotify and inotify).</summary>
+    public long Overflows { get; init; }
+
+    /// <summary>Accesses the kernel denied because it could not deliver the event (EMFILE and the like).</summary>
+    public long KernelDenied { get; init; }
+
+    /// <summary>Directories marked now.</summary>
+    public long MarkedDirectories { get; init; }
+
+    /// <summary>Events waiting for a scan now.</summary>
+    public long QueueDepth { get; init; }
+
+    /// <summary>Scans running now.</summary>
+    public long ScansInFlight { get; init; }
+}

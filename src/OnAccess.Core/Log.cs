@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Logging;
+
+namespace OnAccess;
+
+/// <summary>Log events of OnAccess.Core: ids 1-99. Never written before an answer, never on a kernel reader thread.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "On-access monitoring started: mode {Mode}, prevention {Prevention}, DDD {Ddd}, {Marks} directories marked")]
+    public static partial void Started(ILogger logger, string mode, bool prevention, bool ddd, int marks);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "On-access monitoring is disabled by the configuration (ScanOnAccess no)")]
+    public static partial void Disabled(ILogger logger);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "On-access monitoring stopped")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "{Code}: {Message}")]
+    public static partial void PlanWarning(ILogger logger, string code, string message);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "{Code}: {Message}")]
+    public static partial void PlanInfo(ILogger logger, string code, string message);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "{Threat} found in {Path} (pid {Pid}, uid {Uid}): {Decision}")]
+    public static partial void Infected(ILogger logger, string? threat, string? path, int pid, uint? uid, AccessDecision decision);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Debug, Message = "{Decision} {Path} (pid {Pid}): {Reason}, verdict {Verdict}, {LatencyUs} µs")]
+    public static partial void Decision(ILogger logger, AccessDecision decision, string? path, int pid, DecisionReason reason, ScanVerdict? verdict, long latencyUs);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "Scan of {Path} failed ({Reason}: {Detail}); {Decision} (OnAccessDenyOnError {DenyOnError})")]
+    public static partial void ScanFailed(ILogger logger, string? path, DecisionReason reason, AccessDecision decision, bool denyOnError, string? detail);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "The scan queue is full; an access was answered {Decision} unscanned ({Count} so far)")]
+    public static partial void QueueFull(ILogger logger, AccessDecision decision, long count);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "The observer queue is full; {Count} decisions were not delivered to observers")]
+    public static partial void ObserverQueueFull(ILogger logger, long count);
+
+    [LoggerMessage(EventId = 15, Level = LogLevel.Error, Message = "An observer threw")]
+    public static partial void ObserverFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Cannot mark {Path}: {Reason}")]
+    public static partial void MarkFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Directory tracking: {Kind} {Path}")]
+    public static partial void TreeProblem(ILogger logger, string kind, string path);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "The kernel's fanotify queue overflowed: accesses were not seen")]
+    public static partial void FanotifyOverflow(ILogger logger);
+
+    [LoggerMessage(EventId = 23, Level = LogLevel.Error, Message = "The fanotify event loop failed; the group is closed so no access stays held")]
+    public static partial void EventLoopFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 24, Level = LogLevel.Warning, Message = "User name {Name} (OnAccessExcludeUname) does not exist; it excludes nobody")]
+    public static partial void UnknownUser(ILogger logger, string name);
+
+    [LoggerMessage(EventId = 25, Level = LogLevel.Information, Message = "Open-exec permission events are not available on this kernel; exec opens are held as ordinary opens")]
+    public static partial void NoExecPermission(ILogger logger);
+}

@@ -1,0 +1,28 @@
+namespace OnAccess;
+
+/// <summary>How the engine runs, beyond what clamd.conf says.</summary>
+public sealed class OnAccessEngineOptions
+{
+    /// <summary>
+    /// How many held events may wait for a scanner (each holds a descriptor). When full, an event is answered at once
+    /// with <see cref="QueueFullDecision"/> and counted. The default is 1,024.
+    /// </summary>
+    public int QueueCapacity { get; set; } = 1024;
+
+    /// <summary>
+    /// The answer when the queue is full: <see langword="null"/> (the default) follows <c>OnAccessDenyOnError</c>.
+    /// </summary>
+    public AccessDecision? QueueFullDecision { get; set; }
+
+    /// <summary>
+    /// Ask the kernel about every read too (<c>FAN_ACCESS_PERM</c>, clamonacc's default). Off by default: reads after
+    /// an allowed open cost nothing.
+    /// </summary>
+    public bool AccessPermission { get; set; }
+
+    /// <summary>Hold opens for execution separately (<c>FAN_OPEN_EXEC_PERM</c>, where the kernel has it). The default is <see langword="true"/>.</summary>
+    public bool ExecPermission { get; set; } = true;
+
+    /// <summary>How many decisions may wait for observers before new ones are dropped (and counted). The default is 10,000.</summary>
+    public int ObserverQueueCapacity { get; set; } = 10_000;
+}

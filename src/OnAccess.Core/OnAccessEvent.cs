@@ -1,0 +1,79 @@
+namespace OnAccess;
+
+/// <summary>What was done with an access.</summary>
+public enum AccessDecision
+{
+    /// <summary>Nothing was held (notification mode, extra scanning).</summary>
+    None,
+
+    /// <summary>The access was allowed.</summary>
+    Allow,
+
+    /// <summary>The access was denied (the caller got EPERM).</summary>
+    Deny,
+}
+
+/// <summary>Why a decision was made.</summary>
+public enum DecisionReason
+{
+    /// <summary>The scanner's verdict decided.</summary>
+    Scanned,
+
+    /// <summary>The access came from this process.</summary>
+    OwnProcess,
+
+    /// <summary>The accessing process's effective UID is excluded.</summary>
+    ExcludedUser,
+
+    /// <summary>The file lies under an exclude path.</summary>
+    ExcludedPath,
+
+    /// <summary>The file is larger than <c>OnAccessMaxFileSize</c>.</summary>
+    TooLarge,
+
+    /// <summary>Not a regular file.</summary>
+    NotRegularFile,
+
+    /// <summary>The scan queue was full.</summary>
+    QueueFull,
+
+    /// <summary>The scan failed after its retries (<c>OnAccessDenyOnError</c> decides).</summary>
+    ScanError,
+
+    /// <summary>The scan missed its deadline (<c>OnAccessCurlTimeout</c>).</summary>
+    Timeout,
+
+    /// <summary>The monitor is stopping.</summary>
+    Shutdown,
+}
+
+/// <summary>One decision, as observers and logs see it.</summary>
+/// <param name="Path">The file's path, for display.</param>
+/// <param name="ProcessId">The accessing process (0 for extra scanning).</param>
+/// <param name="UserId">Its effective UID, when known.</param>
+/// <param name="Kind">How the file was accessed.</param>
+/// <param name="Verdict">The scan's verdict, or <see langword="null"/> when no scan ran.</param>
+/// <param name="ThreatName">The threat, when infected.</param>
+/// <param name="Decision">Allow, deny, or none (nothing was held).</param>
+/// <param name="Reason">Why.</param>
+/// <param name="Latency">From the event's arrival to the answer (or to the verdict, when nothing was held).</param>
+/// <param name="Detail">The scanner's or the engine's explanation, when there is one.</param>
+public sealed record OnAccessEvent(
+    string? Path,
+    int ProcessId,
+    uint? UserId,
+    AccessKind Kind,
+    ScanVerdict? Verdict,
+    string? ThreatName,
+    AccessDecision Decision,
+    DecisionReason Reason,
+    TimeSpan Latency,
+    string? Detail = null);
+
+/// <summary>Receives every decision, off the decision path, in order. Must not block for long.</summary>
+public interface IOnAccessObserver
+{
+    /// <summary>Called once per decision.</summary>
+    /// <param name="accessEvent">The decision.</param>
+    void OnEvent(OnAccessEvent accessEvent);
+}

@@ -1,0 +1,764 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
+using OnAccess.Config;
+using OnAccess.Fanotify;
+using OnAccess.Inotify;
+
+namespace OnAccess;
+
+/// <summary>
+/// The on-access engine. It turns the plan into fanotify marks (and, with DDD, keeps them on every directory a
+/// <see cref="DirectoryTree"/> reports) and every event into a decision:
+/// own process → allow at once; excluded user or path, not a regular file, over the size limit → allow, counted;
+/// otherwise a bounded queue feeds <c>MaxThreads</c> concurrent scans, each with a deadline, retried
+/// <c>RetryAttempts</c> times; infected → deny (prevention) or report; error or timeout → deny with
+/// <c>OnAccessDenyOnError</c>, else allow. Every decision then goes to observers, logs and metrics, off the path.
+/// </summary>
+/// <remarks>
+/// Ownership of a permission event: the event loop owns it until it is answered there or written to the scan queue;
+/// then the worker that takes it owns it. Every path that drops one (queue full, shutdown, exception) answers it
+/// first. Shutdown closes the group first, so the kernel allows whatever is still held.
+/// </remarks>
+public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
+{
+    private readonly OnAccessOptions _options;
+    private readonly ClamdConf? _source;
+    private readonly IScanner _scanner;
+    private readonly OnAccessEngineOptions _engine;
+    private readonly IOnAccessObserver[] _observers;
+    private readonly ILogger _logger;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly int _ownPid = Environment.ProcessId;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly HashSet<string> _marked = new(StringComparer.Ordinal);
+    private readonly Lock _marksGate = new();
+    private readonly Meter _meter = new("OnAccess");
+    private readonly Counter<long> _eventsCounter;
+    private readonly Counter<long> _scansCounter;
+    private readonly Counter<long> _decisionsCounter;
+    private readonly Counter<long> _overflowCounter;
+    private readonly Histogram<double> _scanDuration;
+    private Channel<WorkItem>? _queue;
+    private Channel<OnAccessEvent>? _observed;
+    private FanotifyGroup? _group;
+    private FanotifyEventReader? _reader;
+    private DirectoryTree? _tree;
+    private FanotifyEvents _mask;
+    private HashSet<uint> _excludedUids = [];
+    private readonly List<Task> _tasks = [];
+    private int _state; // 0 new, 1 started, 2 stopped
+    private long _events, _scans, _allowed, _denied, _infected, _errors, _skipped, _queueFull, _overflows, _kernelDenied, _inFlight, _depth, _observerDrops;
+
+    /// <summary>Creates a monitor. Nothing happens until <see cref="StartAsync"/>.</summary>
+    /// <param name="options">The on-access directives.</param>
+    /// <param name="scanner">The scanner.</param>
+    /// <param name="engine">Engine settings beyond clamd.conf.</param>
+    /// <param name="observers">Who receives every decision.</param>
+    /// <param name="loggerFactory">Logging.</param>
+    /// <param name="source">The clamd.conf the options came from, so diagnostics can name its lines.</param>
+    public OnAccessMonitor(OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null, IEnumerable<IOnAccessObserver>? observers = null, ILoggerFactory? loggerFactory = null, ClamdConf? source = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(scanner);
+        _options = options;
+        _scanner = scanner;
+        _engine = engine ?? new OnAccessEngineOptions();
+        _observers = [.. observers ?? []];
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<OnAccessMonitor>();
+        _source = source;
+        _eventsCounter = _meter.CreateCounter<long>("onaccess.events", description: "Kernel events received");
+        _scansCounter = _meter.CreateCounter<long>("onaccess.scans", description: "Scans run, retries included");
+        _decisionsCounter = _meter.CreateCounter<long>("onaccess.decisions", description: "Decisions, by decision and reason");
+        _overflowCounter = _meter.CreateCounter<long>("onaccess.overflows", description: "Kernel queue overflows");
+        _scanDuration = _meter.CreateHistogram<double>("onaccess.scan.duration", unit: "ms", description: "Scan duration");
+        _meter.CreateObservableGauge("onaccess.queue.depth", () => Interlocked.Read(ref _depth), description: "Events waiting for a scan");
+        _meter.CreateObservableGauge("onaccess.scans.in_flight", () => Interlocked.Read(ref _inFlight), description: "Scans running");
+    }
+
+    /// <inheritdoc />
+    public OnAccessPlan? Plan { get; private set; }
+
+    /// <summary>The largest number of scans that ran at the same time.</summary>
+    public long PeakScansInFlight { get; private set; }
+
+    /// <inheritdoc />
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("OnAccess needs Linux: fanotify and inotify are Linux kernel interfaces.");
+        }
+
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+        {
+            throw new InvalidOperationException("The monitor has already been started.");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var plan = OnAccessPlan.Resolve(_options, _source);
+        Plan = plan;
+        foreach (var d in plan.Diagnostics)
+        {
+            var text = d.ToString();
+            if (d.Severity == DiagnosticSeverity.Warning)
+            {
+                Log.PlanWarning(_logger, d.Code, text);
+            }
+            else if (d.Severity == DiagnosticSeverity.Info)
+            {
+                Log.PlanInfo(_logger, d.Code, text);
+            }
+        }
+
+        plan.ThrowIfInvalid();
+        if (!plan.Enabled)
+        {
+            Log.Disabled(_logger);
+            return Task.CompletedTask;
+        }
+
+        _excludedUids = [.. plan.ExcludeUids];
+        foreach (var name in plan.ExcludeUnames)
+        {
+            if (Interop.Libc.GetUserId(name) is { } uid)
+            {
+                _excludedUids.Add(uid);
+            }
+            else
+            {
+                Log.UnknownUser(_logger, name);
+            }
+        }
+
+        _queue = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(_engine.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleWriter = false });
+        _observed = Channel.CreateBounded<OnAccessEvent>(new BoundedChannelOptions(_engine.ObserverQueueCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        try
+        {
+            StartKernel(plan, cancellationToken);
+        }
+        catch
+        {
+            _group?.Dispose();
+            _tree?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
+
+        for (var i = 0; i < plan.MaxThreads; i++)
+        {
+            _tasks.Add(Task.Run(WorkAsync, CancellationToken.None));
+        }
+
+        _tasks.Add(Task.Run(ConsumeEventsAsync, CancellationToken.None));
+        if (_tree is not null)
+        {
+            _tasks.Add(Task.Run(ConsumeTreeAsync, CancellationToken.None));
+        }
+
+        _tasks.Add(Task.Run(DispatchAsync, CancellationToken.None));
+        var mode = plan.Mode.ToString();
+        Log.Started(_logger, mode, plan.Prevention, plan.DynamicDirectoryDetermination, _marked.Count);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _state, 2) != 1)
+        {
+            return;
+        }
+
+        // The group first: the kernel allows every access still held, and late answers fail harmlessly.
+        _group?.Dispose();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_tree is not null)
+        {
+            await _tree.DisposeAsync().ConfigureAwait(false);
+        }
+
+        try
+        {
+            await Task.WhenAll(_tasks).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The host's shutdown timeout: workers still running hold no access (the group is closed).
+        }
+
+        Log.Stopped(_logger);
+    }
+
+    /// <inheritdoc />
+    public OnAccessStatistics GetStatistics()
+    {
+        lock (_marksGate)
+        {
+            return new OnAccessStatistics
+            {
+                Events = Interlocked.Read(ref _events),
+                Scans = Interlocked.Read(ref _scans),
+                Allowed = Interlocked.Read(ref _allowed),
+                Denied = Interlocked.Read(ref _denied),
+                Infected = Interlocked.Read(ref _infected),
+                Errors = Interlocked.Read(ref _errors),
+                Skipped = Interlocked.Read(ref _skipped),
+                QueueFull = Interlocked.Read(ref _queueFull),
+                Overflows = Interlocked.Read(ref _overflows),
+                KernelDenied = Interlocked.Read(ref _kernelDenied),
+                MarkedDirectories = _marked.Count,
+                QueueDepth = Interlocked.Read(ref _depth),
+                ScansInFlight = Interlocked.Read(ref _inFlight),
+            };
+        }
+    }
+
+    /// <summary>Stops the monitor.</summary>
+    /// <returns>A task that completes when stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        _stopping.Dispose();
+        _meter.Dispose();
+    }
+
+    private void StartKernel(OnAccessPlan plan, CancellationToken cancellationToken)
+    {
+        var capabilities = FanotifyCapabilities.Current;
+        _group = FanotifyGroup.Create(new FanotifyGroupOptions { Class = plan.Prevention ? FanotifyClass.Content : FanotifyClass.Notification }, _loggerFactory.CreateLogger<FanotifyGroup>());
+        _mask = plan.Prevention ? FanotifyEvents.OpenPermission : FanotifyEvents.Open;
+        if (_engine.ExecPermission)
+        {
+            if (capabilities.OpenExecPermission)
+            {
+                _mask |= plan.Prevention ? FanotifyEvents.OpenExecPermission : FanotifyEvents.OpenExec;
+            }
+            else
+            {
+                Log.NoExecPermission(_logger);
+            }
+        }
+
+        if (_engine.AccessPermission)
+        {
+            _mask |= plan.Prevention ? FanotifyEvents.AccessPermission : FanotifyEvents.Access;
+        }
+
+        if (plan.Mode == OnAccessMode.MountPaths)
+        {
+            foreach (var root in plan.Roots)
+            {
+                _group.AddMark(root.Path, _mask, target: FanotifyMarkTarget.Mount);
+                lock (_marksGate)
+                {
+                    _marked.Add(root.Path);
+                }
+            }
+        }
+        else if (plan.DynamicDirectoryDetermination)
+        {
+            _tree = new DirectoryTree(
+                new DirectoryTreeOptions
+                {
+                    Roots = [.. plan.Roots.Select(r => new DirectoryTreeRoot(r.Path, r.Recursive))],
+                    ExcludePaths = [.. plan.ExcludePaths],
+                    ReportFiles = plan.ExtraScanning,
+                },
+                _loggerFactory.CreateLogger<DirectoryTree>());
+            _tree.Start();
+            foreach (var directory in _tree.GetDirectories())
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                Mark(directory, throwOnFailure: true);
+            }
+        }
+        else
+        {
+            foreach (var root in plan.Roots)
+            {
+                Mark(root.Path, throwOnFailure: true);
+            }
+        }
+
+        _reader = _group.StartReading();
+    }
+
+    private void Mark(string directory, bool throwOnFailure)
+    {
+        try
+        {
+            _group!.AddMark(directory, _mask, FanotifyMarkOptions.EventOnChild | FanotifyMarkOptions.OnlyDirectory | FanotifyMarkOptions.DontFollow);
+            lock (_marksGate)
+            {
+                _marked.Add(directory);
+            }
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Vanished since the tracker saw it: its removal is on its way.
+        }
+        catch (Exception e) when (!throwOnFailure && e is IOException or UnauthorizedAccessException or NotSupportedException or ObjectDisposedException)
+        {
+            Log.MarkFailed(_logger, directory, e.Message);
+        }
+    }
+
+    private void Unmark(string directory)
+    {
+        bool known;
+        lock (_marksGate)
+        {
+            known = _marked.Remove(directory);
+        }
+
+        if (known && _group is { IsClosed: false } group)
+        {
+            try
+            {
+                group.RemoveMark(directory, _mask, FanotifyMarkOptions.EventOnChild | FanotifyMarkOptions.OnlyDirectory | FanotifyMarkOptions.DontFollow);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                // Deleted directories lose their marks with their inodes.
+            }
+        }
+    }
+
+    /// <summary>The fast path: decides what needs no scan, in the order of the design, and queues the rest.</summary>
+    private async Task ConsumeEventsAsync()
+    {
+        var plan = Plan!;
+        try
+        {
+            await foreach (var e in _reader!.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                Interlocked.Increment(ref _events);
+                _eventsCounter.Add(1);
+                var arrived = Stopwatch.GetTimestamp();
+                if (e.IsQueueOverflow || e.ReadError is not null)
+                {
+                    if (e.IsQueueOverflow)
+                    {
+                        Interlocked.Increment(ref _overflows);
+                        _overflowCounter.Add(1);
+                        Log.FanotifyOverflow(_logger);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref _kernelDenied);
+                    }
+
+                    e.Dispose();
+                    continue;
+                }
+
+                if (e.File is null)
+                {
+                    e.Dispose();
+                    continue;
+                }
+
+                if (e.ProcessId == _ownPid)
+                {
+                    Answer(e, AccessDecision.Allow);
+                    e.Dispose();
+                    continue;
+                }
+
+                Decide(e, plan, arrived);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.EventLoopFailed(_logger, ex);
+            _group?.Dispose();
+        }
+        finally
+        {
+            _queue!.Writer.TryComplete();
+        }
+    }
+
+    private void Decide(FanotifyEvent e, OnAccessPlan plan, long arrived)
+    {
+        var kind = KindOf(e.Events);
+        uint? uid = null;
+
+        // A held process waits for us, so its UID can be read later, off this path; a notified one may exit at
+        // any moment, so read it now (best effort: a process already gone is scanned, as ClamAV documents).
+        if (_excludedUids.Count > 0 || !e.IsPermissionRequest)
+        {
+            uid = ProcessInfo.GetEffectiveUid(e.ProcessId);
+            if (uid is { } u && _excludedUids.Contains(u))
+            {
+                Skip(e, kind, uid, DecisionReason.ExcludedUser, arrived, path: null);
+                return;
+            }
+        }
+
+
+        string? path = null;
+        if (plan.ExcludePaths.Count > 0)
+        {
+            path = e.GetPath();
+            if (path is not null && plan.IsExcluded(path))
+            {
+                Skip(e, kind, uid, DecisionReason.ExcludedPath, arrived, path);
+                return;
+            }
+        }
+
+        FileIdentity identity;
+        try
+        {
+            identity = e.GetFileIdentity();
+        }
+        catch (IOException)
+        {
+            Skip(e, kind, uid, DecisionReason.NotRegularFile, arrived, path);
+            return;
+        }
+
+        if (!identity.IsRegularFile)
+        {
+            Skip(e, kind, uid, DecisionReason.NotRegularFile, arrived, path);
+            return;
+        }
+
+        if (plan.MaxFileSize is { } max && identity.Size > max)
+        {
+            Skip(e, kind, uid, DecisionReason.TooLarge, arrived, path);
+            return;
+        }
+
+        var item = new WorkItem(e, e.File!, kind, e.ProcessId, uid, identity.Size, path, arrived);
+        Interlocked.Increment(ref _depth);
+        if (!_queue!.Writer.TryWrite(item))
+        {
+            Interlocked.Decrement(ref _depth);
+            var decision = _engine.QueueFullDecision ?? (plan.DenyOnError ? AccessDecision.Deny : AccessDecision.Allow);
+            Answer(e, decision);
+            var count = Interlocked.Increment(ref _queueFull);
+            Finish(item, null, decision, DecisionReason.QueueFull, "the scan queue is full");
+            if ((count & (count - 1)) == 0)
+            {
+                Log.QueueFull(_logger, decision, count);
+            }
+        }
+    }
+
+    private void Skip(FanotifyEvent e, AccessKind kind, uint? uid, DecisionReason reason, long arrived, string? path)
+    {
+        Answer(e, AccessDecision.Allow);
+        Interlocked.Increment(ref _skipped);
+        Finish(new WorkItem(e, e.File!, kind, e.ProcessId, uid, 0, path, arrived), null, e.IsPermissionRequest ? AccessDecision.Allow : AccessDecision.None, reason, null);
+    }
+
+    private async Task WorkAsync()
+    {
+        await foreach (var item in _queue!.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            Interlocked.Decrement(ref _depth);
+            try
+            {
+                await ProcessAsync(item).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Never leave an access held: answer by the error policy, then go on.
+                var decision = Plan!.DenyOnError ? AccessDecision.Deny : AccessDecision.Allow;
+                if (item.Event is { } e)
+                {
+                    Answer(e, decision);
+                }
+
+                Finish(item, ScanVerdict.Error, decision, DecisionReason.ScanError, ex.Message);
+            }
+        }
+    }
+
+    private async Task ProcessAsync(WorkItem item)
+    {
+        var plan = Plan!;
+        if (_stopping.IsCancellationRequested)
+        {
+            Finish(item, null, item.Event is { IsPermissionRequest: true } ? AccessDecision.Allow : AccessDecision.None, DecisionReason.Shutdown, null);
+            return;
+        }
+
+        var path = item.Path ?? item.Event?.GetPath();
+        var uid = item.UserId ?? (item.ProcessId > 0 ? ProcessInfo.GetEffectiveUid(item.ProcessId) : null);
+        var request = new ScanRequest(item.File, path, item.Size, item.ProcessId, uid, item.Kind);
+        var (result, reason) = await ScanAsync(request, plan).ConfigureAwait(false);
+
+        var held = item.Event is { IsPermissionRequest: true };
+        AccessDecision decision;
+        switch (result.Verdict)
+        {
+            case ScanVerdict.Infected:
+                Interlocked.Increment(ref _infected);
+                decision = held && plan.Prevention ? AccessDecision.Deny : held ? AccessDecision.Allow : AccessDecision.None;
+                break;
+            case ScanVerdict.Error:
+                Interlocked.Increment(ref _errors);
+                decision = !held ? AccessDecision.None : plan.DenyOnError ? AccessDecision.Deny : AccessDecision.Allow;
+                break;
+            default:
+                decision = held ? AccessDecision.Allow : AccessDecision.None;
+                break;
+        }
+
+        if (item.Event is { } e)
+        {
+            Answer(e, decision);
+        }
+
+        Finish(item with { Path = path, UserId = uid }, result.Verdict, decision, reason, result.Reason, result.ThreatName);
+    }
+
+    /// <summary>One deadline for the whole event (retries included), whatever the scanner does with its token.</summary>
+    private async Task<(ScanResult Result, DecisionReason Reason)> ScanAsync(ScanRequest request, OnAccessPlan plan)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        deadline.CancelAfter(plan.ScanTimeout);
+        var inFlight = Interlocked.Increment(ref _inFlight);
+        if (inFlight > PeakScansInFlight)
+        {
+            PeakScansInFlight = inFlight;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            string? lastError = null;
+            for (var attempt = 0; attempt <= plan.RetryAttempts; attempt++)
+            {
+                Interlocked.Increment(ref _scans);
+                _scansCounter.Add(1);
+                try
+                {
+                    var result = await _scanner.ScanAsync(request, deadline.Token).AsTask().WaitAsync(deadline.Token).ConfigureAwait(false);
+                    if (result.Verdict != ScanVerdict.Error)
+                    {
+                        return (result, DecisionReason.Scanned);
+                    }
+
+                    lastError = result.Reason ?? "the scanner reported an error";
+                }
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+                {
+                    return (ScanResult.Error($"no verdict within {plan.ScanTimeout.TotalMilliseconds} ms"), _stopping.IsCancellationRequested ? DecisionReason.Shutdown : DecisionReason.Timeout);
+                }
+                catch (Exception ex)
+                {
+                    lastError = $"{ex.GetType().Name}: {ex.Message}";
+                }
+            }
+
+            return (ScanResult.Error(lastError!), DecisionReason.ScanError);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+            _scanDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+    }
+
+    private async Task ConsumeTreeAsync()
+    {
+        await foreach (var change in _tree!.Events.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            switch (change.Kind)
+            {
+                case DirectoryTreeEventKind.DirectoryAdded:
+                    Mark(change.Path, throwOnFailure: false);
+                    break;
+                case DirectoryTreeEventKind.DirectoryRemoved:
+                    Unmark(change.Path);
+                    break;
+                case DirectoryTreeEventKind.DirectoryMoved:
+                    lock (_marksGate)
+                    {
+                        // Marks follow inodes; only the bookkeeping moves.
+                        var prefix = change.OldPath + "/";
+                        var moved = _marked.Where(m => m == change.OldPath || m.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+                        foreach (var m in moved)
+                        {
+                            _marked.Remove(m);
+                            _marked.Add(change.Path + m[change.OldPath!.Length..]);
+                        }
+                    }
+
+                    break;
+                case DirectoryTreeEventKind.FileCreated:
+                    ExtraScan(change.Path, AccessKind.Created);
+                    break;
+                case DirectoryTreeEventKind.FileMovedIn:
+                    ExtraScan(change.Path, AccessKind.MovedIn);
+                    break;
+                case DirectoryTreeEventKind.FileClosedWrite:
+                    ExtraScan(change.Path, AccessKind.CloseWrite);
+                    break;
+                case DirectoryTreeEventKind.Overflowed:
+                    Interlocked.Increment(ref _overflows);
+                    _overflowCounter.Add(1);
+                    break;
+                case DirectoryTreeEventKind.RootLost or DirectoryTreeEventKind.WatchFailed or DirectoryTreeEventKind.NestedMount or DirectoryTreeEventKind.RootRestored:
+                    var kindName = change.Kind.ToString();
+                    Log.TreeProblem(_logger, kindName, change.Path);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// OnAccessExtraScanning: a file created, moved in or written is opened here (this process's opens are allowed
+    /// at once, so this never waits on itself) and scanned; nothing is held, so the result is reported only.
+    /// </summary>
+    private void ExtraScan(string path, AccessKind kind)
+    {
+        if (!Plan!.ExtraScanning || Interop.Libc.GetFileType(path) != Interop.Libc.S_IFREG)
+        {
+            return; // gone, or not a regular file (never open a FIFO)
+        }
+
+        SafeFileHandle file;
+        try
+        {
+            file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+
+        var identity = FileIdentity.Of(file);
+        if (Plan.MaxFileSize is { } max && identity.Size > max)
+        {
+            file.Dispose();
+            Finish(new WorkItem(null, file, kind, 0, null, identity.Size, path, Stopwatch.GetTimestamp()), null, AccessDecision.None, DecisionReason.TooLarge, null);
+            return;
+        }
+
+        var item = new WorkItem(null, file, kind, 0, null, identity.Size, path, Stopwatch.GetTimestamp());
+        Interlocked.Increment(ref _depth);
+        if (!_queue!.Writer.TryWrite(item))
+        {
+            Interlocked.Decrement(ref _depth);
+            Interlocked.Increment(ref _queueFull);
+            Finish(item, null, AccessDecision.None, DecisionReason.QueueFull, "the scan queue is full");
+        }
+    }
+
+    private static void Answer(FanotifyEvent e, AccessDecision decision)
+    {
+        if (!e.IsPermissionRequest)
+        {
+            return;
+        }
+
+        try
+        {
+            e.Respond(decision == AccessDecision.Deny ? FanotifyResponse.Deny : FanotifyResponse.Allow);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The group closed: the kernel has allowed the access.
+        }
+        catch (IOException)
+        {
+            // The kernel no longer knows the event (the opener was killed); nothing waits for it.
+        }
+    }
+
+    /// <summary>After the answer: release the event, count, and hand the decision to observers.</summary>
+    private void Finish(WorkItem item, ScanVerdict? verdict, AccessDecision decision, DecisionReason reason, string? detail, string? threat = null)
+    {
+        var latency = Stopwatch.GetElapsedTime(item.Arrived);
+        if (item.Event is { } e)
+        {
+            e.Dispose();
+        }
+        else
+        {
+            item.File.Dispose();
+        }
+
+        if (decision == AccessDecision.Allow)
+        {
+            Interlocked.Increment(ref _allowed);
+        }
+        else if (decision == AccessDecision.Deny)
+        {
+            Interlocked.Increment(ref _denied);
+        }
+
+        _decisionsCounter.Add(1, new KeyValuePair<string, object?>("decision", decision.ToString()), new KeyValuePair<string, object?>("reason", reason.ToString()));
+        var observed = new OnAccessEvent(item.Path, item.ProcessId, item.UserId, item.Kind, verdict, threat, decision, reason, latency, detail);
+        if (!_observed!.Writer.TryWrite(observed))
+        {
+            var drops = Interlocked.Increment(ref _observerDrops);
+            if ((drops & (drops - 1)) == 0)
+            {
+                Log.ObserverQueueFull(_logger, drops);
+            }
+        }
+    }
+
+    private async Task DispatchAsync()
+    {
+        try
+        {
+            await foreach (var e in _observed!.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                Deliver(e);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            while (_observed!.Reader.TryRead(out var e))
+            {
+                Deliver(e);
+            }
+        }
+    }
+
+    private void Deliver(OnAccessEvent e)
+    {
+        if (e.Verdict == ScanVerdict.Infected)
+        {
+            Log.Infected(_logger, e.ThreatName, e.Path, e.ProcessId, e.UserId, e.Decision);
+        }
+        else if (e.Reason is DecisionReason.ScanError or DecisionReason.Timeout)
+        {
+            Log.ScanFailed(_logger, e.Path, e.Reason, e.Decision, Plan!.DenyOnError, e.Detail);
+        }
+        else
+        {
+            Log.Decision(_logger, e.Decision, e.Path, e.ProcessId, e.Reason, e.Verdict, (long)e.Latency.TotalMicroseconds);
+        }
+
+        foreach (var observer in _observers)
+        {
+            try
+            {
+                observer.OnEvent(e);
+            }
+            catch (Exception ex)
+            {
+                Log.ObserverFailed(_logger, ex);
+            }
+        }
+    }
+
+    private static AccessKind KindOf(FanotifyEvents events) =>
+        (events & (FanotifyEvents.OpenExecPermission | FanotifyEvents.OpenExec)) != 0 ? AccessKind.Exec
+        : (events & (FanotifyEvents.AccessPermission | FanotifyEvents.Access)) != 0 && (events & (FanotifyEvents.Open | FanotifyEvents.OpenPermission)) == 0 ? AccessKind.Read
+        : AccessKind.Open;
+
+    private sealed record WorkItem(FanotifyEvent? Event, SafeFileHandle File, AccessKind Kind, int ProcessId, uint? UserId, long Size, string? Path, long Arrived);
+}

@@ -1,0 +1,51 @@
+using OnAccess.Tests;
+
+namespace OnAccess.Core.Tests;
+
+[Collection(nameof(KernelCollection))]
+public sealed class ConcurrencyTests
+{
+    [Fact]
+    public async Task A_thousand_concurrent_opens_run_MaxThreads_scans_at_once_hold_bounded_descriptors_and_all_complete()
+    {
+        KernelTestSupport.RequireRoot();
+        const int Files = 1000;
+        const int QueueCapacity = 1024;
+        var tree = KernelTestSupport.CreateTempTree();
+        var data = tree.Combine("data");
+        Directory.CreateDirectory(data);
+        for (var i = 0; i < Files; i++)
+        {
+            File.WriteAllText(Path.Combine(data, $"f{i}"), "x");
+        }
+
+        var scanner = new EicarScanner { Delay = TimeSpan.FromMilliseconds(50) };
+        var options = new Config.OnAccessOptions { IncludePaths = [data], Prevention = true, MaxThreads = 5, ScanTimeout = TimeSpan.FromSeconds(60) };
+        await using var h = await MonitorHarness.StartAsync(tree, options, scanner, new OnAccessEngineOptions { QueueCapacity = QueueCapacity });
+
+        var baseline = Directory.GetFiles("/proc/self/fd").Length;
+        var maxDescriptors = 0;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                maxDescriptors = Math.Max(maxDescriptors, Directory.GetFiles("/proc/self/fd").Length);
+                await Task.Delay(20, CancellationToken.None);
+            }
+        }, TestContext.Current.CancellationToken);
+
+        // One child forks a reader per file, all at once.
+        var result = await KernelTestSupport.RunAsync("/bin/bash", ["-c", $"cd '{data}' && for i in $(seq 0 {Files - 1}); do cat f$i > /dev/null & done; wait; echo done"], TimeSpan.FromMinutes(3));
+        await sampling.CancelAsync();
+        await sampler;
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("done\n", result.StdOut);
+        Assert.Equal(5, scanner.Peak);
+        Assert.True(maxDescriptors - baseline <= QueueCapacity + 5, $"{maxDescriptors - baseline} event descriptors held at once");
+        var statistics = h.Monitor.GetStatistics();
+        Assert.Equal(Files, statistics.Allowed);
+        Assert.Equal(0, statistics.Denied);
+    }
+}

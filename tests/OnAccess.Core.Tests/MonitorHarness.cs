@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using OnAccess.Config;
+using OnAccess.Tests;
+
+namespace OnAccess.Core.Tests;
+
+/// <summary>A monitor on a temp tree, with every decision collected.</summary>
+internal sealed class MonitorHarness : IAsyncDisposable, IOnAccessObserver
+{
+    private readonly ConcurrentQueue<OnAccessEvent> _events = new();
+    private readonly SemaphoreSlim _arrived = new(0);
+
+    public MonitorHarness(KernelTestSupport.TempTree tree, OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null)
+    {
+        Tree = tree;
+        Scanner = scanner;
+        Monitor = new OnAccessMonitor(options, scanner, engine, [this]);
+    }
+
+    public KernelTestSupport.TempTree Tree { get; }
+
+    public IScanner Scanner { get; }
+
+    public OnAccessMonitor Monitor { get; }
+
+    public IReadOnlyList<OnAccessEvent> Events => [.. _events];
+
+    public static async Task<MonitorHarness> StartAsync(KernelTestSupport.TempTree tree, OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null)
+    {
+        var harness = new MonitorHarness(tree, options, scanner, engine);
+        await harness.Monitor.StartAsync(CancellationToken.None);
+        return harness;
+    }
+
+    public void OnEvent(OnAccessEvent accessEvent)
+    {
+        _events.Enqueue(accessEvent);
+        _arrived.Release();
+    }
+
+    public async Task<OnAccessEvent> WaitForAsync(Func<OnAccessEvent, bool> match)
+    {
+        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
+        while (true)
+        {
+            if (_events.FirstOrDefault(match) is { } found)
+            {
+                return found;
+            }
+
+            try
+            {
+                await _arrived.WaitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"No matching decision; seen: {string.Join("; ", _events.TakeLast(20).Select(e => $"{e.Decision} {e.Reason} {e.Verdict} {e.Path} uid {e.UserId}"))}");
+            }
+        }
+    }
+
+    public Task<OnAccessEvent> WaitForPathAsync(string path) => WaitForAsync(e => e.Path == path);
+
+    /// <summary>Waits until the monitor marks more directories than <paramref name="count"/> (marks are placed as the tracker reports directories).</summary>
+    public async Task WaitForMarksAsync(long count)
+    {
+        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
+        while (Monitor.GetStatistics().MarkedDirectories < count)
+        {
+            await Task.Delay(10, cts.Token);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Monitor.DisposeAsync();
+        Tree.Dispose();
+        _arrived.Dispose();
+    }
+}
+
+internal static class Child
+{
+    public static Task<KernelTestSupport.ChildResult> CatAsync(string path) => KernelTestSupport.RunAsync("/bin/cat", path);
+
+    public static Task<KernelTestSupport.ChildResult> CatAsUserAsync(uint uid, string path) =>
+        KernelTestSupport.RunAsync("/usr/bin/setpriv", $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "/bin/cat", path);
+
+    /// <summary>
+    /// A shell running as <paramref name="uid"/> reads the first line of <paramref name="path"/> itself, prints it,
+    /// and stays a second: a notification does not hold the reader, and its UID must still be readable in /proc.
+    /// </summary>
+    public static Task<KernelTestSupport.ChildResult> ReadAndLingerAsync(uint uid, string path) =>
+        KernelTestSupport.RunAsync("/usr/bin/setpriv", $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "/bin/sh", "-c", $"read -r line < '{path}'; echo \"$line\"; sleep 1");
+
+    public static Task<KernelTestSupport.ChildResult> ShAsync(string script) => KernelTestSupport.RunAsync("/bin/sh", "-c", script);
+
+    public static bool WasDenied(KernelTestSupport.ChildResult r) => r.ExitCode != 0 && r.StdErr.Contains("Operation not permitted", StringComparison.Ordinal);
+}

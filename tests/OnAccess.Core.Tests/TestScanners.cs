@@ -1,0 +1,86 @@
+using System.Collections.Concurrent;
+using System.Text;
+
+namespace OnAccess.Core.Tests;
+
+/// <summary>Flags the EICAR test string by content, read through the descriptor it is given.</summary>
+internal class EicarScanner : IScanner
+{
+    public const string Eicar = @"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+    private int _inFlight;
+    private int _peak;
+
+    public ConcurrentQueue<ScanRequest> Requests { get; } = new();
+
+    public TimeSpan Delay { get; set; }
+
+    public int Peak => Volatile.Read(ref _peak);
+
+    public virtual async ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
+    {
+        Requests.Enqueue(request);
+        var now = Interlocked.Increment(ref _inFlight);
+        int peak;
+        while (now > (peak = Volatile.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, peak) != peak)
+        {
+        }
+
+        try
+        {
+            if (Delay > TimeSpan.Zero)
+            {
+                await Task.Delay(Delay, cancellationToken);
+            }
+
+            var buffer = new byte[64 * 1024];
+            var n = RandomAccess.Read(request.File, buffer, 0);
+            return Encoding.ASCII.GetString(buffer, 0, n).Contains(Eicar, StringComparison.Ordinal)
+                ? ScanResult.Infected("Eicar-Test-Signature")
+                : ScanResult.Clean;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+}
+
+public enum Fault
+{
+    Throws,
+    Hangs,
+    ReturnsError,
+}
+
+/// <summary>Fails every scan in one way, counting attempts.</summary>
+internal sealed class FaultyScanner(Fault fault) : IScanner
+{
+    private int _attempts;
+
+    public int Attempts => Volatile.Read(ref _attempts);
+
+    public async ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _attempts);
+        switch (fault)
+        {
+            case Fault.Throws:
+                throw new InvalidOperationException("the scanner broke");
+            case Fault.Hangs:
+                await Task.Delay(Timeout.Infinite, CancellationToken.None); // ignores cancellation on purpose
+                return ScanResult.Clean;
+            default:
+                return ScanResult.Error("the engine said no");
+        }
+    }
+}
+
+/// <summary>Opens other files in the protected directory by path while scanning (as a careless scanner would).</summary>
+internal sealed class PathReadingScanner(string neighbour) : EicarScanner
+{
+    public override async ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
+    {
+        _ = await File.ReadAllTextAsync(neighbour, cancellationToken);
+        return await base.ScanAsync(request, cancellationToken);
+    }
+}
