@@ -1,0 +1,30 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OnAccess;
+using OnAccess.ClamAV;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the ClamAV scanners.</summary>
+public static class OnAccessClamAVBuilderExtensions
+{
+    /// <summary>Uses the in-process <see cref="HashDatabaseScanner"/> (EICAR built in).</summary>
+    /// <param name="builder">The builder from <c>AddOnAccessScanning</c>.</param>
+    /// <param name="configure">Sets the signature files.</param>
+    /// <returns>The builder.</returns>
+    public static IOnAccessBuilder AddHashDatabaseScanner(this IOnAccessBuilder builder, Action<HashDatabaseScannerOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = builder.Services.AddOptions<HashDatabaseScannerOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        builder.Services.TryAddSingleton(sp => new HashDatabaseScanner(sp.GetRequiredService<IOptions<HashDatabaseScannerOptions>>().Value, sp.GetService<ILogger<HashDatabaseScanner>>()));
+        builder.Services.RemoveAll<IScanner>();
+        builder.Services.AddSingleton<IScanner>(sp => sp.GetRequiredService<HashDatabaseScanner>());
+        return builder;
+    }
+}
