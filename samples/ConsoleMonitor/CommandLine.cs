@@ -1,0 +1,144 @@
+using OnAccess.Config;
+
+namespace ConsoleMonitor;
+
+/// <summary>The parsed command line. Flags override the clamd.conf directives they name.</summary>
+internal sealed class CommandLine
+{
+    public string? Command { get; private set; }
+
+    public string? ConfigPath { get; private set; }
+
+    public List<string> Includes { get; } = [];
+
+    public List<string> Excludes { get; } = [];
+
+    public List<string> Mounts { get; } = [];
+
+    public bool Prevention { get; private set; }
+
+    public bool ExtraScanning { get; private set; }
+
+    public bool DisableDdd { get; private set; }
+
+    public List<uint> ExcludeUids { get; } = [];
+
+    public long? MaxFileSize { get; private set; }
+
+    public string Scanner { get; private set; } = "builtin";
+
+    public string? Clamd { get; private set; }
+
+    public List<string> Signatures { get; } = [];
+
+    public bool Json { get; private set; }
+
+    public bool Help { get; private set; }
+
+    public const string Usage = """
+        Usage:
+          ConsoleMonitor [--config clamd.conf] [--include DIR]... [--exclude DIR]... [--mount PATH]...
+                         [--prevention] [--extra-scanning] [--disable-ddd] [--exclude-uid N]...
+                         [--max-file-size SIZE] [--scanner builtin|clamd|allow-all]
+                         [--clamd unix:PATH|tcp://HOST:PORT] [--signatures FILE]... [--json]
+          ConsoleMonitor check-config FILE [--json]
+
+        Flags override the file's directives. The default scanner is the built-in hash database (EICAR built in).
+        Exit codes: 0 stopped by SIGINT/SIGTERM (or check-config without errors), 1 check-config found errors,
+        2 start-up failed.
+        """;
+
+    /// <summary>Parses; throws <see cref="ArgumentException"/> with a sentence naming the flag.</summary>
+    public static CommandLine Parse(string[] args)
+    {
+        var c = new CommandLine();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{arg} needs a value.");
+            switch (arg)
+            {
+                case "check-config" when i == 0:
+                    c.Command = "check-config";
+                    c.ConfigPath = Value();
+                    break;
+                case "--config": c.ConfigPath = Value(); break;
+                case "--include": c.Includes.Add(Value()); break;
+                case "--exclude": c.Excludes.Add(Value()); break;
+                case "--mount": c.Mounts.Add(Value()); break;
+                case "--prevention": c.Prevention = true; break;
+                case "--extra-scanning": c.ExtraScanning = true; break;
+                case "--disable-ddd": c.DisableDdd = true; break;
+                case "--exclude-uid":
+                    var uid = Value();
+                    c.ExcludeUids.Add(uint.TryParse(uid, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var u)
+                        ? u
+                        : throw new ArgumentException($"--exclude-uid '{uid}' is not a UID (decimal digits)."));
+                    break;
+                case "--max-file-size":
+                    c.MaxFileSize = ParseSize(Value());
+                    break;
+                case "--scanner":
+                    c.Scanner = Value();
+                    if (c.Scanner is not ("builtin" or "clamd" or "allow-all"))
+                    {
+                        throw new ArgumentException($"--scanner '{c.Scanner}' is not one of builtin, clamd, allow-all.");
+                    }
+
+                    break;
+                case "--clamd": c.Clamd = Value(); break;
+                case "--signatures": c.Signatures.Add(Value()); break;
+                case "--json": c.Json = true; break;
+                case "--help" or "-h": c.Help = true; break;
+                default: throw new ArgumentException($"Unknown argument '{arg}'.");
+            }
+        }
+
+        return c;
+    }
+
+    /// <summary>Applies the flags on top of the options read from the file (or the defaults).</summary>
+    public void ApplyTo(OnAccessOptions options)
+    {
+        if (Includes.Count > 0)
+        {
+            options.IncludePaths = [.. options.IncludePaths, .. Includes.Select(Path.GetFullPath)];
+        }
+
+        if (Excludes.Count > 0)
+        {
+            options.ExcludePaths = [.. options.ExcludePaths, .. Excludes.Select(Path.GetFullPath)];
+        }
+
+        if (Mounts.Count > 0)
+        {
+            options.MountPaths = [.. options.MountPaths, .. Mounts.Select(Path.GetFullPath)];
+        }
+
+        options.Prevention |= Prevention;
+        options.ExtraScanning |= ExtraScanning;
+        options.DisableDdd |= DisableDdd;
+        foreach (var uid in ExcludeUids)
+        {
+            options.ExcludeUids.Add(uid);
+        }
+
+        if (MaxFileSize is { } size)
+        {
+            options.MaxFileSize = size;
+        }
+    }
+
+    /// <summary>A SIZE exactly as clamd.conf reads it (digits with an optional K, M or G).</summary>
+    private static long ParseSize(string value)
+    {
+        try
+        {
+            return ClamdConf.Parse($"OnAccessMaxFileSize {value}\n").ToOnAccessOptions().MaxFileSize;
+        }
+        catch (ClamdConfException e)
+        {
+            throw new ArgumentException($"--max-file-size: {e.Reason}", e);
+        }
+    }
+}

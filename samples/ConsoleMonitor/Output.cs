@@ -1,0 +1,268 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using OnAccess;
+using OnAccess.Config;
+
+namespace ConsoleMonitor;
+
+/// <summary>Writes what happened to stdout: one readable line, or one JSON object per line (--json).</summary>
+internal sealed class Output(bool json) : IOnAccessObserver
+{
+    private readonly Lock _gate = new();
+
+    public bool Json { get; } = json;
+
+    public void OnEvent(OnAccessEvent e)
+    {
+        if (Json)
+        {
+            WriteJson(w =>
+            {
+                w.WriteString("event", "decision");
+                w.WriteString("time", DateTimeOffset.Now.ToString("O", CultureInfo.InvariantCulture));
+                w.WriteString("path", e.Path);
+                w.WriteNumber("pid", e.ProcessId);
+                if (e.UserId is { } uid)
+                {
+                    w.WriteNumber("uid", uid);
+                }
+                else
+                {
+                    w.WriteNull("uid");
+                }
+
+                w.WriteString("kind", Kind(e.Kind));
+                w.WriteString("verdict", Verdict(e));
+                w.WriteString("threat", e.ThreatName);
+                w.WriteString("decision", e.Decision.ToString().ToLowerInvariant());
+                w.WriteString("reason", Reason(e.Reason));
+                w.WriteNumber("latencyUs", (long)e.Latency.TotalMicroseconds);
+                if (e.Detail is not null)
+                {
+                    w.WriteString("detail", e.Detail);
+                }
+            });
+            return;
+        }
+
+        var line = string.Create(CultureInfo.InvariantCulture,
+            $"{DateTimeOffset.Now:HH:mm:ss.fff} {e.Decision.ToString().ToUpperInvariant(),-5} {Verdict(e),-8} {(e.ThreatName is null ? string.Empty : e.ThreatName + " ")}{e.Path} pid={e.ProcessId} uid={e.UserId?.ToString(CultureInfo.InvariantCulture) ?? "?"} kind={Kind(e.Kind)} reason={Reason(e.Reason)} {e.Latency.TotalMicroseconds:F0}us");
+        WriteLine(line);
+    }
+
+    public void Ready(OnAccessPlan plan, OnAccessStatistics statistics, string scanner)
+    {
+        if (Json)
+        {
+            WriteJson(w =>
+            {
+                w.WriteString("event", "ready");
+                w.WriteString("mode", Mode(plan));
+                w.WriteBoolean("prevention", plan.Prevention);
+                w.WriteBoolean("ddd", plan.DynamicDirectoryDetermination);
+                w.WriteString("scanner", scanner);
+                w.WriteNumber("markedDirectories", statistics.MarkedDirectories);
+            });
+        }
+        else
+        {
+            WriteLine($"ready: {Mode(plan)} mode, prevention {(plan.Prevention ? "on" : "off")}, DDD {(plan.DynamicDirectoryDetermination ? "on" : "off")}, {statistics.MarkedDirectories} directories marked, scanner {scanner}. Ctrl+C stops.");
+        }
+    }
+
+    public void Stopped(OnAccessStatistics s)
+    {
+        if (Json)
+        {
+            WriteJson(w =>
+            {
+                w.WriteString("event", "stopped");
+                w.WriteNumber("events", s.Events);
+                w.WriteNumber("scans", s.Scans);
+                w.WriteNumber("allowed", s.Allowed);
+                w.WriteNumber("denied", s.Denied);
+                w.WriteNumber("infected", s.Infected);
+                w.WriteNumber("errors", s.Errors);
+                w.WriteNumber("skipped", s.Skipped);
+                w.WriteNumber("queueFull", s.QueueFull);
+                w.WriteNumber("overflows", s.Overflows);
+                w.WriteNumber("kernelDenied", s.KernelDenied);
+            });
+        }
+        else
+        {
+            WriteLine($"stopped: {s.Events} events, {s.Scans} scans, {s.Allowed} allowed, {s.Denied} denied, {s.Infected} infected, {s.Errors} errors, {s.Skipped} skipped, {s.QueueFull} queue-full, {s.Overflows} overflows");
+        }
+    }
+
+    public static string PlanJson(OnAccessPlan plan)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteBoolean("enabled", plan.Enabled);
+            w.WriteString("mode", Mode(plan));
+            w.WriteBoolean("prevention", plan.Prevention);
+            w.WriteBoolean("ddd", plan.DynamicDirectoryDetermination);
+            w.WriteStartArray("roots");
+            foreach (var r in plan.Roots)
+            {
+                w.WriteStartObject();
+                w.WriteString("path", r.Path);
+                w.WriteBoolean("recursive", r.Recursive);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteStartArray("excludePaths");
+            foreach (var e in plan.ExcludePaths)
+            {
+                w.WriteStringValue(e);
+            }
+
+            w.WriteEndArray();
+            w.WriteBoolean("extraScanning", plan.ExtraScanning);
+            if (plan.MaxFileSize is { } max)
+            {
+                w.WriteNumber("maxFileSize", max);
+            }
+            else
+            {
+                w.WriteNull("maxFileSize");
+            }
+
+            WriteDiagnostics(w, plan.Diagnostics);
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    public static string ErrorJson(ClamdConfException e)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteBoolean("enabled", false);
+            w.WriteString("mode", "disabled");
+            w.WriteString("file", e.FilePath);
+            WriteDiagnostics(w, [new PlanDiagnostic("OA0001", DiagnosticSeverity.Error, e.Directive is null ? [] : [e.Directive], e.Reason, e.FilePath, e.Line)]);
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    public static string PlanText(OnAccessPlan plan)
+    {
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"enabled: {(plan.Enabled ? "yes" : "no")}\nmode: {Mode(plan)}\nprevention: {(plan.Prevention ? "yes" : "no")}\nDDD: {(plan.DynamicDirectoryDetermination ? "yes" : "no")}\n");
+        foreach (var r in plan.Roots)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"watch: {r.Path}{(r.Recursive ? " (and every subdirectory)" : " (this directory's files only)")}\n");
+        }
+
+        foreach (var e in plan.ExcludePaths)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"exclude: {e}\n");
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $"extra scanning: {(plan.ExtraScanning ? "yes" : "no")}\nmax file size: {(plan.MaxFileSize is { } m ? m.ToString(CultureInfo.InvariantCulture) + " bytes" : "unlimited")}\n");
+        foreach (var d in plan.Diagnostics)
+        {
+            text.Append(d).Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    private static void WriteDiagnostics(Utf8JsonWriter w, IEnumerable<PlanDiagnostic> diagnostics)
+    {
+        w.WriteStartArray("diagnostics");
+        foreach (var d in diagnostics)
+        {
+            w.WriteStartObject();
+            w.WriteString("code", d.Code);
+            w.WriteString("severity", d.Severity.ToString().ToLowerInvariant());
+            w.WriteStartArray("directives");
+            foreach (var directive in d.Directives)
+            {
+                w.WriteStringValue(directive);
+            }
+
+            w.WriteEndArray();
+            if (d.Line is { } line)
+            {
+                w.WriteNumber("line", line);
+            }
+            else
+            {
+                w.WriteNull("line");
+            }
+
+            w.WriteString("message", d.Message);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    private static string Mode(OnAccessPlan plan) => plan.Mode switch
+    {
+        OnAccessMode.IncludePaths => "include",
+        OnAccessMode.MountPaths => "mount",
+        _ => "disabled",
+    };
+
+    private static string Kind(AccessKind kind) => kind switch
+    {
+        AccessKind.CloseWrite => "close-write",
+        AccessKind.MovedIn => "moved-in",
+        _ => kind.ToString().ToLowerInvariant(),
+    };
+
+    private static string Verdict(OnAccessEvent e) => e.Verdict switch
+    {
+        ScanVerdict.Clean => "clean",
+        ScanVerdict.Infected => "infected",
+        ScanVerdict.Error => "error",
+        _ => "skipped",
+    };
+
+    private static string Reason(DecisionReason reason) => reason switch
+    {
+        DecisionReason.OwnProcess => "own-process",
+        DecisionReason.ExcludedUser => "excluded-user",
+        DecisionReason.ExcludedPath => "excluded-path",
+        DecisionReason.TooLarge => "too-large",
+        DecisionReason.NotRegularFile => "not-regular-file",
+        DecisionReason.QueueFull => "queue-full",
+        DecisionReason.ScanError => "scan-error",
+        _ => reason.ToString().ToLowerInvariant(),
+    };
+
+    private void WriteJson(Action<Utf8JsonWriter> write)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            write(w);
+            w.WriteEndObject();
+        }
+
+        WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+    }
+
+    private void WriteLine(string line)
+    {
+        lock (_gate)
+        {
+            Console.Out.WriteLine(line);
+            Console.Out.Flush();
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using ConsoleMonitor;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OnAccess;
+using OnAccess.ClamAV;
+using OnAccess.Config;
+
+CommandLine command;
+try
+{
+    command = CommandLine.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine(CommandLine.Usage);
+    return 2;
+}
+
+if (command.Help)
+{
+    Console.WriteLine(CommandLine.Usage);
+    return 0;
+}
+
+if (command.Command == "check-config")
+{
+    return CheckConfig(command);
+}
+
+var output = new Output(command.Json);
+var builder = Host.CreateApplicationBuilder();
+builder.Logging.ClearProviders();
+builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+builder.Logging.SetMinimumLevel(LogLevel.Warning);
+builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+
+IOnAccessBuilder onAccess = command.ConfigPath is { } config
+    ? builder.Services.AddOnAccessScanning(config, command.ApplyTo)
+    : builder.Services.AddOnAccessScanning(command.ApplyTo);
+onAccess.Services.AddSingleton<IOnAccessObserver>(output);
+switch (command.Scanner)
+{
+    case "allow-all":
+        onAccess.AddScanner<AllowAllScanner>();
+        break;
+    case "clamd":
+        Console.Error.WriteLine("The clamd scanner (--scanner clamd) is not part of this build yet; use --scanner builtin (the default) or allow-all.");
+        return 2;
+    default:
+        onAccess.AddHashDatabaseScanner(o => o.SignatureFiles = command.Signatures);
+        break;
+}
+
+using var host = builder.Build();
+try
+{
+    await host.StartAsync().ConfigureAwait(false);
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"ConsoleMonitor could not start: {Describe(e)}");
+    return 2;
+}
+
+var monitor = host.Services.GetRequiredService<IOnAccessMonitor>();
+output.Ready(monitor.Plan!, monitor.GetStatistics(), command.Scanner);
+await host.WaitForShutdownAsync().ConfigureAwait(false);
+output.Stopped(monitor.GetStatistics());
+return 0;
+
+static int CheckConfig(CommandLine command)
+{
+    try
+    {
+        var conf = ClamdConf.Load(command.ConfigPath!);
+        var options = conf.ToOnAccessOptions();
+        var plan = OnAccessPlan.Resolve(options, conf);
+        Console.WriteLine(command.Json ? Output.PlanJson(plan) : Output.PlanText(plan));
+        return plan.HasErrors ? 1 : 0;
+    }
+    catch (ClamdConfException e)
+    {
+        Console.WriteLine(command.Json ? Output.ErrorJson(e) : "error: " + e.Message);
+        return 1;
+    }
+}
+
+static string Describe(Exception e) => e switch
+{
+    Microsoft.Extensions.Options.OptionsValidationException v => string.Join(" ", v.Failures),
+    UnauthorizedAccessException => e.Message + (Environment.UserName == "root" ? string.Empty : " Run it as root (sudo), or give it CAP_SYS_ADMIN."),
+    AggregateException { InnerExceptions.Count: 1 } a => Describe(a.InnerExceptions[0]),
+    _ when e.InnerException is ClamdConfException inner => inner.Message,
+    _ => e.Message,
+};
+
+/// <summary>Allows everything: measures the engine without a scanner's cost.</summary>
+internal sealed class AllowAllScanner : IScanner
+{
+    public ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(ScanResult.Clean);
+}
