@@ -300,7 +300,9 @@ public sealed class DirectoryTree : IAsyncDisposable
                 }
             }
 
-            if ((r.Mask & IN_MOVED_FROM) != 0 && isDir && node.FindChild(r.Name) is { } leaving)
+            // The node under that name may be a newer directory a walk already found (events name entries, not
+            // inodes): only a node that is no longer at its path is the one that moved.
+            if ((r.Mask & IN_MOVED_FROM) != 0 && isDir && node.FindChild(r.Name) is { } leaving && !IsWatchedAtItsPath(leaving))
             {
                 movedFrom[r.Cookie] = leaving;
             }
@@ -314,6 +316,12 @@ public sealed class DirectoryTree : IAsyncDisposable
                 else if (movedFrom.Remove(r.Cookie, out var moved) && _byWd.ContainsKey(moved.Wd))
                 {
                     Relink(moved, node, r.Name);
+                    if (_byWd.TryGetValue(moved.Wd, out var current) && current == moved)
+                    {
+                        // Events processed while this subtree's recorded path was stale (before this move was
+                        // reported) may have failed to add its new subdirectories: walk it again at its real path.
+                        Walk(moved.RootState, moved.Parent, moved.Name, moved.GetPath(), report: true, failFast: false);
+                    }
                 }
                 else
                 {
@@ -553,13 +561,9 @@ public sealed class DirectoryTree : IAsyncDisposable
             var isNew = false;
             if (_byWd.TryGetValue(wd, out var known))
             {
-                if (known.Parent == p && (p is not null || known.Root == root))
+                if (known.Parent == p && (p is not null || known.Root == root) && (p is null || known.Name == n))
                 {
                     node = known; // already tracked (a resynchronisation, or a directory seen twice)
-                    if (p is not null && known.Name != n)
-                    {
-                        continue;
-                    }
                 }
                 else if (IsStillAt(known, full))
                 {
@@ -570,7 +574,7 @@ public sealed class DirectoryTree : IAsyncDisposable
                     // Found here by a walk before its move was reported (it moved into a directory whose watch did
                     // not exist yet, so no MOVED_TO will ever come): follow it now, or the unpaired MOVED_FROM would
                     // drop a directory that is still in the tree.
-                    if (p is null || known.Parent is null || p == known || p.IsDescendantOf(known))
+                    if (p is null || known.Parent is null || p == known || p.IsDescendantOf(known) || (known.Parent == p && known.Name == n))
                     {
                         continue;
                     }

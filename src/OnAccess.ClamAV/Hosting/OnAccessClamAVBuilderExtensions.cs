@@ -27,4 +27,19 @@ public static class OnAccessClamAVBuilderExtensions
         builder.Services.AddSingleton<IScanner>(sp => sp.GetRequiredService<HashDatabaseScanner>());
         return builder;
     }
+
+    /// <summary>Uses <see cref="ClamdScanner"/>: clamd over a unix socket (fd passing) or TCP (INSTREAM).</summary>
+    /// <param name="builder">The builder from <c>AddOnAccessScanning</c>.</param>
+    /// <param name="configure">Sets the endpoints (or call <see cref="ClamdScannerOptions.FromClamdConf"/>).</param>
+    /// <returns>The builder.</returns>
+    public static IOnAccessBuilder AddClamdScanner(this IOnAccessBuilder builder, Action<ClamdScannerOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.AddOptions<ClamdScannerOptions>().Configure(configure);
+        builder.Services.TryAddSingleton(sp => new ClamdScanner(sp.GetRequiredService<IOptions<ClamdScannerOptions>>().Value));
+        builder.Services.RemoveAll<IScanner>();
+        builder.Services.AddSingleton<IScanner>(sp => sp.GetRequiredService<ClamdScanner>());
+        return builder;
+    }
 }
