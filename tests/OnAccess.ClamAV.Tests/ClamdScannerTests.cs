@@ -1,0 +1,173 @@
+using System.Diagnostics;
+
+namespace OnAccess.ClamAV.Tests;
+
+/// <summary>ClamdScanner against a real clamd (Debian's clamav-daemon) started by the fixture. clamd names signatures from an unofficial database NAME.UNOFFICIAL.</summary>
+[Collection(nameof(ClamdCollection))]
+public sealed class ClamdScannerTests(ClamdFixture clamd)
+{
+    public static TheoryData<string, ClamdScanMode> Paths => new()
+    {
+        { "unix", ClamdScanMode.Auto },   // FILDES: the descriptor itself is passed
+        { "unix", ClamdScanMode.Stream }, // INSTREAM on the unix socket
+        { "tcp", ClamdScanMode.Auto },    // INSTREAM on TCP
+    };
+
+    private ClamdScanner Scanner(string transport, ClamdScanMode mode = ClamdScanMode.Auto) =>
+        new(new ClamdScannerOptions { Endpoints = [transport == "unix" ? clamd.UnixEndpoint : clamd.TcpEndpoint], Mode = mode, StreamMaxLength = ClamdFixture.StreamMaxLength });
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task EICAR_and_clam_exe_are_infected_and_a_clean_file_is_clean(string transport, ClamdScanMode mode)
+    {
+        using var tree = TestFiles.Tree();
+        await using var scanner = Scanner(transport, mode);
+        Assert.Equal("Test.Eicar.UNOFFICIAL", (await TestFiles.ScanAsync(scanner, tree.File("eicar.com", HashDatabaseScanner.EicarTestString))).ThreatName);
+        Assert.Equal("Test.ClamExe.UNOFFICIAL", (await TestFiles.ScanAsync(scanner, TestFiles.ClamExe)).ThreatName);
+        var clean = await TestFiles.ScanAsync(scanner, tree.File("clean.txt", "nothing to see"));
+        Assert.Equal(ScanVerdict.Clean, clean.Verdict);
+
+        // The same session is reused for the next scan.
+        Assert.Equal(ScanVerdict.Clean, (await TestFiles.ScanAsync(scanner, tree.File("clean2.txt", "still nothing"))).Verdict);
+        Assert.Equal(1, scanner.PeakOpenSessions);
+    }
+
+    [Theory]
+    [InlineData("unix", ClamdScanMode.Stream)]
+    [InlineData("tcp", ClamdScanMode.Auto)]
+    public async Task A_file_over_StreamMaxLength_is_skipped_never_clean(string transport, ClamdScanMode mode)
+    {
+        using var tree = TestFiles.Tree();
+        var big = tree.Combine("big.bin");
+        File.WriteAllBytes(big, new byte[ClamdFixture.StreamMaxLength + 1]);
+        await using var scanner = Scanner(transport, mode);
+        var result = await TestFiles.ScanAsync(scanner, big);
+        Assert.Equal(ScanVerdict.Skipped, result.Verdict);
+        Assert.Contains("StreamMaxLength", result.Reason, StringComparison.Ordinal);
+
+        // Even when the client's limit is wrong, clamd's own refusal is a skip, not a clean verdict.
+        await using var unaware = new ClamdScanner(new ClamdScannerOptions { Endpoints = [transport == "unix" ? clamd.UnixEndpoint : clamd.TcpEndpoint], Mode = ClamdScanMode.Stream, StreamMaxLength = long.MaxValue });
+        Assert.Equal(ScanVerdict.Skipped, (await TestFiles.ScanAsync(unaware, big)).Verdict);
+    }
+
+    [Fact]
+    public async Task Twenty_parallel_scans_succeed_on_twenty_sessions_at_once()
+    {
+        using var tree = TestFiles.Tree();
+        await using var scanner = Scanner("unix");
+        var files = Enumerable.Range(0, 20).Select(i => tree.File($"f{i}", i % 2 == 0 ? HashDatabaseScanner.EicarTestString : $"clean {i}")).ToList();
+        var handles = files.Select(f => File.OpenHandle(f)).ToList();
+        try
+        {
+            using var start = new Barrier(20);
+            var scans = handles.Select((h, i) => Task.Run(async () =>
+            {
+                start.SignalAndWait(TimeSpan.FromSeconds(20));
+                return await scanner.ScanAsync(new ScanRequest(h, files[i], RandomAccess.GetLength(h), 0, null, AccessKind.Open), CancellationToken.None);
+            })).ToList();
+            var results = await Task.WhenAll(scans);
+            for (var i = 0; i < 20; i++)
+            {
+                Assert.Equal(i % 2 == 0 ? ScanVerdict.Infected : ScanVerdict.Clean, results[i].Verdict);
+            }
+
+            Assert.True(scanner.PeakOpenSessions > 1, $"only {scanner.PeakOpenSessions} session(s) were open at once: scans were serialised");
+        }
+        finally
+        {
+            handles.ForEach(h => h.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task Endpoints_fail_over_in_order()
+    {
+        using var tree = TestFiles.Tree();
+        await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = ["unix:" + tree.Combine("nobody-listens.sock"), clamd.TcpEndpoint] });
+        Assert.Equal("Test.Eicar.UNOFFICIAL", (await TestFiles.ScanAsync(scanner, tree.File("e", HashDatabaseScanner.EicarTestString))).ThreatName);
+        Assert.False((await scanner.PingAsync(TestContext.Current.CancellationToken))["unix:" + tree.Combine("nobody-listens.sock")]);
+    }
+
+    [Fact]
+    public async Task VERSION_gives_a_signature_generation()
+    {
+        await using var scanner = Scanner("unix");
+        Assert.StartsWith("ClamAV ", await scanner.GetVersionAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Endpoints_come_from_clamd_conf()
+    {
+        var conf = Config.ClamdConf.Load(clamd.ConfPath);
+        var options = new ClamdScannerOptions().FromClamdConf(conf);
+        Assert.Equal([clamd.UnixEndpoint, clamd.TcpEndpoint], options.Endpoints);
+        Assert.Equal(ClamdFixture.StreamMaxLength, options.StreamMaxLength);
+    }
+
+    [Theory]
+    [InlineData("fd[10]: OK", ScanVerdict.Clean, null)]
+    [InlineData("stream: Eicar-Test-Signature FOUND", ScanVerdict.Infected, "Eicar-Test-Signature")]
+    [InlineData("INSTREAM size limit exceeded. ERROR", ScanVerdict.Skipped, null)]
+    [InlineData("fd[10]: lstat() failed: No such file. ERROR", ScanVerdict.Error, null)]
+    [InlineData("garbage", ScanVerdict.Error, null)]
+    public void Replies_are_classified(string reply, ScanVerdict verdict, string? threat)
+    {
+        var result = ClamdScanner.Interpret(reply);
+        Assert.Equal(verdict, result.Verdict);
+        Assert.Equal(threat, result.ThreatName);
+    }
+}
+
+/// <summary>Killing and restarting clamd: alone, since it takes the shared daemon down.</summary>
+[Collection(nameof(ClamdCollection))]
+public sealed class ClamdRestartTests(ClamdFixture clamd)
+{
+    [Fact]
+    public async Task Clamd_killed_during_scans_gives_errors_within_the_deadline_and_a_restarted_clamd_scans_again()
+    {
+        using var tree = TestFiles.Tree();
+        var eicar = tree.File("eicar.com", HashDatabaseScanner.EicarTestString);
+        await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [clamd.UnixEndpoint] });
+        Assert.Equal(ScanVerdict.Infected, (await TestFiles.ScanAsync(scanner, eicar)).Verdict);
+
+        var deadline = TimeSpan.FromSeconds(5);
+        using var stop = new CancellationTokenSource();
+        var results = new System.Collections.Concurrent.ConcurrentBag<(ScanVerdict Verdict, TimeSpan Took)>();
+        var load = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var handle = File.OpenHandle(TestFiles.ClamExe);
+                using var cts = new CancellationTokenSource(deadline);
+                var watch = Stopwatch.StartNew();
+                ScanVerdict verdict;
+                try
+                {
+                    verdict = (await scanner.ScanAsync(new ScanRequest(handle, TestFiles.ClamExe, RandomAccess.GetLength(handle), 0, null, AccessKind.Open), cts.Token)).Verdict;
+                }
+                catch (OperationCanceledException)
+                {
+                    verdict = ScanVerdict.Error;
+                }
+
+                results.Add((verdict, watch.Elapsed));
+            }
+        })).ToList();
+
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        clamd.Kill();
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        await stop.CancelAsync();
+        await Task.WhenAll(load).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.Contains(results, r => r.Verdict == ScanVerdict.Infected);
+        Assert.Contains(results, r => r.Verdict == ScanVerdict.Error);
+        Assert.All(results, r => Assert.True(r.Took < deadline + TimeSpan.FromSeconds(1), $"a scan took {r.Took.TotalMilliseconds} ms"));
+
+        await clamd.StartAsync();
+        Assert.Equal(ScanVerdict.Infected, (await TestFiles.ScanAsync(scanner, eicar)).Verdict);
+    }
+}
+
+[CollectionDefinition(nameof(ClamdCollection))]
+public sealed class ClamdCollection : ICollectionFixture<ClamdFixture>;
