@@ -46,8 +46,18 @@ switch (command.Scanner)
         onAccess.AddScanner<AllowAllScanner>();
         break;
     case "clamd":
-        Console.Error.WriteLine("The clamd scanner (--scanner clamd) is not part of this build yet; use --scanner builtin (the default) or allow-all.");
-        return 2;
+        onAccess.AddClamdScanner(o =>
+        {
+            if (command.Clamd is { } endpoint)
+            {
+                o.Endpoints.Add(endpoint);
+            }
+            else if (command.ConfigPath is { } path)
+            {
+                o.FromClamdConf(ClamdConf.Load(path)); // LocalSocket, TCPSocket/TCPAddr, StreamMaxLength
+            }
+        });
+        break;
     default:
         onAccess.AddHashDatabaseScanner(o => o.SignatureFiles = command.Signatures);
         break;

@@ -38,7 +38,7 @@ public sealed record SignatureLoadError(string FilePath, int Line, string Messag
 /// given, with pooled buffers) only when some signature has its size, and only with the algorithms those signatures
 /// use. Signature files are re-read when they change, and <see cref="Generation"/> then increases.
 /// </summary>
-public sealed partial class HashDatabaseScanner : IScanner
+public sealed partial class HashDatabaseScanner : IScanner, ISignatureGeneration
 {
     /// <summary>The EICAR test string.</summary>
     public const string EicarTestString = @"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -63,8 +63,19 @@ public sealed partial class HashDatabaseScanner : IScanner
         _generation = 1;
     }
 
-    /// <summary>Increases each time the signatures are reloaded, so cached verdicts can be dropped.</summary>
-    public long Generation => Interlocked.Read(ref _generation);
+    /// <summary>
+    /// Increases each time the signatures are reloaded, so cached verdicts can be dropped. Reading it also checks
+    /// the files for changes (at most once per <see cref="HashDatabaseScannerOptions.ReloadCheckInterval"/>), so a
+    /// changed file is picked up even while every open is answered from the cache.
+    /// </summary>
+    public long Generation
+    {
+        get
+        {
+            ReloadIfChanged();
+            return Interlocked.Read(ref _generation);
+        }
+    }
 
     /// <summary>How many signatures are loaded.</summary>
     public int SignatureCount => _database.Count;

@@ -47,6 +47,12 @@ public sealed record OnAccessStatistics
     /// <summary>Scans that failed or timed out after their retries.</summary>
     public long Errors { get; init; }
 
+    /// <summary>Accesses allowed from the user-space verdict cache (kernel-cached opens never reach the engine).</summary>
+    public long CacheHits { get; init; }
+
+    /// <summary>Times every cached verdict was dropped because the scanner's signatures changed.</summary>
+    public long CacheResets { get; init; }
+
     /// <summary>Accesses skipped: own process, excluded user or path, too large, not a regular file.</summary>
     public long Skipped { get; init; }
 

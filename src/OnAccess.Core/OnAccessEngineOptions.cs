@@ -23,6 +23,18 @@ public sealed class OnAccessEngineOptions
     /// <summary>Hold opens for execution separately (<c>FAN_OPEN_EXEC_PERM</c>, where the kernel has it). The default is <see langword="true"/>.</summary>
     public bool ExecPermission { get; set; } = true;
 
+    /// <summary>
+    /// How many clean verdicts the user-space cache keeps (keyed by device, inode, size, mtime, ctime and the
+    /// scanner's signature generation). 0 turns it off. The default is 65,536.
+    /// </summary>
+    public int CacheCapacity { get; set; } = 65_536;
+
+    /// <summary>
+    /// After a clean verdict on a held open, put a kernel ignore mark on the file (cleared by any write; evictable
+    /// where the kernel supports it), so its next opens never reach user space. The default is <see langword="true"/>.
+    /// </summary>
+    public bool KernelCache { get; set; } = true;
+
     /// <summary>How many decisions may wait for observers before new ones are dropped (and counted). The default is 10,000.</summary>
     public int ObserverQueueCapacity { get; set; } = 10_000;
 }

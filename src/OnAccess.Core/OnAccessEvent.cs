@@ -19,6 +19,9 @@ public enum DecisionReason
     /// <summary>The scanner's verdict decided.</summary>
     Scanned,
 
+    /// <summary>The file was found clean before and has not changed since (same signatures).</summary>
+    Cached,
+
     /// <summary>The access came from this process.</summary>
     OwnProcess,
 

@@ -42,16 +42,20 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private readonly Counter<long> _decisionsCounter;
     private readonly Counter<long> _overflowCounter;
     private readonly Histogram<double> _scanDuration;
+    private readonly SemaphoreSlim _regroupGate = new(1, 1);
+    private readonly ISignatureGeneration? _generations;
     private Channel<WorkItem>? _queue;
     private Channel<OnAccessEvent>? _observed;
-    private FanotifyGroup? _group;
-    private FanotifyEventReader? _reader;
+    private volatile GroupState? _current;
     private DirectoryTree? _tree;
     private FanotifyEvents _mask;
+    private FanotifyMarkTarget _markTarget;
+    private FanotifyGroupOptions? _groupOptions;
+    private VerdictCache? _cache;
     private HashSet<uint> _excludedUids = [];
     private readonly List<Task> _tasks = [];
     private int _state; // 0 new, 1 started, 2 stopped
-    private long _events, _scans, _allowed, _denied, _infected, _errors, _skipped, _queueFull, _overflows, _kernelDenied, _inFlight, _depth, _observerDrops;
+    private long _events, _scans, _allowed, _denied, _infected, _errors, _skipped, _queueFull, _overflows, _kernelDenied, _inFlight, _depth, _observerDrops, _cacheHits, _cacheResets;
 
     /// <summary>Creates a monitor. Nothing happens until <see cref="StartAsync"/>.</summary>
     /// <param name="options">The on-access directives.</param>
@@ -71,6 +75,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<OnAccessMonitor>();
         _source = source;
+        _generations = scanner as ISignatureGeneration;
         _eventsCounter = _meter.CreateCounter<long>("onaccess.events", description: "Kernel events received");
         _scansCounter = _meter.CreateCounter<long>("onaccess.scans", description: "Scans run, retries included");
         _decisionsCounter = _meter.CreateCounter<long>("onaccess.decisions", description: "Decisions, by decision and reason");
@@ -135,6 +140,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             }
         }
 
+        _cache = _engine.CacheCapacity > 0 ? new VerdictCache(_engine.CacheCapacity) : null;
         _queue = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(_engine.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleWriter = false });
         _observed = Channel.CreateBounded<OnAccessEvent>(new BoundedChannelOptions(_engine.ObserverQueueCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
         try
@@ -143,7 +149,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
         catch
         {
-            _group?.Dispose();
+            _current?.Group.Dispose();
             _tree?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             throw;
         }
@@ -153,7 +159,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             _tasks.Add(Task.Run(WorkAsync, CancellationToken.None));
         }
 
-        _tasks.Add(Task.Run(ConsumeEventsAsync, CancellationToken.None));
+        if (_generations is not null)
+        {
+            _tasks.Add(Task.Run(WatchGenerationAsync, CancellationToken.None));
+        }
+
         if (_tree is not null)
         {
             _tasks.Add(Task.Run(ConsumeTreeAsync, CancellationToken.None));
@@ -174,8 +184,16 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
 
         // The group first: the kernel allows every access still held, and late answers fail harmlessly.
-        _group?.Dispose();
+        await _regroupGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        var current = _current;
+        current?.Group.Dispose();
         await _stopping.CancelAsync().ConfigureAwait(false);
+        if (current is not null)
+        {
+            await current.Consumer.ConfigureAwait(false);
+        }
+
+        _queue?.Writer.TryComplete();
         if (_tree is not null)
         {
             await _tree.DisposeAsync().ConfigureAwait(false);
@@ -190,6 +208,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             // The host's shutdown timeout: workers still running hold no access (the group is closed).
         }
 
+        _regroupGate.Release();
         Log.Stopped(_logger);
     }
 
@@ -207,6 +226,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 Infected = Interlocked.Read(ref _infected),
                 Errors = Interlocked.Read(ref _errors),
                 Skipped = Interlocked.Read(ref _skipped),
+                CacheHits = Interlocked.Read(ref _cacheHits),
+                CacheResets = Interlocked.Read(ref _cacheResets),
                 QueueFull = Interlocked.Read(ref _queueFull),
                 Overflows = Interlocked.Read(ref _overflows),
                 KernelDenied = Interlocked.Read(ref _kernelDenied),
@@ -223,13 +244,14 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _stopping.Dispose();
+        _regroupGate.Dispose();
         _meter.Dispose();
     }
 
     private void StartKernel(OnAccessPlan plan, CancellationToken cancellationToken)
     {
         var capabilities = FanotifyCapabilities.Current;
-        _group = FanotifyGroup.Create(new FanotifyGroupOptions { Class = plan.Prevention ? FanotifyClass.Content : FanotifyClass.Notification }, _loggerFactory.CreateLogger<FanotifyGroup>());
+        _groupOptions = new FanotifyGroupOptions { Class = plan.Prevention ? FanotifyClass.Content : FanotifyClass.Notification };
         _mask = plan.Prevention ? FanotifyEvents.OpenPermission : FanotifyEvents.Open;
         if (_engine.ExecPermission)
         {
@@ -248,18 +270,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             _mask |= plan.Prevention ? FanotifyEvents.AccessPermission : FanotifyEvents.Access;
         }
 
-        if (plan.Mode == OnAccessMode.MountPaths)
-        {
-            foreach (var root in plan.Roots)
-            {
-                _group.AddMark(root.Path, _mask, target: FanotifyMarkTarget.Mount);
-                lock (_marksGate)
-                {
-                    _marked.Add(root.Path);
-                }
-            }
-        }
-        else if (plan.DynamicDirectoryDetermination)
+        _markTarget = plan.Mode == OnAccessMode.MountPaths ? FanotifyMarkTarget.Mount : FanotifyMarkTarget.Inode;
+        if (plan.Mode == OnAccessMode.IncludePaths && plan.DynamicDirectoryDetermination)
         {
             _tree = new DirectoryTree(
                 new DirectoryTreeOptions
@@ -270,71 +282,166 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 },
                 _loggerFactory.CreateLogger<DirectoryTree>());
             _tree.Start();
-            foreach (var directory in _tree.GetDirectories())
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                Mark(directory, throwOnFailure: true);
-            }
+            _marked.UnionWith(_tree.GetDirectories());
         }
         else
         {
-            foreach (var root in plan.Roots)
-            {
-                Mark(root.Path, throwOnFailure: true);
-            }
+            _marked.UnionWith(plan.Roots.Select(r => r.Path));
         }
 
-        _reader = _group.StartReading();
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_marksGate)
+        {
+            _current = CreateGroup(_generations?.Generation ?? 0, throwOnFailure: true);
+        }
     }
 
-    private void Mark(string directory, bool throwOnFailure)
+    /// <summary>A group with every mark in <see cref="_marked"/>, reading. Called under <see cref="_marksGate"/>.</summary>
+    private GroupState CreateGroup(long generation, bool throwOnFailure)
+    {
+        var group = FanotifyGroup.Create(_groupOptions, _loggerFactory.CreateLogger<FanotifyGroup>());
+        try
+        {
+            foreach (var path in _marked.ToList())
+            {
+                if (!TryMark(group, path, throwOnFailure))
+                {
+                    _marked.Remove(path);
+                }
+            }
+
+            var state = new GroupState(group, group.StartReading(), generation);
+            state.Consumer = Task.Run(() => ConsumeEventsAsync(state), CancellationToken.None);
+            return state;
+        }
+        catch
+        {
+            group.Dispose();
+            throw;
+        }
+    }
+
+    private bool TryMark(FanotifyGroup group, string path, bool throwOnFailure)
     {
         try
         {
-            _group!.AddMark(directory, _mask, FanotifyMarkOptions.EventOnChild | FanotifyMarkOptions.OnlyDirectory | FanotifyMarkOptions.DontFollow);
-            lock (_marksGate)
-            {
-                _marked.Add(directory);
-            }
+            group.AddMark(path, _mask, MarkOptions, _markTarget);
+            return true;
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException && _markTarget == FanotifyMarkTarget.Inode)
         {
-            // Vanished since the tracker saw it: its removal is on its way.
+            return false; // vanished since the tracker saw it: its removal is on its way
         }
         catch (Exception e) when (!throwOnFailure && e is IOException or UnauthorizedAccessException or NotSupportedException or ObjectDisposedException)
         {
-            Log.MarkFailed(_logger, directory, e.Message);
+            Log.MarkFailed(_logger, path, e.Message);
+            return false;
+        }
+    }
+
+    private FanotifyMarkOptions MarkOptions => _markTarget == FanotifyMarkTarget.Mount
+        ? FanotifyMarkOptions.None
+        : FanotifyMarkOptions.EventOnChild | FanotifyMarkOptions.OnlyDirectory | FanotifyMarkOptions.DontFollow;
+
+    private void Mark(string directory)
+    {
+        lock (_marksGate)
+        {
+            if (_current is { } current && TryMark(current.Group, directory, throwOnFailure: false))
+            {
+                _marked.Add(directory);
+            }
         }
     }
 
     private void Unmark(string directory)
     {
-        bool known;
         lock (_marksGate)
         {
-            known = _marked.Remove(directory);
-        }
-
-        if (known && _group is { IsClosed: false } group)
-        {
-            try
+            if (_marked.Remove(directory) && _current is { Group.IsClosed: false } current)
             {
-                group.RemoveMark(directory, _mask, FanotifyMarkOptions.EventOnChild | FanotifyMarkOptions.OnlyDirectory | FanotifyMarkOptions.DontFollow);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
-            {
-                // Deleted directories lose their marks with their inodes.
+                try
+                {
+                    current.Group.RemoveMark(directory, _mask, MarkOptions);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+                {
+                    // Deleted directories lose their marks with their inodes.
+                }
             }
         }
     }
 
+    /// <summary>
+    /// Drops every cached verdict when the scanner's signatures change: the user-space cache is cleared and a new
+    /// group, with every directory mark but no ignore marks, takes over before the old one closes, so no protected
+    /// open goes unchecked in between. The old group answers what it already held, and allows what arrives after the
+    /// switch (the new group holds those too), then closes.
+    /// </summary>
+    private async Task RegroupAsync(long generation)
+    {
+        await _regroupGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            var old = _current;
+            if (old is null || old.Generation == generation || _state != 1)
+            {
+                return;
+            }
+
+            _cache?.Clear();
+            Interlocked.Increment(ref _cacheResets);
+            lock (_marksGate)
+            {
+                _current = CreateGroup(generation, throwOnFailure: false);
+                old.Retired = true;
+            }
+
+            var until = Stopwatch.GetTimestamp() + (long)((Plan!.ScanTimeout + TimeSpan.FromSeconds(1)).TotalSeconds * Stopwatch.Frequency);
+            while (Volatile.Read(ref old.Pending) > 0 && Stopwatch.GetTimestamp() < until)
+            {
+                await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            old.Group.Dispose();
+            await old.Consumer.ConfigureAwait(false);
+        }
+        finally
+        {
+            _regroupGate.Release();
+        }
+    }
+
+    private async Task WatchGenerationAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                CheckGeneration();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void CheckGeneration()
+    {
+        if (_generations is { } source && _current is { } current && source.Generation != current.Generation)
+        {
+            _ = RegroupAsync(source.Generation);
+        }
+    }
+
     /// <summary>The fast path: decides what needs no scan, in the order of the design, and queues the rest.</summary>
-    private async Task ConsumeEventsAsync()
+    private async Task ConsumeEventsAsync(GroupState group)
     {
         var plan = Plan!;
         try
         {
-            await foreach (var e in _reader!.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            await foreach (var e in group.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 Interlocked.Increment(ref _events);
                 _eventsCounter.Add(1);
@@ -362,28 +469,25 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                     continue;
                 }
 
-                if (e.ProcessId == _ownPid)
+                if (e.ProcessId == _ownPid || group.Retired)
                 {
+                    // Our own opens never wait on us; a retired group's new events are held by its successor too.
                     Answer(e, AccessDecision.Allow);
                     e.Dispose();
                     continue;
                 }
 
-                Decide(e, plan, arrived);
+                Decide(e, plan, arrived, group);
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Log.EventLoopFailed(_logger, ex);
-            _group?.Dispose();
-        }
-        finally
-        {
-            _queue!.Writer.TryComplete();
+            group.Group.Dispose();
         }
     }
 
-    private void Decide(FanotifyEvent e, OnAccessPlan plan, long arrived)
+    private void Decide(FanotifyEvent e, OnAccessPlan plan, long arrived, GroupState group)
     {
         var kind = KindOf(e.Events);
         uint? uid = null;
@@ -399,7 +503,6 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 return;
             }
         }
-
 
         string? path = null;
         if (plan.ExcludePaths.Count > 0)
@@ -435,8 +538,19 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             return;
         }
 
-        var item = new WorkItem(e, e.File!, kind, e.ProcessId, uid, identity.Size, path, arrived);
+        var key = VerdictKey.From(identity, group.Generation);
+        if (_cache is not null && _cache.Contains(key))
+        {
+            Interlocked.Increment(ref _cacheHits);
+            IgnoreInKernel(group, e);
+            Answer(e, AccessDecision.Allow);
+            Finish(new WorkItem(e, e.File!, kind, e.ProcessId, uid, identity.Size, path, arrived, null, key), ScanVerdict.Clean, e.IsPermissionRequest ? AccessDecision.Allow : AccessDecision.None, DecisionReason.Cached, null);
+            return;
+        }
+
+        var item = new WorkItem(e, e.File!, kind, e.ProcessId, uid, identity.Size, path, arrived, group, key);
         Interlocked.Increment(ref _depth);
+        Interlocked.Increment(ref group.Pending);
         if (!_queue!.Writer.TryWrite(item))
         {
             Interlocked.Decrement(ref _depth);
@@ -451,11 +565,30 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
     }
 
+    /// <summary>Kernel cache: the next opens of this unchanged file do not reach user space (any write clears it).</summary>
+    private void IgnoreInKernel(GroupState group, FanotifyEvent e)
+    {
+        if (!_engine.KernelCache || !e.IsPermissionRequest || group.Retired)
+        {
+            return;
+        }
+
+        try
+        {
+            var options = FanotifyCapabilities.Current.EvictableMarks ? FanotifyIgnoreOptions.Evictable : FanotifyIgnoreOptions.None;
+            group.Group.AddIgnoreMark(e.File!, _mask & (FanotifyEvents.OpenPermission | FanotifyEvents.OpenExecPermission | FanotifyEvents.AccessPermission), options);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException or NotSupportedException)
+        {
+            // The user-space cache still has it; a refused mark (for example the mark limit) only costs a lookup.
+        }
+    }
+
     private void Skip(FanotifyEvent e, AccessKind kind, uint? uid, DecisionReason reason, long arrived, string? path)
     {
         Answer(e, AccessDecision.Allow);
         Interlocked.Increment(ref _skipped);
-        Finish(new WorkItem(e, e.File!, kind, e.ProcessId, uid, 0, path, arrived), null, e.IsPermissionRequest ? AccessDecision.Allow : AccessDecision.None, reason, null);
+        Finish(new WorkItem(e, e.File!, kind, e.ProcessId, uid, 0, path, arrived, null, default), null, e.IsPermissionRequest ? AccessDecision.Allow : AccessDecision.None, reason, null);
     }
 
     private async Task WorkAsync()
@@ -512,12 +645,20 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 break;
         }
 
+        if (result.Verdict == ScanVerdict.Clean && item.Group is { } group && group.Generation == (_generations?.Generation ?? 0))
+        {
+            // Only clean verdicts are remembered, and only for the signatures that produced them.
+            _cache?.Add(item.Key);
+            IgnoreInKernel(group, item.Event!);
+        }
+
         if (item.Event is { } e)
         {
             Answer(e, decision);
         }
 
         Finish(item with { Path = path, UserId = uid }, result.Verdict, decision, reason, result.Reason, result.ThreatName);
+        CheckGeneration();
     }
 
     /// <summary>One deadline for the whole event (retries included), whatever the scanner does with its token.</summary>
@@ -575,7 +716,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             switch (change.Kind)
             {
                 case DirectoryTreeEventKind.DirectoryAdded:
-                    Mark(change.Path, throwOnFailure: false);
+                    Mark(change.Path);
                     break;
                 case DirectoryTreeEventKind.DirectoryRemoved:
                     Unmark(change.Path);
@@ -640,11 +781,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         if (Plan.MaxFileSize is { } max && identity.Size > max)
         {
             file.Dispose();
-            Finish(new WorkItem(null, file, kind, 0, null, identity.Size, path, Stopwatch.GetTimestamp()), null, AccessDecision.None, DecisionReason.TooLarge, null);
+            Finish(new WorkItem(null, file, kind, 0, null, identity.Size, path, Stopwatch.GetTimestamp(), null, default), null, AccessDecision.None, DecisionReason.TooLarge, null);
             return;
         }
 
-        var item = new WorkItem(null, file, kind, 0, null, identity.Size, path, Stopwatch.GetTimestamp());
+        var item = new WorkItem(null, file, kind, 0, null, identity.Size, path, Stopwatch.GetTimestamp(), null, default);
         Interlocked.Increment(ref _depth);
         if (!_queue!.Writer.TryWrite(item))
         {
@@ -679,6 +820,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private void Finish(WorkItem item, ScanVerdict? verdict, AccessDecision decision, DecisionReason reason, string? detail, string? threat = null)
     {
         var latency = Stopwatch.GetElapsedTime(item.Arrived);
+        if (item.Group is { } group)
+        {
+            Interlocked.Decrement(ref group.Pending);
+        }
+
         if (item.Event is { } e)
         {
             e.Dispose();
@@ -760,5 +906,21 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         : (events & (FanotifyEvents.AccessPermission | FanotifyEvents.Access)) != 0 && (events & (FanotifyEvents.Open | FanotifyEvents.OpenPermission)) == 0 ? AccessKind.Read
         : AccessKind.Open;
 
-    private sealed record WorkItem(FanotifyEvent? Event, SafeFileHandle File, AccessKind Kind, int ProcessId, uint? UserId, long Size, string? Path, long Arrived);
+    private sealed record WorkItem(FanotifyEvent? Event, SafeFileHandle File, AccessKind Kind, int ProcessId, uint? UserId, long Size, string? Path, long Arrived, GroupState? Group, VerdictKey Key);
+
+    /// <summary>One fanotify group and its reader. A new one replaces it when the signatures change.</summary>
+    private sealed class GroupState(FanotifyGroup group, FanotifyEventReader reader, long generation)
+    {
+        public int Pending;
+
+        public FanotifyGroup Group { get; } = group;
+
+        public FanotifyEventReader Reader { get; } = reader;
+
+        public long Generation { get; } = generation;
+
+        public volatile bool Retired;
+
+        public Task Consumer { get; set; } = Task.CompletedTask;
+    }
 }

@@ -84,3 +84,15 @@ internal sealed class PathReadingScanner(string neighbour) : EicarScanner
         return await base.ScanAsync(request, cancellationToken);
     }
 }
+
+/// <summary>An EICAR scanner whose signature generation the test changes.</summary>
+internal sealed class GenerationScanner : EicarScanner, ISignatureGeneration
+{
+    private long _generation = 1;
+
+    public long Generation => Interlocked.Read(ref _generation);
+
+    public void NextGeneration() => Interlocked.Increment(ref _generation);
+
+    public int ScansOf(string path) => Requests.Count(r => r.Path == path);
+}

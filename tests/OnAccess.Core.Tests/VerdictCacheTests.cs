@@ -1,0 +1,148 @@
+using OnAccess.Fanotify;
+using OnAccess.Tests;
+
+namespace OnAccess.Core.Tests;
+
+[Collection(nameof(KernelCollection))]
+public sealed class CachingEndToEndTests
+{
+    private static async Task ReadManyTimesAsync(string file, int times)
+    {
+        var result = await KernelTestSupport.RunAsync("/bin/bash", ["-c", $"for i in $(seq {times}); do dd if='{file}' of=/dev/null bs=4k status=none || exit 1; done"], TimeSpan.FromMinutes(2));
+        Assert.True(result.ExitCode == 0, result.StdErr);
+    }
+
+    [Fact]
+    public async Task A_clean_file_read_a_thousand_times_is_scanned_once_again_after_a_change_and_again_after_new_signatures()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree();
+        var file = tree.File("data/clean.bin", new string('c', 64 * 1024)); // 16 reads of 4 KiB per open
+        var scanner = new GenerationScanner();
+        var options = new Config.OnAccessOptions { IncludePaths = [tree.Combine("data")], Prevention = true };
+        await using var h = await MonitorHarness.StartAsync(tree, options, scanner);
+
+        await ReadManyTimesAsync(file, 1000);
+        Assert.Equal(1, scanner.ScansOf(file));
+
+        File.AppendAllText(file, "changed"); // any write clears the kernel's ignore mark; size and times change too
+        await ReadManyTimesAsync(file, 100);
+        Assert.Equal(2, scanner.ScansOf(file));
+
+        var resets = h.Monitor.GetStatistics().CacheResets;
+        scanner.NextGeneration();
+        using (var cts = new CancellationTokenSource(KernelTestSupport.Timeout))
+        {
+            while (h.Monitor.GetStatistics().CacheResets == resets)
+            {
+                await Task.Delay(20, cts.Token);
+            }
+        }
+
+        await ReadManyTimesAsync(file, 100);
+        Assert.Equal(3, scanner.ScansOf(file));
+    }
+
+    [Fact]
+    public async Task An_infected_file_is_denied_on_every_open_and_never_cached()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree();
+        var eicar = tree.File("data/eicar.com", EicarScanner.Eicar);
+        var scanner = new GenerationScanner();
+        var options = new Config.OnAccessOptions { IncludePaths = [tree.Combine("data")], Prevention = true };
+        await using var h = await MonitorHarness.StartAsync(tree, options, scanner);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.True(Child.WasDenied(await Child.CatAsync(eicar)));
+        }
+
+        Assert.Equal(20, scanner.ScansOf(eicar));
+        Assert.Equal(0, h.Monitor.GetStatistics().CacheHits);
+    }
+
+    [Fact]
+    public async Task Without_the_kernel_cache_the_user_space_cache_answers_and_counts_hits()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree();
+        var file = tree.File("data/clean.txt", "clean");
+        var scanner = new GenerationScanner();
+        var options = new Config.OnAccessOptions { IncludePaths = [tree.Combine("data")], Prevention = true };
+        await using var h = await MonitorHarness.StartAsync(tree, options, scanner, new OnAccessEngineOptions { KernelCache = false });
+        await ReadManyTimesAsync(file, 50);
+        Assert.Equal(1, scanner.ScansOf(file));
+        Assert.Equal(49, h.Monitor.GetStatistics().CacheHits);
+    }
+}
+
+public sealed class VerdictCacheUnitTests
+{
+    private static VerdictKey Key(ulong inode, long generation = 1) => new(1, inode, 100, 5, 6, generation);
+
+    [Fact]
+    public void Added_keys_are_found_and_others_are_not()
+    {
+        var cache = new VerdictCache(1024);
+        cache.Add(Key(1));
+        Assert.True(cache.Contains(Key(1)));
+        Assert.False(cache.Contains(Key(2)));
+        Assert.False(cache.Contains(Key(1, generation: 2)));
+        Assert.False(cache.Contains(Key(1) with { ModifiedTimeNs = 7 }));
+        cache.Clear();
+        Assert.False(cache.Contains(Key(1)));
+    }
+
+    [Fact]
+    public void The_cache_is_bounded()
+    {
+        var cache = new VerdictCache(64);
+        for (ulong i = 0; i < 10_000; i++)
+        {
+            cache.Add(Key(i));
+        }
+
+        var kept = 0;
+        for (ulong i = 0; i < 10_000; i++)
+        {
+            kept += cache.Contains(Key(i)) ? 1 : 0;
+        }
+
+        Assert.InRange(kept, 1, cache.Capacity);
+        Assert.True(cache.Contains(Key(9_999)));
+    }
+
+    [Fact]
+    public async Task Concurrent_writers_and_readers_never_see_a_key_that_was_not_added()
+    {
+        var cache = new VerdictCache(256);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        var writers = Enumerable.Range(0, 2).Select(w => Task.Run(() =>
+        {
+            for (ulong i = 0; !stop.IsCancellationRequested; i++)
+            {
+                cache.Add(Key((i * 2) + 1)); // odd inodes only
+            }
+        }, TestContext.Current.CancellationToken)).ToArray();
+        var falseHits = 0;
+        var reader = Task.Run(() =>
+        {
+            for (ulong i = 0; !stop.IsCancellationRequested; i++)
+            {
+                if (cache.Contains(Key(i * 2)))
+                {
+                    falseHits++;
+                }
+            }
+        }, TestContext.Current.CancellationToken);
+        await Task.WhenAll([.. writers, reader]);
+        Assert.Equal(0, falseHits);
+    }
+
+    [Fact]
+    public void Keys_come_from_the_file_identity()
+    {
+        var identity = new FileIdentity(3, 4, 5, 0x8000, 0, 6, 7);
+        Assert.Equal(new VerdictKey(3, 4, 5, 6, 7, 9), VerdictKey.From(identity, 9));
+    }
+}
