@@ -33,6 +33,10 @@ internal sealed class CommandLine
 
     public bool Json { get; private set; }
 
+    public bool NoCache { get; private set; }
+
+    public bool Quiet { get; private set; }
+
     public bool Help { get; private set; }
 
     public const string Usage = """
@@ -41,9 +45,11 @@ internal sealed class CommandLine
                          [--prevention] [--extra-scanning] [--disable-ddd] [--exclude-uid N]...
                          [--max-file-size SIZE] [--scanner builtin|clamd|allow-all]
                          [--clamd unix:PATH|tcp://HOST:PORT] [--signatures FILE]... [--json]
+                         [--no-cache] [--quiet]
           ConsoleMonitor check-config FILE [--json]
 
-        Flags override the file's directives. The default scanner is the built-in hash database (EICAR built in).
+        --no-cache turns off the verdict caches (kernel ignore marks and user-space); --quiet prints no decision
+        lines (only ready and stopped). Flags override the file's directives. The default scanner is the built-in hash database (EICAR built in).
         Exit codes: 0 stopped by SIGINT/SIGTERM (or check-config without errors), 1 check-config found errors,
         2 start-up failed.
         """;
@@ -89,6 +95,8 @@ internal sealed class CommandLine
                 case "--clamd": c.Clamd = Value(); break;
                 case "--signatures": c.Signatures.Add(Value()); break;
                 case "--json": c.Json = true; break;
+                case "--no-cache": c.NoCache = true; break;
+                case "--quiet": c.Quiet = true; break;
                 case "--help" or "-h": c.Help = true; break;
                 default: throw new ArgumentException($"Unknown argument '{arg}'.");
             }

@@ -39,7 +39,19 @@ builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOpt
 IOnAccessBuilder onAccess = command.ConfigPath is { } config
     ? builder.Services.AddOnAccessScanning(config, command.ApplyTo)
     : builder.Services.AddOnAccessScanning(command.ApplyTo);
-onAccess.Services.AddSingleton<IOnAccessObserver>(output);
+if (!command.Quiet)
+{
+    onAccess.Services.AddSingleton<IOnAccessObserver>(output);
+}
+
+if (command.NoCache)
+{
+    onAccess.ConfigureEngine(e =>
+    {
+        e.KernelCache = false;
+        e.CacheCapacity = 0;
+    });
+}
 switch (command.Scanner)
 {
     case "allow-all":

@@ -43,6 +43,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private readonly Counter<long> _overflowCounter;
     private readonly Histogram<double> _scanDuration;
     private readonly SemaphoreSlim _regroupGate = new(1, 1);
+    private SemaphoreSlim _slots = new(1, 1);
     private readonly ISignatureGeneration? _generations;
     private Channel<WorkItem>? _queue;
     private Channel<OnAccessEvent>? _observed;
@@ -141,6 +142,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
 
         _cache = _engine.CacheCapacity > 0 ? new VerdictCache(_engine.CacheCapacity) : null;
+        _slots = new SemaphoreSlim(plan.MaxThreads, plan.MaxThreads);
         _queue = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(_engine.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleWriter = false });
         _observed = Channel.CreateBounded<OnAccessEvent>(new BoundedChannelOptions(_engine.ObserverQueueCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
         try
@@ -245,6 +247,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _stopping.Dispose();
         _regroupGate.Dispose();
+        _slots.Dispose();
         _meter.Dispose();
     }
 
@@ -549,8 +552,16 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
 
         var item = new WorkItem(e, e.File!, kind, e.ProcessId, uid, identity.Size, path, arrived, group, key);
-        Interlocked.Increment(ref _depth);
         Interlocked.Increment(ref group.Pending);
+        if (_slots.Wait(0))
+        {
+            // A free scan slot: start here. A scanner that answers synchronously is answered without another
+            // thread hop (each hop costs a wake-up); one that does not continues on its own, and this loop goes on.
+            _ = RunAsync(item);
+            return;
+        }
+
+        Interlocked.Increment(ref _depth);
         if (!_queue!.Writer.TryWrite(item))
         {
             Interlocked.Decrement(ref _depth);
@@ -596,21 +607,32 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         await foreach (var item in _queue!.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
         {
             Interlocked.Decrement(ref _depth);
-            try
-            {
-                await ProcessAsync(item).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                // Never leave an access held: answer by the error policy, then go on.
-                var decision = Plan!.DenyOnError ? AccessDecision.Deny : AccessDecision.Allow;
-                if (item.Event is { } e)
-                {
-                    Answer(e, decision);
-                }
+            await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            await RunAsync(item).ConfigureAwait(false);
+        }
+    }
 
-                Finish(item, ScanVerdict.Error, decision, DecisionReason.ScanError, ex.Message);
+    /// <summary>Scans and answers one event in a held slot (MaxThreads slots in all), then frees the slot.</summary>
+    private async Task RunAsync(WorkItem item)
+    {
+        try
+        {
+            await ProcessAsync(item).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Never leave an access held: answer by the error policy, then go on.
+            var decision = Plan!.DenyOnError ? AccessDecision.Deny : AccessDecision.Allow;
+            if (item.Event is { } e)
+            {
+                Answer(e, decision);
             }
+
+            Finish(item, ScanVerdict.Error, decision, DecisionReason.ScanError, ex.Message);
+        }
+        finally
+        {
+            _slots.Release();
         }
     }
 
@@ -624,7 +646,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
 
         var path = item.Path ?? item.Event?.GetPath();
-        var uid = item.UserId ?? (item.ProcessId > 0 ? ProcessInfo.GetEffectiveUid(item.ProcessId) : null);
+
+        // Who it was, for the report, read while a held process still waits (one statx of /proc/PID).
+        var uid = item.UserId ?? (item.ProcessId > 0 ? ProcessInfo.GetOwnerUid(item.ProcessId) : null);
         var request = new ScanRequest(item.File, path, item.Size, item.ProcessId, uid, item.Kind);
         var (result, reason) = await ScanAsync(request, plan).ConfigureAwait(false);
 
@@ -682,7 +706,10 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 _scansCounter.Add(1);
                 try
                 {
-                    var result = await _scanner.ScanAsync(request, deadline.Token).AsTask().WaitAsync(deadline.Token).ConfigureAwait(false);
+                    var pending = _scanner.ScanAsync(request, deadline.Token);
+                    var result = pending.IsCompletedSuccessfully
+                        ? pending.Result
+                        : await pending.AsTask().WaitAsync(deadline.Token).ConfigureAwait(false);
                     if (result.Verdict != ScanVerdict.Error)
                     {
                         return (result, DecisionReason.Scanned);

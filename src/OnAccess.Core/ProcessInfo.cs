@@ -6,6 +6,12 @@ namespace OnAccess;
 /// <summary>Facts about an accessing process, read from procfs (never a path under a protected tree).</summary>
 internal static class ProcessInfo
 {
+    /// <summary>
+    /// The owner of /proc/PID, one statx call: the effective UID of a dumpable process (a setuid process shows as
+    /// root). For reports; exclusions use <see cref="GetEffectiveUid"/>, which reads the status file.
+    /// </summary>
+    public static uint? GetOwnerUid(int pid) => Interop.Libc.GetOwnerUid("/proc/" + pid.ToString(CultureInfo.InvariantCulture));
+
     /// <summary>The effective UID from the second field of the "Uid:" line of /proc/PID/status, or null if the process is gone.</summary>
     public static uint? GetEffectiveUid(int pid)
     {

@@ -42,7 +42,7 @@ public enum AccessKind
 /// <param name="Path">The path, for display only.</param>
 /// <param name="Size">The size in bytes when the access happened.</param>
 /// <param name="ProcessId">The accessing process, or 0 when unknown (extra scanning).</param>
-/// <param name="UserId">The accessing process's effective UID, when known.</param>
+/// <param name="UserId">The accessing process's effective UID, when known (a process that already exited has none).</param>
 /// <param name="Kind">How it was accessed.</param>
 public sealed record ScanRequest(SafeFileHandle File, string? Path, long Size, int ProcessId, uint? UserId, AccessKind Kind);
 

@@ -77,6 +77,13 @@ internal static partial class Interop
 
         internal const uint S_IFREG = 0x8000;
 
+        /// <summary>The owner UID of a path (one statx call), or null when it cannot be read.</summary>
+        internal static unsafe uint? GetOwnerUid(string path)
+        {
+            Statx statx;
+            return StatxPath(AT_FDCWD, path, 0, 0x8 /* STATX_UID */, &statx) == 0 ? statx.Uid : null;
+        }
+
         /// <summary>(device, inode) of a path, not following a final symbolic link; null when it cannot be read.</summary>
         internal static unsafe (uint Major, uint Minor, ulong Inode)? GetInodeIdentity(string path)
         {

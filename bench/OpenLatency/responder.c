@@ -1,0 +1,30 @@
+/* The practical limit of a user-space listener: one thread, read -> answer allow, nothing else.
+ * Usage: responder DIR   (prints "ready" once the mark is in place; SIGTERM ends it) */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/fanotify.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: responder DIR\n"); return 2; }
+    int fd = fanotify_init(FAN_CLOEXEC | FAN_CLASS_CONTENT, O_RDONLY);
+    if (fd < 0) { perror("fanotify_init"); return 1; }
+    if (fanotify_mark(fd, FAN_MARK_ADD, FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, AT_FDCWD, argv[1]) < 0) { perror("fanotify_mark"); return 1; }
+    printf("ready\n");
+    fflush(stdout);
+    char buf[65536] __attribute__((aligned(8)));
+    for (;;) {
+        ssize_t len = read(fd, buf, sizeof buf);
+        if (len <= 0) continue;
+        struct fanotify_event_metadata *m = (struct fanotify_event_metadata *)buf;
+        for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+            if (m->fd >= 0) {
+                struct fanotify_response r = { .fd = m->fd, .response = FAN_ALLOW };
+                if (m->mask & FAN_OPEN_PERM) write(fd, &r, sizeof r);
+                close(m->fd);
+            }
+        }
+    }
+}
