@@ -1,0 +1,83 @@
+using System.Text.Json;
+using OnAccess.Tests;
+
+namespace ConsoleMonitor.Tests;
+
+public sealed class CheckConfigTests
+{
+    private static async Task<(JsonElement Plan, int ExitCode)> CheckAsync(string conf)
+    {
+        var result = await MonitorProcess.RunAsync("check-config", conf, "--json");
+        return (JsonDocument.Parse(result.StdOut).RootElement.Clone(), result.ExitCode);
+    }
+
+    private static string[] Codes(JsonElement plan) => [.. plan.GetProperty("diagnostics").EnumerateArray().Select(d => d.GetProperty("code").GetString()!)];
+
+    [Fact]
+    public async Task The_four_examples_print_their_plans_and_codes()
+    {
+        using var tree = KernelTestSupport.CreateTempTree();
+        foreach (var d in new[] { "home/user2", "home/user4", "home/user/Downloads", "home/user/dir1", "home/user/dir2" })
+        {
+            Directory.CreateDirectory(tree.Combine(d));
+        }
+
+        var (a, exitA) = await CheckAsync(tree.File("a.conf", "ScanOnAccess yes\nOnAccessMountPath /\nOnAccessExcludeUID 0\n"));
+        Assert.Equal(0, exitA);
+        Assert.Equal("mount", a.GetProperty("mode").GetString());
+        Assert.False(a.GetProperty("prevention").GetBoolean());
+        Assert.Equal(["OA2003", "OA2005"], Codes(a));
+
+        var home = tree.Combine("home");
+        var (b, exitB) = await CheckAsync(tree.File("b.conf", $"ScanOnAccess yes\nOnAccessIncludePath {home}\nOnAccessExcludePath {home}/user2\nOnAccessExcludePath {home}/user4\nOnAccessExtraScanning yes\n"));
+        Assert.Equal(0, exitB);
+        Assert.Equal("include", b.GetProperty("mode").GetString());
+        Assert.True(b.GetProperty("ddd").GetBoolean());
+        Assert.True(b.GetProperty("extraScanning").GetBoolean());
+        Assert.Equal([$"{home}/user2", $"{home}/user4"], b.GetProperty("excludePaths").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(5242880, b.GetProperty("maxFileSize").GetInt64());
+
+        var (c, _) = await CheckAsync(tree.File("c.conf", $"ScanOnAccess yes\nOnAccessIncludePath {home}/user/Downloads\nOnAccessPrevention yes\nOnAccessExtraScanning yes\nOnAccessMaxFileSize 0\n"));
+        Assert.True(c.GetProperty("prevention").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, c.GetProperty("maxFileSize").ValueKind);
+        Assert.Contains("OA1016", Codes(c));
+        var root = Assert.Single(c.GetProperty("roots").EnumerateArray());
+        Assert.True(root.GetProperty("recursive").GetBoolean());
+
+        var (d2, _) = await CheckAsync(tree.File("d.conf", $"ScanOnAccess yes\nOnAccessIncludePath {home}/user/dir1\nOnAccessIncludePath {home}/user/dir2\nOnAccessPrevention yes\nOnAccessDisableDDD yes\n"));
+        Assert.False(d2.GetProperty("ddd").GetBoolean());
+        Assert.All(d2.GetProperty("roots").EnumerateArray(), r => Assert.False(r.GetProperty("recursive").GetBoolean()));
+        var info = Assert.Single(d2.GetProperty("diagnostics").EnumerateArray(), x => x.GetProperty("code").GetString() == "OA1005");
+        Assert.Equal("info", info.GetProperty("severity").GetString());
+        Assert.Equal(5, info.GetProperty("line").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_plan_error_exits_1_and_names_directive_and_line()
+    {
+        using var tree = KernelTestSupport.CreateTempTree();
+        var (plan, exit) = await CheckAsync(tree.File("e.conf", "OnAccessPrevention yes\nOnAccessIncludePath /\n"));
+        Assert.Equal(1, exit);
+        var error = Assert.Single(plan.GetProperty("diagnostics").EnumerateArray(), d => d.GetProperty("severity").GetString() == "error");
+        Assert.Equal("OA1006", error.GetProperty("code").GetString());
+        Assert.Equal(2, error.GetProperty("line").GetInt32());
+        Assert.Equal("OnAccessIncludePath", error.GetProperty("directives")[0].GetString());
+    }
+
+    [Fact]
+    public async Task An_invalid_file_names_file_line_and_directive_and_exits_1()
+    {
+        using var tree = KernelTestSupport.CreateTempTree();
+        var conf = tree.File("bad.conf", "# ok\nOnAccessMaxThreads -1\n");
+        var (plan, exit) = await CheckAsync(conf);
+        Assert.Equal(1, exit);
+        Assert.Equal(conf, plan.GetProperty("file").GetString());
+        var error = Assert.Single(plan.GetProperty("diagnostics").EnumerateArray());
+        Assert.Equal(2, error.GetProperty("line").GetInt32());
+        Assert.Equal("OnAccessMaxThreads", error.GetProperty("directives")[0].GetString());
+
+        var text = await MonitorProcess.RunAsync("check-config", conf);
+        Assert.Equal(1, text.ExitCode);
+        Assert.Contains($"{conf}:2: OnAccessMaxThreads:", text.StdOut, StringComparison.Ordinal);
+    }
+}
