@@ -22,8 +22,14 @@ public class FanotifyParserBenchmarks
         var bytes = new byte[EventsPerBuffer * 24];
         for (var i = 0; i < EventsPerBuffer; i++)
         {
-            var m = new Interop.FanotifyEventMetadata { EventLen = 24, Vers = 3, MetadataLen = 24, Mask = 0x10000, Fd = 100 + i, Pid = 4242 };
-            MemoryMarshal.Write(bytes.AsSpan(i * 24), in m);
+            // struct fanotify_event_metadata: event_len, vers, reserved, metadata_len, mask, fd, pid (native endianness)
+            var record = bytes.AsSpan(i * 24, 24);
+            MemoryMarshal.Write(record, 24u);
+            record[4] = 3;
+            MemoryMarshal.Write(record[6..], (ushort)24);
+            MemoryMarshal.Write(record[8..], 0x10000UL);
+            MemoryMarshal.Write(record[16..], 100 + i);
+            MemoryMarshal.Write(record[20..], 4242);
         }
 
         _buffer = new ReadOnlySequence<byte>(bytes);
