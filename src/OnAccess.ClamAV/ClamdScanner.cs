@@ -70,12 +70,16 @@ public sealed class ClamdScannerOptions
 /// the descriptor. Connections are kept in IDSESSION sessions and reused; every scan has real cancellation (the
 /// session is dropped); endpoints fail over in order. Scans run in parallel: there is no global lock.
 /// </summary>
-public sealed class ClamdScanner : IScanner, IAsyncDisposable
+public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposable
 {
     private const int ChunkSize = 64 * 1024;
     private readonly ClamdScannerOptions _options;
     private readonly Endpoint[] _endpoints;
     private int _preferred;
+    private long _generation;
+    private long _nextVersionCheck;
+    private int _versionCheckRunning;
+    private string? _lastVersion;
 
     /// <summary>Creates the scanner; nothing connects until the first scan or <see cref="PingAsync"/>.</summary>
     /// <param name="options">The endpoints and limits.</param>
@@ -90,6 +94,25 @@ public sealed class ClamdScanner : IScanner, IAsyncDisposable
 
         _options = options;
         _endpoints = [.. options.Endpoints.Select(Endpoint.Parse)];
+    }
+
+    /// <summary>
+    /// Changes when clamd's VERSION changes (its second field is the signature database version), checked in the
+    /// background at most every 10 seconds, so cached verdicts are dropped after clamd loads new signatures.
+    /// </summary>
+    public long Generation
+    {
+        get
+        {
+            var now = Environment.TickCount64;
+            if (now >= Interlocked.Read(ref _nextVersionCheck) && Interlocked.Exchange(ref _versionCheckRunning, 1) == 0)
+            {
+                Interlocked.Exchange(ref _nextVersionCheck, now + 10_000);
+                _ = RefreshGenerationAsync();
+            }
+
+            return Interlocked.Read(ref _generation);
+        }
     }
 
     /// <summary>The endpoints, in failover order.</summary>
@@ -171,6 +194,29 @@ public sealed class ClamdScanner : IScanner, IAsyncDisposable
         }
 
         throw new IOException("No clamd endpoint answered VERSION.", last);
+    }
+
+    private async Task RefreshGenerationAsync()
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(_options.ConnectTimeout);
+            var version = await GetVersionAsync(cts.Token).ConfigureAwait(false);
+            if (_lastVersion is not null && version != _lastVersion)
+            {
+                Interlocked.Increment(ref _generation);
+            }
+
+            _lastVersion = version;
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or SocketException or TimeoutException)
+        {
+            // clamd unreachable: keep the generation; scans report their own errors.
+        }
+        finally
+        {
+            Volatile.Write(ref _versionCheckRunning, 0);
+        }
     }
 
     /// <summary>Closes every idle session.</summary>

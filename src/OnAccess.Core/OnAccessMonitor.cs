@@ -555,9 +555,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         Interlocked.Increment(ref group.Pending);
         if (_slots.Wait(0))
         {
-            // A free scan slot: start here. A scanner that answers synchronously is answered without another
-            // thread hop (each hop costs a wake-up); one that does not continues on its own, and this loop goes on.
-            _ = RunAsync(item);
+            // A free scan slot: queue the scan to this thread's local queue. It runs as soon as this loop waits for
+            // the next event, on the same (already awake) thread, so it costs no wake-up; and the scanner never
+            // runs on the loop itself, so a scanner that opens protected files cannot block the answers to this
+            // process's own opens (which only this loop gives).
+            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Monitor.RunAsync(state.Item), (Monitor: this, Item: item), preferLocal: true);
             return;
         }
 

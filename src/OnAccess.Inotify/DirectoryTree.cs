@@ -187,6 +187,7 @@ public sealed class DirectoryTree : IAsyncDisposable
         var batch = new List<InotifyRecord>();
         try
         {
+            await FlushOutboxAsync().ConfigureAwait(false); // what the start-up walk found (nested mounts, lost roots)
             while (true)
             {
                 var result = await reader.ReadAsync().ConfigureAwait(false);

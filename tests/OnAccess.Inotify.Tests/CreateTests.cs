@@ -36,3 +36,25 @@ public sealed class CreateTests
         Assert.DoesNotContain(h.P("link"), h.Tracked());
     }
 }
+
+[Collection("Mounts")]
+public sealed class NestedMountTests
+{
+    [Fact]
+    public async Task A_nested_mount_is_tracked_like_any_directory_with_an_info_event()
+    {
+        OnAccess.Tests.KernelTestSupport.RequireRoot();
+        await using var h = TreeHarness.Start();
+        var mount = await h.Tree.MountTmpfsAsync("root/mnt");
+        Directory.CreateDirectory(Path.Combine(mount, "inside"));
+        await h.WaitForAsync(DirectoryTreeEventKind.DirectoryAdded, h.P("mnt"));
+        await h.AssertExactAsync();
+        Assert.Contains(h.P("mnt/inside"), h.Tracked());
+
+        // Found by the start-up walk, a nested mount is reported too.
+        await using var again = TreeHarnessOn(h.Root);
+        await again.WaitForAsync(DirectoryTreeEventKind.NestedMount, h.P("mnt"));
+    }
+
+    private static TreeHarness TreeHarnessOn(string root) => TreeHarness.Start(configure: o => o.Roots = [new DirectoryTreeRoot(root)]);
+}
