@@ -3,7 +3,7 @@
 #   none (bare open), a minimal allow-all fanotify responder in C, OnAccess with an allow-all scanner and the
 #   caches off, and OnAccess with the caches on (second and later rounds).
 # A C worker opens, reads 4 KiB of and closes N files M times and reports median and p99 ns per open.
-# Needs root (fanotify). Usage: sudo bench/OpenLatency/run.sh [N] [M]
+# Needs root (fanotify). Usage: bench/OpenLatency/run.sh  # as root [N] [M]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
