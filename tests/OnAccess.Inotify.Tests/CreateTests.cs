@@ -40,21 +40,23 @@ public sealed class CreateTests
 [Collection("Mounts")]
 public sealed class NestedMountTests
 {
+    /// <remarks>
+    /// A filesystem mounted over a tracked directory after start is not seen (inotify reports no mounts); the tracker
+    /// covers nested mounts that exist when it starts, and everything created inside them afterwards.
+    /// </remarks>
     [Fact]
     public async Task A_nested_mount_is_tracked_like_any_directory_with_an_info_event()
     {
         OnAccess.Tests.KernelTestSupport.RequireRoot();
-        await using var h = TreeHarness.Start();
-        var mount = await h.Tree.MountTmpfsAsync("root/mnt");
-        Directory.CreateDirectory(Path.Combine(mount, "inside"));
-        await h.WaitForAsync(DirectoryTreeEventKind.DirectoryAdded, h.P("mnt"));
+        await using var h = await TreeHarness.StartAsync(async (tree, root) =>
+        {
+            var mount = await tree.MountTmpfsAsync("root/mnt");
+            Directory.CreateDirectory(Path.Combine(mount, "existing"));
+        });
+        await h.WaitForAsync(DirectoryTreeEventKind.NestedMount, h.P("mnt"));
+        Assert.Contains(h.P("mnt/existing"), h.Tracked());
+        Directory.CreateDirectory(h.P("mnt/inside"));
+        await h.WaitForAsync(DirectoryTreeEventKind.DirectoryAdded, h.P("mnt/inside"));
         await h.AssertExactAsync();
-        Assert.Contains(h.P("mnt/inside"), h.Tracked());
-
-        // Found by the start-up walk, a nested mount is reported too.
-        await using var again = TreeHarnessOn(h.Root);
-        await again.WaitForAsync(DirectoryTreeEventKind.NestedMount, h.P("mnt"));
     }
-
-    private static TreeHarness TreeHarnessOn(string root) => TreeHarness.Start(configure: o => o.Roots = [new DirectoryTreeRoot(root)]);
 }

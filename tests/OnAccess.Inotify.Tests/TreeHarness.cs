@@ -43,6 +43,21 @@ internal sealed class TreeHarness : IAsyncDisposable
         var root = tree.Combine("root");
         Directory.CreateDirectory(root);
         prepare?.Invoke(root);
+        return Start(tree, root, reportFiles, excludes, configure);
+    }
+
+    /// <summary>Like <see cref="Start(Action{string}?, bool, string[]?, Action{DirectoryTreeOptions}?)"/>, with an asynchronous preparation that gets the temp tree (to mount on it).</summary>
+    public static async Task<TreeHarness> StartAsync(Func<KernelTestSupport.TempTree, string, Task> prepare)
+    {
+        var tree = KernelTestSupport.CreateTempTree("onaccess-tree-");
+        var root = tree.Combine("root");
+        Directory.CreateDirectory(root);
+        await prepare(tree, root);
+        return Start(tree, root, reportFiles: false, excludes: null, configure: null);
+    }
+
+    private static TreeHarness Start(KernelTestSupport.TempTree tree, string root, bool reportFiles, string[]? excludes, Action<DirectoryTreeOptions>? configure)
+    {
         var options = new DirectoryTreeOptions
         {
             Roots = [new DirectoryTreeRoot(root)],
