@@ -1,3 +1,5 @@
+using OnAccess.Paths;
+
 namespace OnAccess.Config;
 
 /// <summary>What kind of marks the plan asks for.</summary>
@@ -115,7 +117,7 @@ public sealed class OnAccessPlan
         ArgumentNullException.ThrowIfNull(path);
         foreach (var exclude in ExcludePaths)
         {
-            if (PathNormalizer.IsSameOrUnder(path, exclude))
+            if (PathPrefix.IsSameOrUnder(path, exclude))
             {
                 return true;
             }
@@ -352,7 +354,7 @@ public sealed class OnAccessPlan
 
                 // With DDD a nested include is already covered by its ancestor, unless an exclusion cuts it off.
                 var cover = ddd
-                    ? includes.FirstOrDefault(o => PathNormalizer.IsStrictlyUnder(path, o.Path) && !excludes.Any(e => PathNormalizer.IsSameOrUnder(path, e) && PathNormalizer.IsStrictlyUnder(e, o.Path))).Path
+                    ? includes.FirstOrDefault(o => PathPrefix.IsStrictlyUnder(path, o.Path) && !excludes.Any(e => PathPrefix.IsSameOrUnder(path, e) && PathPrefix.IsStrictlyUnder(e, o.Path))).Path
                     : null;
                 if (cover is not null)
                 {
@@ -391,7 +393,7 @@ public sealed class OnAccessPlan
                     continue;
                 }
 
-                if (!includes.Any(i => PathNormalizer.IsStrictlyUnder(path, i.Path)))
+                if (!includes.Any(i => PathPrefix.IsStrictlyUnder(path, i.Path)))
                 {
                     AddAt(PlanDiagnosticCodes.ExcludeOutsideIncludes, DiagnosticSeverity.Warning, $"OnAccessExcludePath {raw} is not inside any OnAccessIncludePath, so it has no effect.", Exclude, raw);
                     continue;
@@ -403,7 +405,7 @@ public sealed class OnAccessPlan
             var result = new List<string>();
             foreach (var (path, raw) in excludes)
             {
-                var cover = excludes.FirstOrDefault(o => PathNormalizer.IsStrictlyUnder(path, o.Path)).Path;
+                var cover = excludes.FirstOrDefault(o => PathPrefix.IsStrictlyUnder(path, o.Path)).Path;
                 if (result.Contains(path) || cover is not null)
                 {
                     AddAt(PlanDiagnosticCodes.ExcludesMerged, DiagnosticSeverity.Info, cover is null

@@ -37,14 +37,4 @@ internal static class PathNormalizer
         normalized = "/" + string.Join('/', parts);
         return true;
     }
-
-    /// <summary>Whether <paramref name="path"/> is <paramref name="ancestor"/> or lies below it (both normalised).</summary>
-    public static bool IsSameOrUnder(string path, string ancestor) =>
-        ancestor == "/"
-        || string.Equals(path, ancestor, StringComparison.Ordinal)
-        || (path.Length > ancestor.Length && path[ancestor.Length] == '/' && path.StartsWith(ancestor, StringComparison.Ordinal));
-
-    /// <summary>Whether <paramref name="path"/> lies strictly below <paramref name="ancestor"/> (both normalised).</summary>
-    public static bool IsStrictlyUnder(string path, string ancestor) =>
-        !string.Equals(path, ancestor, StringComparison.Ordinal) && IsSameOrUnder(path, ancestor);
 }

@@ -1,3 +1,5 @@
+using OnAccess.Paths;
+
 namespace OnAccess.Config;
 
 /// <summary>What a path is, as far as the plan cares.</summary>
@@ -52,59 +54,5 @@ internal sealed class SystemPlanEnvironment : IPlanEnvironment
         }
     }
 
-    public bool IsMountPoint(string path) => (_mountPoints ??= ReadMountPoints(_mountInfoPath)).Contains(path);
-
-    /// <summary>The mount point field (the fifth) of every line of a mountinfo file, with octal escapes decoded.</summary>
-    internal static HashSet<string> ReadMountPoints(string mountInfoPath)
-    {
-        var result = new HashSet<string>(StringComparer.Ordinal);
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(mountInfoPath);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return result;
-        }
-
-        foreach (var line in lines)
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 4)
-            {
-                result.Add(DecodeOctalEscapes(fields[4]));
-            }
-        }
-
-        return result;
-    }
-
-    /// <summary>mountinfo writes space, tab, newline and backslash as <c>\ooo</c>.</summary>
-    internal static string DecodeOctalEscapes(string field)
-    {
-        if (!field.Contains('\\', StringComparison.Ordinal))
-        {
-            return field;
-        }
-
-        var chars = new System.Text.StringBuilder(field.Length);
-        for (var i = 0; i < field.Length; i++)
-        {
-            if (field[i] == '\\' && i + 3 < field.Length
-                && IsOctal(field[i + 1]) && IsOctal(field[i + 2]) && IsOctal(field[i + 3]))
-            {
-                chars.Append((char)(((field[i + 1] - '0') * 64) + ((field[i + 2] - '0') * 8) + (field[i + 3] - '0')));
-                i += 3;
-            }
-            else
-            {
-                chars.Append(field[i]);
-            }
-        }
-
-        return chars.ToString();
-
-        static bool IsOctal(char c) => c is >= '0' and <= '7';
-    }
+    public bool IsMountPoint(string path) => (_mountPoints ??= MountTable.Read(_mountInfoPath)).Contains(path);
 }

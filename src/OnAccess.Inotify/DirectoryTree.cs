@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OnAccess.Kernel;
+using OnAccess.Paths;
 using static Interop.InotifyConstants;
 
 namespace OnAccess.Inotify;
@@ -123,7 +124,7 @@ public sealed class DirectoryTree : IAsyncDisposable
         _fd = new SafeDescriptorHandle(fd);
         lock (_gate)
         {
-            _mountPoints = ReadMountPoints();
+            _mountPoints = MountTable.Read();
             foreach (var root in _roots)
             {
                 WatchParent(root);
@@ -476,7 +477,7 @@ public sealed class DirectoryTree : IAsyncDisposable
         Interlocked.Increment(ref _overflows);
         Log.Overflowed(_logger);
         Emit(DirectoryTreeEventKind.Overflowed, string.Empty);
-        _mountPoints = ReadMountPoints();
+        _mountPoints = MountTable.Read();
         var generation = ++_generation;
         var before = _byWd.Count;
         var added = 0;
@@ -742,7 +743,7 @@ public sealed class DirectoryTree : IAsyncDisposable
     {
         foreach (var e in _excludes)
         {
-            if (IsSameOrUnder(path, e) && !IsSameOrUnder(root.Path, e))
+            if (PathPrefix.IsSameOrUnder(path, e) && !PathPrefix.IsSameOrUnder(root.Path, e))
             {
                 return true;
             }
@@ -750,10 +751,6 @@ public sealed class DirectoryTree : IAsyncDisposable
 
         return false;
     }
-
-    private static bool IsSameOrUnder(string path, string ancestor) =>
-        ancestor == "/"
-        || (path.StartsWith(ancestor, StringComparison.Ordinal) && (path.Length == ancestor.Length || path[ancestor.Length] == '/'));
 
 
 
@@ -797,27 +794,6 @@ public sealed class DirectoryTree : IAsyncDisposable
         {
             return []; // vanished (or became unreadable) after its watch was added: a benign race
         }
-    }
-
-    private static HashSet<string> ReadMountPoints()
-    {
-        var result = new HashSet<string>(StringComparer.Ordinal);
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-            {
-                var fields = line.Split(' ');
-                if (fields.Length > 4)
-                {
-                    result.Add(fields[4].Replace("\\040", " ", StringComparison.Ordinal));
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-
-        return result;
     }
 
     private static string Combine(string directory, string name) => directory == "/" ? "/" + name : directory + "/" + name;

@@ -88,11 +88,12 @@ public sealed class SystemIntegrationTests
         var path = Path.GetTempFileName();
         try
         {
-            File.WriteAllText(path, "36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw\n22 1 0:21 / / rw - ext4 /dev/sda rw\nshort line\n");
-            var points = SystemPlanEnvironment.ReadMountPoints(path);
+            File.WriteAllText(path, "36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw\n37 35 98:0 /mnt2 /mnt/tab\\011back\\134slash rw - ext3 /dev/root rw\n22 1 0:21 / / rw - ext4 /dev/sda rw\nshort line\n");
+            var points = OnAccess.Paths.MountTable.Read(path);
             Assert.Contains("/mnt/with space", points);
+            Assert.Contains("/mnt/tab\tback\\slash", points); // DirectoryTree's former copy decoded only \040
             Assert.Contains("/", points);
-            Assert.Equal(2, points.Count);
+            Assert.Equal(3, points.Count);
         }
         finally
         {
