@@ -567,7 +567,7 @@ public sealed class DirectoryTree : IAsyncDisposable
                 {
                     node = known; // already tracked (a resynchronisation, or a directory seen twice)
                 }
-                else if (IsStillAt(known, full))
+                else if (IsWatchedAtItsPath(known))
                 {
                     continue; // the same inode under another name as well (a bind mount): tracked once
                 }
@@ -665,13 +665,6 @@ public sealed class DirectoryTree : IAsyncDisposable
         }
 
         return false;
-    }
-
-    /// <summary>Whether the node's recorded path still names the same directory as <paramref name="foundAt"/>.</summary>
-    private static bool IsStillAt(Node node, string foundAt)
-    {
-        var recorded = Interop.Libc.GetInodeIdentity(node.GetPath());
-        return recorded is not null && recorded == Interop.Libc.GetInodeIdentity(foundAt);
     }
 
     private int AddWatch(string path, out Interop.ErrorInfo error)

@@ -83,14 +83,5 @@ internal static partial class Interop
             Statx statx;
             return StatxPath(AT_FDCWD, path, 0, 0x8 /* STATX_UID */, &statx) == 0 ? statx.Uid : null;
         }
-
-        /// <summary>(device, inode) of a path, not following a final symbolic link; null when it cannot be read.</summary>
-        internal static unsafe (uint Major, uint Minor, ulong Inode)? GetInodeIdentity(string path)
-        {
-            Statx statx;
-            return StatxPath(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0x100 /* STATX_INO */, &statx) == 0
-                ? (statx.DevMajor, statx.DevMinor, statx.Ino)
-                : null;
-        }
     }
 }
