@@ -199,16 +199,13 @@ public sealed partial class HashDatabaseScanner : IScanner, ISignatureGeneration
                     continue;
                 }
 
-                if (ParseLine(line) is { } error)
+                if (ParseLine(line, out var signature) is { } error)
                 {
                     database.Errors.Add(new SignatureLoadError(path, i + 1, error));
                     continue;
                 }
 
-                var parts = line.Split(':');
-                var algorithm = parts[0].Length switch { 32 => Algorithms.Md5, 40 => Algorithms.Sha1, _ => Algorithms.Sha256 };
-                var size = parts[1] == "*" ? -1 : long.Parse(parts[1], CultureInfo.InvariantCulture);
-                database.Add(algorithm, parts[0].ToLowerInvariant(), size, parts[2]);
+                database.Add(signature.Algorithm, signature.Hash, signature.Size, signature.Name);
             }
         }
 
@@ -220,27 +217,38 @@ public sealed partial class HashDatabaseScanner : IScanner, ISignatureGeneration
         return database;
     }
 
-    /// <summary>Checks one <c>hash:size:name[:...]</c> line; returns what is wrong, or null.</summary>
-    internal static string? ParseLine(string line)
+    /// <summary>Reads one <c>hash:size:name[:...]</c> line; returns what is wrong, or null with the signature.</summary>
+    private static string? ParseLine(string line, out Signature signature)
     {
+        signature = default;
         var parts = line.Split(':');
         if (parts.Length < 3)
         {
             return "expected hash:size:name";
         }
 
-        if (parts[0].Length is not (32 or 40 or 64) || !parts[0].All(char.IsAsciiHexDigit))
+        var algorithm = parts[0].Length switch { 32 => Algorithms.Md5, 40 => Algorithms.Sha1, 64 => Algorithms.Sha256, _ => Algorithms.None };
+        if (algorithm == Algorithms.None || !parts[0].All(char.IsAsciiHexDigit))
         {
             return $"'{parts[0]}' is not an MD5, SHA-1 or SHA-256 in hexadecimal";
         }
 
-        if (parts[1] != "*" && (!long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var size) || size < 0))
+        long size = -1;
+        if (parts[1] != "*" && (!long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out size) || size < 0))
         {
             return $"'{parts[1]}' is not a size (digits, or * for any size)";
         }
 
-        return parts[2].Length == 0 ? "the signature has no name" : null;
+        if (parts[2].Length == 0)
+        {
+            return "the signature has no name";
+        }
+
+        signature = new Signature(algorithm, parts[0].ToLowerInvariant(), size, parts[2]);
+        return null;
     }
+
+    private readonly record struct Signature(Algorithms Algorithm, string Hash, long Size, string Name);
 
     [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "Signature file {Path}:{Line}: {Problem}; the line is skipped")]
     private static partial void LogLoadError(ILogger logger, string path, int line, string problem);
