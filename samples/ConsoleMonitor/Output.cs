@@ -234,7 +234,6 @@ internal sealed class Output(bool json) : IOnAccessObserver
 
     private static string Reason(DecisionReason reason) => reason switch
     {
-        DecisionReason.OwnProcess => "own-process",
         DecisionReason.ExcludedUser => "excluded-user",
         DecisionReason.ExcludedPath => "excluded-path",
         DecisionReason.TooLarge => "too-large",

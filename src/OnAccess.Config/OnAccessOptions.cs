@@ -66,22 +66,32 @@ public sealed class OnAccessOptions
 
     /// <summary>Copies every property into a new instance (lists are copied, not shared).</summary>
     /// <returns>An independent copy.</returns>
-    public OnAccessOptions Clone() => new()
+    public OnAccessOptions Clone()
     {
-        ScanOnAccess = ScanOnAccess,
-        MountPaths = [.. MountPaths],
-        IncludePaths = [.. IncludePaths],
-        ExcludePaths = [.. ExcludePaths],
-        ExcludeUids = [.. ExcludeUids],
-        ExcludeUnames = [.. ExcludeUnames],
-        ExcludeRootUid = ExcludeRootUid,
-        MaxFileSize = MaxFileSize,
-        MaxThreads = MaxThreads,
-        RetryAttempts = RetryAttempts,
-        DenyOnError = DenyOnError,
-        DisableDdd = DisableDdd,
-        Prevention = Prevention,
-        ExtraScanning = ExtraScanning,
-        ScanTimeout = ScanTimeout,
-    };
+        var copy = new OnAccessOptions();
+        CopyTo(copy);
+        return copy;
+    }
+
+    /// <summary>Copies every property into <paramref name="target"/> (lists are copied, not shared).</summary>
+    /// <param name="target">The options to overwrite, for example the instance the options pattern configures.</param>
+    public void CopyTo(OnAccessOptions target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        target.ScanOnAccess = ScanOnAccess;
+        target.MountPaths = [.. MountPaths];
+        target.IncludePaths = [.. IncludePaths];
+        target.ExcludePaths = [.. ExcludePaths];
+        target.ExcludeUids = [.. ExcludeUids];
+        target.ExcludeUnames = [.. ExcludeUnames];
+        target.ExcludeRootUid = ExcludeRootUid;
+        target.MaxFileSize = MaxFileSize;
+        target.MaxThreads = MaxThreads;
+        target.RetryAttempts = RetryAttempts;
+        target.DenyOnError = DenyOnError;
+        target.DisableDdd = DisableDdd;
+        target.Prevention = Prevention;
+        target.ExtraScanning = ExtraScanning;
+        target.ScanTimeout = ScanTimeout;
+    }
 }

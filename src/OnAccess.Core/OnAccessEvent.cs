@@ -22,9 +22,6 @@ public enum DecisionReason
     /// <summary>The file was found clean before and has not changed since (same signatures).</summary>
     Cached,
 
-    /// <summary>The access came from this process.</summary>
-    OwnProcess,
-
     /// <summary>The accessing process's effective UID is excluded.</summary>
     ExcludedUser,
 

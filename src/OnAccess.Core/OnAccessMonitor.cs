@@ -89,9 +89,6 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// <inheritdoc />
     public OnAccessPlan? Plan { get; private set; }
 
-    /// <summary>The largest number of scans that ran at the same time.</summary>
-    public long PeakScansInFlight { get; private set; }
-
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -495,9 +492,10 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         var kind = KindOf(e.Events);
         uint? uid = null;
 
-        // A held process waits for us, so its UID can be read later, off this path; a notified one may exit at
-        // any moment, so read it now (best effort: a process already gone is scanned, as ClamAV documents).
-        if (_excludedUids.Count > 0 || !e.IsPermissionRequest)
+        // Exclusions need the exact effective UID (the status file). Otherwise a held process waits for us, so its
+        // UID is read later, off this path; a notified one may exit at any moment, so it is read now, with one
+        // statx (best effort: a process already gone is scanned, as ClamAV documents).
+        if (_excludedUids.Count > 0)
         {
             uid = ProcessInfo.GetEffectiveUid(e.ProcessId);
             if (uid is { } u && _excludedUids.Contains(u))
@@ -505,6 +503,10 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 Skip(e, kind, uid, DecisionReason.ExcludedUser, arrived, path: null);
                 return;
             }
+        }
+        else if (!e.IsPermissionRequest)
+        {
+            uid = ProcessInfo.GetOwnerUid(e.ProcessId);
         }
 
         string? path = null;
@@ -692,11 +694,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         deadline.CancelAfter(plan.ScanTimeout);
-        var inFlight = Interlocked.Increment(ref _inFlight);
-        if (inFlight > PeakScansInFlight)
-        {
-            PeakScansInFlight = inFlight;
-        }
+        Interlocked.Increment(ref _inFlight);
 
         var started = Stopwatch.GetTimestamp();
         try

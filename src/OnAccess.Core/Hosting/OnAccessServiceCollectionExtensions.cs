@@ -51,22 +51,7 @@ public static class OnAccessServiceCollectionExtensions
         services.TryAddSingleton(new ClamdConfSource(clamdConfPath));
         services.AddOptions<OnAccessOptions>().Configure<ClamdConfSource>((options, source) =>
         {
-            var read = source.Conf.ToOnAccessOptions();
-            options.ScanOnAccess = read.ScanOnAccess;
-            options.MountPaths = read.MountPaths;
-            options.IncludePaths = read.IncludePaths;
-            options.ExcludePaths = read.ExcludePaths;
-            options.ExcludeUids = read.ExcludeUids;
-            options.ExcludeUnames = read.ExcludeUnames;
-            options.ExcludeRootUid = read.ExcludeRootUid;
-            options.MaxFileSize = read.MaxFileSize;
-            options.MaxThreads = read.MaxThreads;
-            options.RetryAttempts = read.RetryAttempts;
-            options.DenyOnError = read.DenyOnError;
-            options.DisableDdd = read.DisableDdd;
-            options.Prevention = read.Prevention;
-            options.ExtraScanning = read.ExtraScanning;
-            options.ScanTimeout = read.ScanTimeout;
+            source.Conf.ToOnAccessOptions().CopyTo(options);
             configure?.Invoke(options);
         });
         return AddCore(services);
