@@ -221,7 +221,10 @@ public sealed class FanotifyKernelTests
         Assert.True(c.DirectoryFidAndName);
         Assert.True(c.EvictableMarks);
         Assert.True(c.IgnoreMark);
-        Assert.True(c.MaxUserMarks > 0 || c.MaxUserMarks == -1);
+        static long Sysctl(string name) => long.Parse(File.ReadAllText("/proc/sys/fs/fanotify/" + name).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(Sysctl("max_user_marks"), c.MaxUserMarks);
+        Assert.Equal(Sysctl("max_user_groups"), c.MaxUserGroups);
+        Assert.Equal(Sysctl("max_queued_events"), c.MaxQueuedEvents);
     }
 
     [Fact]
