@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using OnAccess.Kernel;
@@ -145,4 +146,47 @@ public sealed class FanotifyEvent : IDisposable
     }
 
     internal static FanotifyEvent ForReadFailure(int errno) => new(errno);
+
+    /// <summary>The event a parsed record stands for: it takes ownership of the record's descriptors.</summary>
+    internal static FanotifyEvent FromRecord(FanotifyGroup group, in FanotifyEventRecord record)
+    {
+        if (record.IsReadFailure)
+        {
+            return ForReadFailure(record.Pid);
+        }
+
+        IReadOnlyList<FanotifyInfoRecord> infos = [];
+        SafeDescriptorHandle? pidFd = null;
+        if (!record.Info.IsEmpty)
+        {
+            var list = new List<FanotifyInfoRecord>();
+            var bytes = record.Info.ToArray();
+            var offset = 0;
+            while (offset + 4 <= bytes.Length)
+            {
+                var type = bytes[offset];
+                var len = BitConverter.ToUInt16(bytes, offset + 2);
+                if (len < 4 || offset + len > bytes.Length)
+                {
+                    break;
+                }
+
+                if (type == FAN_EVENT_INFO_TYPE_PIDFD && len >= 8)
+                {
+                    var fd = BitConverter.ToInt32(bytes, offset + 4);
+                    if (fd >= 0)
+                    {
+                        pidFd = new SafeDescriptorHandle(fd);
+                    }
+                }
+
+                list.Add(new FanotifyInfoRecord(type, bytes.AsMemory(offset + 4, len - 4)));
+                offset += len;
+            }
+
+            infos = list;
+        }
+
+        return new FanotifyEvent(group, record.Mask, record.Fd, record.Pid, infos, pidFd);
+    }
 }

@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using OnAccess.Kernel;
-using static Interop.FanotifyConstants;
 
 namespace OnAccess.Fanotify;
 
@@ -122,57 +121,14 @@ public sealed class FanotifyEventReader : IAsyncDisposable
 
     private FanotifyEvent CreateEvent(in FanotifyEventRecord record)
     {
-        if (record.IsReadFailure)
-        {
-            var count = Interlocked.Increment(ref _readFailures);
-            Log.ReadFailed(_group.Logger, record.Pid, Interop.ErrorInfo.FromErrno(record.Pid).Message, count);
-            return FanotifyEvent.ForReadFailure(record.Pid);
-        }
-
-        if ((record.Mask & FAN_Q_OVERFLOW) != 0)
-        {
-            Log.QueueOverflow(_group.Logger, Interlocked.Increment(ref _overflows));
-        }
-
-        IReadOnlyList<FanotifyInfoRecord> infos = [];
-        SafeDescriptorHandle? pidFd = null;
-        if (!record.Info.IsEmpty)
-        {
-            var list = new List<FanotifyInfoRecord>();
-            var bytes = record.Info.ToArray();
-            var offset = 0;
-            while (offset + 4 <= bytes.Length)
-            {
-                var type = bytes[offset];
-                var len = BitConverter.ToUInt16(bytes, offset + 2);
-                if (len < 4 || offset + len > bytes.Length)
-                {
-                    break;
-                }
-
-                if (type == FAN_EVENT_INFO_TYPE_PIDFD && len >= 8)
-                {
-                    var fd = BitConverter.ToInt32(bytes, offset + 4);
-                    if (fd >= 0)
-                    {
-                        pidFd = new SafeDescriptorHandle(fd);
-                    }
-                }
-
-                list.Add(new FanotifyInfoRecord(type, bytes.AsMemory(offset + 4, len - 4)));
-                offset += len;
-            }
-
-            infos = list;
-        }
-
-        return new FanotifyEvent(_group, record.Mask, record.Fd, record.Pid, infos, pidFd);
+        var e = FanotifyEvent.FromRecord(_group, record);
+        _group.Report(e, ref _overflows, ref _readFailures);
+        return e;
     }
 
     private static ReadFailureAction OnReadFailure(Interop.ErrorInfo error, PipeWriter writer)
     {
-        // For these the kernel has already denied (or dropped) the event it could not deliver: report and go on.
-        if (error.RawErrno is Interop.Errno.EMFILE or Interop.Errno.ENFILE or Interop.Errno.EOVERFLOW or Interop.Errno.EACCES or Interop.Errno.EPERM)
+        if (IsDeliveryFailure(error.RawErrno))
         {
             FanotifyEventParser.WriteReadFailure(writer, error.RawErrno);
             return ReadFailureAction.Continue;
@@ -180,4 +136,11 @@ public sealed class FanotifyEventReader : IAsyncDisposable
 
         return ReadFailureAction.Stop;
     }
+
+    /// <summary>
+    /// Whether a failed read(2) stands for one event the kernel could not deliver (it has already denied or dropped
+    /// it): report it and go on reading. Any other errno stops the reader.
+    /// </summary>
+    internal static bool IsDeliveryFailure(int errno) =>
+        errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE or Interop.Errno.EOVERFLOW or Interop.Errno.EACCES or Interop.Errno.EPERM;
 }

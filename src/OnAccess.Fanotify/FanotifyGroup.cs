@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using OnAccess.Kernel;
 using static Interop.FanotifyConstants;
 
 namespace OnAccess.Fanotify;
@@ -16,6 +18,11 @@ public sealed class FanotifyGroup : IDisposable
     private readonly SafeFanotifyHandle _handle;
     private readonly ILogger _logger;
     private FanotifyEventReader? _reader;
+    private SafeDescriptorHandle? _wakeup;
+    private volatile bool _closing;
+    private int _disposed;
+    private long _overflows;
+    private long _readFailures;
 
     private FanotifyGroup(SafeFanotifyHandle handle, FanotifyGroupOptions options, ILogger logger)
     {
@@ -199,13 +206,220 @@ public sealed class FanotifyGroup : IDisposable
     }
 
     /// <summary>
-    /// Closes the group: the reader thread stops, the kernel allows every access still waiting for an answer, and
+    /// Reads the events that are waiting, on the calling thread: it blocks until at least one arrives, reads every
+    /// whole record one read(2) returns, and adds them to <paramref name="events"/>, in kernel order. For engines that
+    /// dispatch on threads of their own (for example leader/followers, where the thread that reads also answers, with
+    /// no hand-off); <see cref="StartReading"/> is the simpler pipeline. Several threads may call it at once: each
+    /// event goes to exactly one. Queue overflows and failed reads are returned as events, as by the reader.
+    /// </summary>
+    /// <param name="events">Where the events go; the caller owns (and must dispose) each one.</param>
+    /// <param name="millisecondsTimeout">How long to wait for the first event; <see cref="Timeout.Infinite"/> (the
+    /// default) waits until one comes or the group closes. When it passes, nothing is added.</param>
+    /// <returns><see langword="false"/> once the group is closed (or closing): nothing more will come.</returns>
+    /// <exception cref="InvalidOperationException">The group has a pipeline reader, or was not created non-blocking.</exception>
+    /// <exception cref="InvalidDataException">The kernel returned a record this library cannot parse; close the group.</exception>
+    /// <exception cref="IOException">poll(2) or read(2) failed in a way that will not pass.</exception>
+    public unsafe bool ReadEvents(List<FanotifyEvent> events, int millisecondsTimeout = Timeout.Infinite)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentOutOfRangeException.ThrowIfLessThan(millisecondsTimeout, Timeout.Infinite);
+        if (_reader is not null)
+        {
+            throw new InvalidOperationException("The group has a pipeline reader (StartReading); read its events there.");
+        }
+
+        if (!Options.NonBlocking)
+        {
+            throw new InvalidOperationException("ReadEvents needs a group created with NonBlocking, so that threads reading at once never block in read(2).");
+        }
+
+        var wakeup = Wakeup();
+        bool handleAdded = false, wakeupAdded = false;
+        var buffer = ArrayPool<byte>.Shared.Rent(KernelReadPump.BufferSize);
+        try
+        {
+            if (_closing || _handle.IsClosed)
+            {
+                return false;
+            }
+
+            try
+            {
+                _handle.DangerousAddRef(ref handleAdded);
+                wakeup.DangerousAddRef(ref wakeupAdded);
+            }
+            catch (ObjectDisposedException)
+            {
+                return false; // closed meanwhile
+            }
+
+            var fds = stackalloc Interop.Libc.PollFd[2];
+            while (!_closing)
+            {
+                fds[0] = new Interop.Libc.PollFd { Fd = (int)_handle.DangerousGetHandle(), Events = Interop.Libc.POLLIN };
+                fds[1] = new Interop.Libc.PollFd { Fd = (int)wakeup.DangerousGetHandle(), Events = Interop.Libc.POLLIN };
+                var ready = Interop.Libc.Poll(fds, 2, millisecondsTimeout);
+                if (ready < 0)
+                {
+                    var pollError = Interop.ErrorInfo.Last();
+                    if (pollError.RawErrno == Interop.Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    throw Interop.GetExceptionForError(pollError, "poll");
+                }
+
+                if (_closing || fds[1].REvents != 0)
+                {
+                    return false;
+                }
+
+                if (ready == 0)
+                {
+                    return true; // the timeout passed
+                }
+
+                if (fds[0].REvents == 0)
+                {
+                    continue;
+                }
+
+                nint n;
+                fixed (byte* bytes = buffer)
+                {
+                    n = Interop.Libc.Read(_handle, bytes, (nuint)buffer.Length);
+                }
+
+                if (n < 0)
+                {
+                    var error = Interop.ErrorInfo.Last();
+                    if (error.RawErrno is Interop.Errno.EINTR or Interop.Errno.EAGAIN)
+                    {
+                        if (millisecondsTimeout != Timeout.Infinite)
+                        {
+                            return true; // another thread took them; a caller with a deadline gets control back
+                        }
+
+                        continue; // another thread took them
+                    }
+
+                    if (!FanotifyEventReader.IsDeliveryFailure(error.RawErrno))
+                    {
+                        throw Interop.GetExceptionForError(error, "read");
+                    }
+
+                    var failure = FanotifyEvent.ForReadFailure(error.RawErrno);
+                    Report(failure, ref _overflows, ref _readFailures);
+                    events.Add(failure);
+                    return true;
+                }
+
+                if (n == 0)
+                {
+                    return false;
+                }
+
+                Parse(new ReadOnlySequence<byte>(buffer, 0, (int)n), events);
+                return true;
+            }
+
+            return false;
+        }
+        finally
+        {
+            if (wakeupAdded)
+            {
+                wakeup.DangerousRelease();
+            }
+
+            if (handleAdded)
+            {
+                _handle.DangerousRelease();
+            }
+
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Closes the group: readers stop, the kernel allows every access still waiting for an answer, and
     /// answering afterwards throws <see cref="ObjectDisposedException"/>.
     /// </summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _closing = true;
         _reader?.StopPump();
+        if (Volatile.Read(ref _wakeup) is { } wakeup)
+        {
+            Interop.Libc.WriteAll(wakeup, BitConverter.GetBytes(1UL)); // every thread in ReadEvents returns
+            wakeup.Dispose(); // closed once the last of them has left
+        }
+
         _handle.Dispose();
+    }
+
+    /// <summary>Logs and counts what an event reports about the reading itself: an overflow, a failed read.</summary>
+    internal void Report(FanotifyEvent e, ref long overflows, ref long readFailures)
+    {
+        if (e.ReadError is { } errno)
+        {
+            Log.ReadFailed(_logger, errno, Interop.ErrorInfo.FromErrno(errno).Message, Interlocked.Increment(ref readFailures));
+        }
+        else if (e.IsQueueOverflow)
+        {
+            Log.QueueOverflow(_logger, Interlocked.Increment(ref overflows));
+        }
+    }
+
+    private SafeDescriptorHandle Wakeup()
+    {
+        if (Volatile.Read(ref _wakeup) is { } existing)
+        {
+            return existing;
+        }
+
+        var efd = Interop.Libc.EventFd(0, Interop.Libc.EFD_CLOEXEC | Interop.Libc.EFD_NONBLOCK);
+        if (efd < 0)
+        {
+            throw Interop.GetExceptionForError(Interop.ErrorInfo.Last(), "eventfd");
+        }
+
+        var created = new SafeDescriptorHandle(efd);
+        if (Interlocked.CompareExchange(ref _wakeup, created, null) is { } raced)
+        {
+            created.Dispose();
+            return raced;
+        }
+
+        if (_closing)
+        {
+            created.Dispose(); // Dispose ran before the eventfd existed: callers see the group closing and return
+        }
+
+        return created;
+    }
+
+    private void Parse(ReadOnlySequence<byte> buffer, List<FanotifyEvent> events)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        FanotifyParseError error;
+        while (FanotifyEventParser.TryReadEvent(ref reader, out var record, out error))
+        {
+            var e = FanotifyEvent.FromRecord(this, record);
+            Report(e, ref _overflows, ref _readFailures);
+            events.Add(e);
+        }
+
+        if (error != FanotifyParseError.None || reader.Remaining != 0)
+        {
+            throw new InvalidDataException($"fanotify returned a malformed record ({error}); close the group so the kernel allows pending accesses.");
+        }
     }
 
     /// <summary>Writes one <c>fanotify_response</c>. Throws ObjectDisposedException once the group is closed.</summary>

@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using OnAccess.Tests;
+
+namespace OnAccess.Fanotify.Tests;
+
+/// <summary>
+/// <see cref="FanotifyGroup.ReadEvents"/>: events read on the calling thread, by several threads at once, against the
+/// real kernel (root; marks only on directories these tests create; every wait has a timeout).
+/// </summary>
+[Collection(nameof(KernelCollection))]
+public sealed class ReadEventsTests
+{
+    [Fact]
+    public async Task Permission_events_are_read_and_answered_on_the_calling_thread()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var allowed = tree.File("allowed.txt", "yes");
+        var denied = tree.File("denied.txt", "no");
+        using var group = FanotifyGroup.Create(new FanotifyGroupOptions { Class = FanotifyClass.Content });
+        group.AddMark(tree.Path, FanotifyEvents.OpenPermission, FanotifyMarkOptions.EventOnChild);
+        var answered = new ConcurrentQueue<string>();
+        var reader = new Thread(() =>
+        {
+            var batch = new List<FanotifyEvent>();
+            while (group.ReadEvents(batch))
+            {
+                foreach (var e in batch)
+                {
+                    using (e)
+                    {
+                        var path = e.GetPath()!;
+                        e.Respond(path == denied ? FanotifyResponse.Deny : FanotifyResponse.Allow);
+                        answered.Enqueue(path);
+                    }
+                }
+
+                batch.Clear();
+            }
+        });
+        reader.Start();
+
+        var yes = await KernelTestSupport.RunAsync("/bin/cat", allowed);
+        var no = await KernelTestSupport.RunAsync("/bin/cat", denied);
+
+        Assert.Equal((0, "yes"), (yes.ExitCode, yes.StdOut));
+        Assert.NotEqual(0, no.ExitCode);
+        Assert.Contains("Operation not permitted", no.StdErr, StringComparison.Ordinal);
+        Assert.Contains(allowed, answered);
+        Assert.Contains(denied, answered);
+
+        group.Dispose();
+        Assert.True(reader.Join(KernelTestSupport.Timeout), "a thread waiting in ReadEvents returns when the group closes");
+    }
+
+    [Fact]
+    public async Task Two_threads_reading_at_once_get_every_event_exactly_once()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        const int files = 200;
+        for (var i = 0; i < files; i++)
+        {
+            tree.File($"f{i}", "x");
+        }
+
+        using var group = FanotifyGroup.Create(new FanotifyGroupOptions { Class = FanotifyClass.Content });
+        group.AddMark(tree.Path, FanotifyEvents.OpenPermission, FanotifyMarkOptions.EventOnChild);
+        var seen = new ConcurrentDictionary<string, int>();
+        var readers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+        {
+            var batch = new List<FanotifyEvent>();
+            while (group.ReadEvents(batch))
+            {
+                foreach (var e in batch)
+                {
+                    using (e)
+                    {
+                        e.Respond(FanotifyResponse.Allow);
+                        seen.AddOrUpdate(e.GetPath()!, 1, (_, n) => n + 1);
+                    }
+                }
+
+                batch.Clear();
+            }
+        })).ToList();
+        readers.ForEach(t => t.Start());
+
+        var child = await KernelTestSupport.RunAsync("/bin/sh", "-c", $"for i in $(seq 0 {files - 1}); do cat '{tree.Path}'/f$i; done > /dev/null");
+        Assert.Equal(0, child.ExitCode);
+        group.Dispose();
+        Assert.All(readers, t => Assert.True(t.Join(KernelTestSupport.Timeout)));
+
+        Assert.Equal(files, seen.Count);
+        Assert.All(seen.Values, n => Assert.Equal(1, n));
+    }
+
+    [Fact]
+    public void A_timeout_returns_with_no_events_and_a_closed_group_returns_false()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var group = FanotifyGroup.Create(new FanotifyGroupOptions { Class = FanotifyClass.Content });
+        group.AddMark(tree.Path, FanotifyEvents.OpenPermission, FanotifyMarkOptions.EventOnChild);
+        var batch = new List<FanotifyEvent>();
+
+        Assert.True(group.ReadEvents(batch, millisecondsTimeout: 10));
+        Assert.Empty(batch);
+
+        group.Dispose();
+        Assert.False(group.ReadEvents(batch));
+        Assert.False(group.ReadEvents(batch, millisecondsTimeout: 10));
+        Assert.Empty(batch);
+    }
+
+    [Fact]
+    public async Task It_refuses_a_blocking_group_and_a_group_with_a_pipeline_reader()
+    {
+        KernelTestSupport.RequireRoot();
+        var batch = new List<FanotifyEvent>();
+        using (var blocking = FanotifyGroup.Create(new FanotifyGroupOptions { NonBlocking = false }))
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => blocking.ReadEvents(batch));
+            Assert.Contains("NonBlocking", e.Message, StringComparison.Ordinal);
+        }
+
+        using var piped = FanotifyGroup.Create();
+        await using var reader = piped.StartReading();
+        var refused = Assert.Throws<InvalidOperationException>(() => piped.ReadEvents(batch));
+        Assert.Contains("StartReading", refused.Message, StringComparison.Ordinal);
+    }
+}
