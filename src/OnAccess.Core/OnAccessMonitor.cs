@@ -25,6 +25,12 @@ namespace OnAccess;
 /// </remarks>
 public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
 {
+    /// <summary>
+    /// Files up to this size are scanned on the event loop's reader (see <see cref="EventLoop{TWork}"/>): their scan
+    /// costs less than a hand-off. Larger ones go to the thread pool, where a long scan holds no reader.
+    /// </summary>
+    private const long InlineScanMaxSize = 128 * 1024;
+
     private readonly OnAccessOptions _options;
     private readonly ClamdConf? _source;
     private readonly IScanner _scanner;
@@ -237,6 +243,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
     }
 
+    /// <summary>How often the event loop's rescuer read in place of a scan that held the reader (tests, diagnostics).</summary>
+    internal long Rescues => _current?.Loop?.Rescues ?? 0;
+
     /// <summary>Stops the monitor.</summary>
     /// <returns>A task that completes when stopped.</returns>
     public async ValueTask DisposeAsync()
@@ -310,8 +319,18 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 }
             }
 
-            var state = new GroupState(group, group.StartReading(), generation);
-            state.Consumer = Task.Run(() => ConsumeEventsAsync(state), CancellationToken.None);
+            var state = new GroupState(group, generation);
+            state.Loop = new EventLoop<WorkItem>(
+                group,
+                e => Dispatch(e, state),
+                static item => item.Size <= InlineScanMaxSize,
+                item => _ = RunAsync(item),
+                ex =>
+                {
+                    Log.EventLoopFailed(_logger, ex);
+                    group.Dispose();
+                });
+            state.Loop.Start();
             return state;
         }
         catch
@@ -435,59 +454,51 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
     }
 
-    /// <summary>The fast path: decides what needs no scan, in the order of the design, and queues the rest.</summary>
-    private async Task ConsumeEventsAsync(GroupState group)
+    /// <summary>
+    /// The fast path, on the event loop's leader: decides what needs no scan, in the order of the design, and answers
+    /// it at once; returns the scans that got a slot (the loop runs them after handing the reading on) and queues the
+    /// rest. It never blocks and never runs a scanner, an observer or a log sink (decisions are reported later).
+    /// </summary>
+    private WorkItem? Dispatch(FanotifyEvent e, GroupState group)
     {
-        var plan = Plan!;
-        try
+        Interlocked.Increment(ref _events);
+        _eventsCounter.Add(1);
+        var arrived = Stopwatch.GetTimestamp();
+        if (e.IsQueueOverflow || e.ReadError is not null)
         {
-            await foreach (var e in group.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            if (e.IsQueueOverflow)
             {
-                Interlocked.Increment(ref _events);
-                _eventsCounter.Add(1);
-                var arrived = Stopwatch.GetTimestamp();
-                if (e.IsQueueOverflow || e.ReadError is not null)
-                {
-                    if (e.IsQueueOverflow)
-                    {
-                        Interlocked.Increment(ref _overflows);
-                        _overflowCounter.Add(1);
-                        Log.FanotifyOverflow(_logger);
-                    }
-                    else
-                    {
-                        Interlocked.Increment(ref _kernelDenied);
-                    }
-
-                    e.Dispose();
-                    continue;
-                }
-
-                if (e.File is null)
-                {
-                    e.Dispose();
-                    continue;
-                }
-
-                if (e.ProcessId == _ownPid || group.Retired)
-                {
-                    // Our own opens never wait on us; a retired group's new events are held by its successor too.
-                    Answer(e, AccessDecision.Allow);
-                    e.Dispose();
-                    continue;
-                }
-
-                Decide(e, plan, arrived, group);
+                Interlocked.Increment(ref _overflows);
+                _overflowCounter.Add(1);
+                OffThePath(static logger => Log.FanotifyOverflow(logger));
             }
+            else
+            {
+                Interlocked.Increment(ref _kernelDenied);
+            }
+
+            e.Dispose();
+            return null;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+
+        if (e.File is null)
         {
-            Log.EventLoopFailed(_logger, ex);
-            group.Group.Dispose();
+            e.Dispose();
+            return null;
         }
+
+        if (e.ProcessId == _ownPid || group.Retired)
+        {
+            // Our own opens never wait on us; a retired group's new events are held by its successor too.
+            Answer(e, AccessDecision.Allow);
+            e.Dispose();
+            return null;
+        }
+
+        return Decide(e, Plan!, arrived, group);
     }
 
-    private void Decide(FanotifyEvent e, OnAccessPlan plan, long arrived, GroupState group)
+    private WorkItem? Decide(FanotifyEvent e, OnAccessPlan plan, long arrived, GroupState group)
     {
         var kind = KindOf(e.Events);
         uint? uid = null;
@@ -501,7 +512,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             if (uid is { } u && _excludedUids.Contains(u))
             {
                 Skip(e, kind, uid, DecisionReason.ExcludedUser, arrived, path: null);
-                return;
+                return null;
             }
         }
         else if (!e.IsPermissionRequest)
@@ -516,7 +527,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             if (path is not null && plan.IsExcluded(path))
             {
                 Skip(e, kind, uid, DecisionReason.ExcludedPath, arrived, path);
-                return;
+                return null;
             }
         }
 
@@ -528,19 +539,19 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         catch (IOException)
         {
             Skip(e, kind, uid, DecisionReason.NotRegularFile, arrived, path);
-            return;
+            return null;
         }
 
         if (!identity.IsRegularFile)
         {
             Skip(e, kind, uid, DecisionReason.NotRegularFile, arrived, path);
-            return;
+            return null;
         }
 
         if (plan.MaxFileSize is { } max && identity.Size > max)
         {
             Skip(e, kind, uid, DecisionReason.TooLarge, arrived, path);
-            return;
+            return null;
         }
 
         var key = VerdictKey.From(identity, group.Generation);
@@ -550,19 +561,14 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             IgnoreInKernel(group, e);
             Answer(e, AccessDecision.Allow);
             Finish(new WorkItem(e, e.File!, kind, e.ProcessId, uid, identity.Size, path, arrived, null, key), ScanVerdict.Clean, e.IsPermissionRequest ? AccessDecision.Allow : AccessDecision.None, DecisionReason.Cached, null);
-            return;
+            return null;
         }
 
         var item = new WorkItem(e, e.File!, kind, e.ProcessId, uid, identity.Size, path, arrived, group, key);
         Interlocked.Increment(ref group.Pending);
         if (_slots.Wait(0))
         {
-            // A free scan slot: queue the scan to this thread's local queue. It runs as soon as this loop waits for
-            // the next event, on the same (already awake) thread, so it costs no wake-up; and the scanner never
-            // runs on the loop itself, so a scanner that opens protected files cannot block the answers to this
-            // process's own opens (which only this loop gives).
-            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Monitor.RunAsync(state.Item), (Monitor: this, Item: item), preferLocal: true);
-            return;
+            return item; // a free scan slot: the loop hands the reading on, then scans on this (awake) thread
         }
 
         Interlocked.Increment(ref _depth);
@@ -575,9 +581,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             Finish(item, null, decision, DecisionReason.QueueFull, "the scan queue is full");
             if ((count & (count - 1)) == 0)
             {
-                Log.QueueFull(_logger, decision, count);
+                OffThePath(logger => Log.QueueFull(logger, decision, count));
             }
         }
+
+        return null;
     }
 
     /// <summary>Kernel cache: the next opens of this unchanged file do not reach user space (any write clears it).</summary>
@@ -649,11 +657,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             return;
         }
 
-        var path = item.Path ?? item.Event?.GetPath();
-
-        // Who it was, for the report, read while a held process still waits (one statx of /proc/PID).
-        var uid = item.UserId ?? (item.ProcessId > 0 ? ProcessInfo.GetOwnerUid(item.ProcessId) : null);
-        var request = new ScanRequest(item.File, path, item.Size, item.ProcessId, uid, item.Kind);
+        // The path and the user are looked up only if the scanner or a report reads them (procfs lookups cost more
+        // than the rest of the path of an open).
+        var request = item.Path is null && item.Event is { } source
+            ? new ScanRequest(item.File, source.GetPath, item.Size, item.ProcessId, item.UserId, item.Kind)
+            : new ScanRequest(item.File, item.Path, item.Size, item.ProcessId, item.UserId, item.Kind);
         var (result, reason) = await ScanAsync(request, plan).ConfigureAwait(false);
 
         var held = item.Event is { IsPermissionRequest: true };
@@ -680,12 +688,18 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             IgnoreInKernel(group, item.Event!);
         }
 
+        if (IsReported(result.Verdict, reason))
+        {
+            // For the report, read while a held process still waits (one statx of /proc/PID; readlink of our fd).
+            item = item with { Path = request.Path, UserId = request.UserId };
+        }
+
         if (item.Event is { } e)
         {
             Answer(e, decision);
         }
 
-        Finish(item with { Path = path, UserId = uid }, result.Verdict, decision, reason, result.Reason, result.ThreatName);
+        Finish(item, result.Verdict, decision, reason, result.Reason, result.ThreatName);
         CheckGeneration();
     }
 
@@ -852,6 +866,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             Interlocked.Decrement(ref group.Pending);
         }
 
+        var reported = IsReported(verdict, reason);
+        var path = reported ? item.Path ?? item.Event?.GetPath() : null; // before the descriptor closes
         if (item.Event is { } e)
         {
             e.Dispose();
@@ -871,7 +887,12 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
 
         _decisionsCounter.Add(1, new KeyValuePair<string, object?>("decision", decision.ToString()), new KeyValuePair<string, object?>("reason", reason.ToString()));
-        var observed = new OnAccessEvent(item.Path, item.ProcessId, item.UserId, item.Kind, verdict, threat, decision, reason, latency, detail);
+        if (!reported)
+        {
+            return; // nobody would see it: no observer, and its log level is off
+        }
+
+        var observed = new OnAccessEvent(path, item.ProcessId, item.UserId, item.Kind, verdict, threat, decision, reason, latency, detail);
         if (!_observed!.Writer.TryWrite(observed))
         {
             var drops = Interlocked.Increment(ref _observerDrops);
@@ -928,6 +949,15 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
     }
 
+    /// <summary>Whether a decision reaches anyone: an observer, or a log level that is on (see <see cref="Deliver"/>).</summary>
+    private bool IsReported(ScanVerdict? verdict, DecisionReason reason) =>
+        _observers.Length > 0
+        || _logger.IsEnabled(verdict == ScanVerdict.Infected || reason is DecisionReason.ScanError or DecisionReason.Timeout ? LogLevel.Warning : LogLevel.Debug);
+
+    /// <summary>Logs from the event loop's leader run on the thread pool: the leader never runs a log sink.</summary>
+    private void OffThePath(Action<ILogger> log) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Log(state.Logger), (Log: log, Logger: _logger), preferLocal: false);
+
     private static AccessKind KindOf(FanotifyEvents events) =>
         (events & (FanotifyEvents.OpenExecPermission | FanotifyEvents.OpenExec)) != 0 ? AccessKind.Exec
         : (events & (FanotifyEvents.AccessPermission | FanotifyEvents.Access)) != 0 && (events & (FanotifyEvents.Open | FanotifyEvents.OpenPermission)) == 0 ? AccessKind.Read
@@ -936,18 +966,19 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private sealed record WorkItem(FanotifyEvent? Event, SafeFileHandle File, AccessKind Kind, int ProcessId, uint? UserId, long Size, string? Path, long Arrived, GroupState? Group, VerdictKey Key);
 
     /// <summary>One fanotify group and its reader. A new one replaces it when the signatures change.</summary>
-    private sealed class GroupState(FanotifyGroup group, FanotifyEventReader reader, long generation)
+    private sealed class GroupState(FanotifyGroup group, long generation)
     {
         public int Pending;
 
         public FanotifyGroup Group { get; } = group;
 
-        public FanotifyEventReader Reader { get; } = reader;
-
         public long Generation { get; } = generation;
 
         public volatile bool Retired;
 
-        public Task Consumer { get; set; } = Task.CompletedTask;
+        public EventLoop<WorkItem>? Loop { get; set; }
+
+        /// <summary>Completes when the group's events are no longer read.</summary>
+        public Task Consumer => Loop?.ReadingStopped ?? Task.CompletedTask;
     }
 }

@@ -38,13 +38,92 @@ public enum AccessKind
 }
 
 /// <summary>One file to scan.</summary>
-/// <param name="File">The open file: the kernel's event descriptor, or one OnAccess opened for extra scanning. Read it with <see cref="RandomAccess"/>; do not dispose it.</param>
-/// <param name="Path">The path, for display only.</param>
-/// <param name="Size">The size in bytes when the access happened.</param>
-/// <param name="ProcessId">The accessing process, or 0 when unknown (extra scanning).</param>
-/// <param name="UserId">The accessing process's effective UID, when known (a process that already exited has none).</param>
-/// <param name="Kind">How it was accessed.</param>
-public sealed record ScanRequest(SafeFileHandle File, string? Path, long Size, int ProcessId, uint? UserId, AccessKind Kind);
+/// <remarks>
+/// <see cref="Path"/> and <see cref="UserId"/> are looked up in procfs the first time they are read (while the
+/// accessing process still waits, when the scanner reads them), so a scanner that does not need them does not pay
+/// for them on the path of the open.
+/// </remarks>
+public sealed class ScanRequest
+{
+    private readonly Func<string?>? _pathSource;
+    private string? _path;
+    private uint? _userId;
+    private int _pathKnown;
+    private int _userIdKnown;
+
+    /// <summary>Creates a request whose path and user are known.</summary>
+    /// <param name="file">The open file: the kernel's event descriptor, or one OnAccess opened for extra scanning. Read it with <see cref="RandomAccess"/>; do not dispose it.</param>
+    /// <param name="path">The path, for display only.</param>
+    /// <param name="size">The size in bytes when the access happened.</param>
+    /// <param name="processId">The accessing process, or 0 when unknown (extra scanning).</param>
+    /// <param name="userId">The accessing process's effective UID, when known.</param>
+    /// <param name="kind">How it was accessed.</param>
+    public ScanRequest(SafeFileHandle file, string? path, long size, int processId, uint? userId, AccessKind kind)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        File = file;
+        Size = size;
+        ProcessId = processId;
+        Kind = kind;
+        _path = path;
+        _userId = userId;
+        _pathKnown = _userIdKnown = 1;
+    }
+
+    /// <summary>A request whose path and user are looked up on first use.</summary>
+    internal ScanRequest(SafeFileHandle file, Func<string?> pathSource, long size, int processId, uint? userId, AccessKind kind)
+    {
+        File = file;
+        Size = size;
+        ProcessId = processId;
+        Kind = kind;
+        _pathSource = pathSource;
+        _userId = userId;
+        _userIdKnown = userId is null && processId > 0 ? 0 : 1;
+    }
+
+    /// <summary>The open file. Read it with <see cref="RandomAccess"/>; do not dispose it.</summary>
+    public SafeFileHandle File { get; }
+
+    /// <summary>The path, for display only; <see langword="null"/> when it cannot be found.</summary>
+    public string? Path
+    {
+        get
+        {
+            if (Volatile.Read(ref _pathKnown) == 0)
+            {
+                _path = _pathSource!();
+                Volatile.Write(ref _pathKnown, 1);
+            }
+
+            return _path;
+        }
+    }
+
+    /// <summary>The size in bytes when the access happened.</summary>
+    public long Size { get; }
+
+    /// <summary>The accessing process, or 0 when unknown (extra scanning).</summary>
+    public int ProcessId { get; }
+
+    /// <summary>The accessing process's effective UID, when known (a process that already exited has none).</summary>
+    public uint? UserId
+    {
+        get
+        {
+            if (Volatile.Read(ref _userIdKnown) == 0)
+            {
+                _userId = ProcessInfo.GetOwnerUid(ProcessId);
+                Volatile.Write(ref _userIdKnown, 1);
+            }
+
+            return _userId;
+        }
+    }
+
+    /// <summary>How it was accessed.</summary>
+    public AccessKind Kind { get; }
+}
 
 /// <summary>What a scan found.</summary>
 public enum ScanVerdict

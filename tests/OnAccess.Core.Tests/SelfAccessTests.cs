@@ -22,4 +22,46 @@ public sealed class SelfAccessTests
         Assert.Equal(DecisionReason.Scanned, decision.Reason);
         Assert.Equal(ScanVerdict.Clean, decision.Verdict);
     }
+
+    [Fact]
+    public async Task A_synchronous_scanner_that_opens_a_protected_file_is_rescued_by_the_second_reader()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree();
+        var neighbour = tree.File("data/neighbour.txt", "next door");
+        var target = tree.File("data/target.txt", "target");
+        var options = new Config.OnAccessOptions { IncludePaths = [tree.Combine("data")], Prevention = true, ScanTimeout = TimeSpan.FromSeconds(10) };
+        await using var h = await MonitorHarness.StartAsync(tree, options, new SyncPathReadingScanner(neighbour));
+
+        var result = await Child.CatAsync(target);
+
+        Assert.Equal((0, "target"), (result.ExitCode, result.StdOut));
+        var decision = await h.WaitForPathAsync(target);
+        Assert.Equal((DecisionReason.Scanned, ScanVerdict.Clean), (decision.Reason, decision.Verdict));
+        Assert.True(h.Monitor.Rescues >= 1, "the scan ran on the reader, blocked in its own open, and the rescuer answered that open");
+    }
+
+    [Fact]
+    public async Task A_scan_that_blocks_the_reader_does_not_hold_other_processes_opens()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree();
+        var slow = tree.File("data/slow.txt", "slow");
+        var other = tree.File("data/other.txt", "other");
+        var options = new Config.OnAccessOptions { IncludePaths = [tree.Combine("data")], Prevention = true, ScanTimeout = TimeSpan.FromSeconds(30) };
+        using var scanner = new BlockingScanner(slow);
+        await using var h = await MonitorHarness.StartAsync(tree, options, scanner);
+
+        var held = Child.CatAsync(slow);
+        Assert.True(await scanner.Entered.WaitAsync(KernelTestSupport.Timeout, TestContext.Current.CancellationToken), "the scan of the slow file started");
+
+        var result = await Child.CatAsync(other);
+
+        Assert.Equal((0, "other"), (result.ExitCode, result.StdOut));
+        Assert.False(held.IsCompleted, "the slow file's open is still held by its scan");
+        scanner.Open();
+        var slowResult = await held.WaitAsync(KernelTestSupport.Timeout, TestContext.Current.CancellationToken);
+        Assert.Equal((0, "slow"), (slowResult.ExitCode, slowResult.StdOut));
+        Assert.True(h.Monitor.Rescues >= 1);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using OnAccess.Tests;
 
 namespace OnAccess.Core.Tests;
 
@@ -95,4 +96,41 @@ internal sealed class GenerationScanner : EicarScanner, ISignatureGeneration
     public void NextGeneration() => Interlocked.Increment(ref _generation);
 
     public int ScansOf(string path) => Requests.Count(r => r.Path == path);
+}
+
+/// <summary>Opens a neighbour in the protected directory by path, synchronously, on the thread that calls it.</summary>
+internal sealed class SyncPathReadingScanner(string neighbour) : IScanner
+{
+    public ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
+    {
+        _ = File.ReadAllText(neighbour);
+        return ValueTask.FromResult(ScanResult.Clean);
+    }
+}
+
+/// <summary>Blocks the calling thread while scanning one file, until the test opens the gate.</summary>
+internal sealed class BlockingScanner(string blocked) : IScanner, IDisposable
+{
+    private readonly ManualResetEventSlim _gate = new();
+
+    public SemaphoreSlim Entered { get; } = new(0);
+
+    public void Open() => _gate.Set();
+
+    public ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Path == blocked)
+        {
+            Entered.Release();
+            _gate.Wait(KernelTestSupport.Timeout, CancellationToken.None);
+        }
+
+        return ValueTask.FromResult(ScanResult.Clean);
+    }
+
+    public void Dispose()
+    {
+        _gate.Dispose();
+        Entered.Dispose();
+    }
 }

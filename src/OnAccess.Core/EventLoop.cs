@@ -1,0 +1,242 @@
+using OnAccess.Fanotify;
+
+namespace OnAccess;
+
+/// <summary>
+/// Reads one fanotify group and decides its events on the thread the kernel wakes, with a rescuer beside it.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The reader thread waits in <see cref="FanotifyGroup.ReadEvents"/>, decides what needs no scan and answers it at once,
+/// and runs the synchronous part of a small file's scan itself: so one wake-up, the kernel's, serves a whole open, as
+/// in a one-thread C listener (a hand-off to another thread costs a second wake-up, more than the rest of the path on
+/// an idle machine). Larger files, and scans when no follower slot is free, go to the thread pool.
+/// </para>
+/// <para>
+/// A scanner may block, and may even open a protected file, whose event only a reading thread can answer. So while
+/// scans run here, a rescuer thread looks every <see cref="TickMilliseconds"/> ms: when one scan has held the reader
+/// for a whole tick, the rescuer reads and decides in its place (sending its scans to the thread pool) until that
+/// scan ends. Own-process opens are then answered within about two ticks, never deadlocked, and a slow scan delays
+/// other accesses by at most that much. The rescuer costs nothing per event: it is a volatile write before and after
+/// each scan, and it sleeps for good after <see cref="IdleTicks"/> ticks without a scan here.
+/// </para>
+/// </remarks>
+internal sealed class EventLoop<TWork>
+    where TWork : class
+{
+    /// <summary>How often the rescuer looks, and how long a scan may hold the reader before it takes over.</summary>
+    internal const int TickMilliseconds = 1;
+
+    /// <summary>Ticks without a scan on the reader after which the rescuer sleeps until the next one.</summary>
+    internal const int IdleTicks = 200;
+
+    private readonly FanotifyGroup _group;
+    private readonly Func<FanotifyEvent, TWork?> _decide;
+    private readonly Func<TWork, bool> _scanHere;
+    private readonly Action<TWork> _scan;
+    private readonly Action<Exception> _failed;
+    private readonly object _gate = new();
+    private bool _activated;
+    private readonly TaskCompletionSource _readingStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _scanning; // the number of the scan the reader runs, 0 between scans
+    private long _scans;
+    private int _rescuerAwake;
+    private long _rescues;
+    private volatile bool _stopping;
+
+    /// <param name="group">The group to read.</param>
+    /// <param name="decide">Decides one event: answers it and returns <see langword="null"/>, or returns the work of a
+    /// scan (whose slot it holds). Called by the reader and the rescuer at once; it must not block.</param>
+    /// <param name="scanHere">Whether a scan's synchronous part may run on the reader (small files).</param>
+    /// <param name="scan">Runs a scan's work; its synchronous part runs on the calling thread.</param>
+    /// <param name="failed">Reading failed for good; the callee closes the group.</param>
+    public EventLoop(FanotifyGroup group, Func<FanotifyEvent, TWork?> decide, Func<TWork, bool> scanHere, Action<TWork> scan, Action<Exception> failed)
+    {
+        _group = group;
+        _decide = decide;
+        _scanHere = scanHere;
+        _scan = scan;
+        _failed = failed;
+    }
+
+    /// <summary>Completes when the reader has stopped (the group closed or failed); scans still running finish on their own.</summary>
+    public Task ReadingStopped => _readingStopped.Task;
+
+    /// <summary>How many times the rescuer took over from a scan that held the reader (for tests and diagnostics).</summary>
+    public long Rescues => Interlocked.Read(ref _rescues);
+
+    public void Start()
+    {
+        new Thread(Read) { IsBackground = true, Name = "OnAccess events" }.Start();
+        new Thread(Rescue) { IsBackground = true, Name = "OnAccess rescuer" }.Start();
+    }
+
+    private void Read()
+    {
+        var batch = new List<FanotifyEvent>();
+        try
+        {
+            while (TryRead(batch, Timeout.Infinite))
+            {
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    var e = batch[i];
+                    batch[i] = null!;
+                    if (_decide(e) is not { } work)
+                    {
+                        continue;
+                    }
+
+                    if (_scanHere(work))
+                    {
+                        ScanHere(work);
+                    }
+                    else
+                    {
+                        ToThreadPool(work);
+                    }
+                }
+
+                batch.Clear();
+            }
+        }
+        catch (Exception e)
+        {
+            _failed(e); // a bug in deciding: the group closes, so no access stays held
+        }
+        finally
+        {
+            foreach (var e in batch)
+            {
+                e?.Dispose();
+            }
+
+            _stopping = true;
+            Activate();
+            _readingStopped.TrySetResult();
+        }
+    }
+
+    private void ScanHere(TWork work)
+    {
+        Interlocked.Exchange(ref _scanning, ++_scans);
+        if (Volatile.Read(ref _rescuerAwake) == 0 && Interlocked.CompareExchange(ref _rescuerAwake, 1, 0) == 0)
+        {
+            Activate();
+        }
+
+        try
+        {
+            _scan(work);
+        }
+        finally
+        {
+            Volatile.Write(ref _scanning, 0);
+        }
+    }
+
+    private void ToThreadPool(TWork work) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Scan(state.Work), (Scan: _scan, Work: work), preferLocal: false);
+
+    private bool TryRead(List<FanotifyEvent> batch, int millisecondsTimeout)
+    {
+        try
+        {
+            return !_stopping && _group.ReadEvents(batch, millisecondsTimeout);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException)
+        {
+            _failed(e);
+            return false;
+        }
+    }
+
+    private void Rescue()
+    {
+        var batch = new List<FanotifyEvent>();
+        try
+        {
+            while (!_stopping)
+            {
+                lock (_gate)
+                {
+                    while (!_activated && !_stopping)
+                    {
+                        Monitor.Wait(_gate);
+                    }
+
+                    _activated = false;
+                }
+
+                long seen = 0;
+                var idle = 0;
+                while (!_stopping)
+                {
+                    Thread.Sleep(TickMilliseconds);
+                    var current = Volatile.Read(ref _scanning);
+                    if (current == 0)
+                    {
+                        seen = 0;
+                        if (++idle >= IdleTicks && TrySleep())
+                        {
+                            break;
+                        }
+
+                        continue;
+                    }
+
+                    idle = 0;
+                    if (current != seen)
+                    {
+                        seen = current; // a scan that started within this tick: give it the next one
+                        continue;
+                    }
+
+                    // One scan has held the reader for a whole tick: read in its place until it ends.
+                    Interlocked.Increment(ref _rescues);
+                    while (Volatile.Read(ref _scanning) == current && TryRead(batch, TickMilliseconds))
+                    {
+                        foreach (var e in batch)
+                        {
+                            if (_decide(e) is { } work)
+                            {
+                                ToThreadPool(work);
+                            }
+                        }
+
+                        batch.Clear();
+                    }
+
+                    seen = 0;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            _failed(e);
+        }
+        finally
+        {
+            foreach (var e in batch)
+            {
+                e?.Dispose();
+            }
+        }
+    }
+
+    private void Activate()
+    {
+        lock (_gate)
+        {
+            _activated = true;
+            Monitor.Pulse(_gate);
+        }
+    }
+
+    /// <summary>Goes to sleep unless a scan started meanwhile (the reader then saw the rescuer awake and did not wake it).</summary>
+    private bool TrySleep()
+    {
+        Interlocked.Exchange(ref _rescuerAwake, 0);
+        return Volatile.Read(ref _scanning) == 0 || Interlocked.CompareExchange(ref _rescuerAwake, 1, 0) != 0;
+    }
+}
