@@ -1,14 +1,18 @@
-/* The practical limit of a user-space listener: one thread, read -> answer allow, nothing else.
- * Usage: responder DIR   (prints "ready" once the mark is in place; SIGTERM ends it) */
+/* The practical limit of a user-space listener: one thread, read -> answer allow, nothing else. With --ignore it
+ * also puts a kernel ignore mark on every file it allows (as a verdict cache does), so later opens of it never
+ * reach user space: the practical limit of a cached open under a directory mark.
+ * Usage: responder DIR [--ignore]   (prints "ready" once the mark is in place; SIGTERM ends it) */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/fanotify.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: responder DIR\n"); return 2; }
+    if (argc != 2 && !(argc == 3 && strcmp(argv[2], "--ignore") == 0)) { fprintf(stderr, "usage: responder DIR [--ignore]\n"); return 2; }
+    int ignore = argc == 3;
     int fd = fanotify_init(FAN_CLOEXEC | FAN_CLASS_CONTENT, O_RDONLY);
     if (fd < 0) { perror("fanotify_init"); return 1; }
     if (fanotify_mark(fd, FAN_MARK_ADD, FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, AT_FDCWD, argv[1]) < 0) { perror("fanotify_mark"); return 1; }
@@ -21,6 +25,7 @@ int main(int argc, char **argv) {
         struct fanotify_event_metadata *m = (struct fanotify_event_metadata *)buf;
         for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
             if (m->fd >= 0) {
+                if (ignore) fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_PERM, m->fd, NULL);
                 struct fanotify_response r = { .fd = m->fd, .response = FAN_ALLOW };
                 if (m->mask & FAN_OPEN_PERM) write(fd, &r, sizeof r);
                 close(m->fd);
