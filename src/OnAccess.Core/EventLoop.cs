@@ -111,9 +111,7 @@ internal sealed class EventLoop<TWork>
                 e?.Dispose();
             }
 
-            _stopping = true;
-            Activate();
-            _readingStopped.TrySetResult();
+            StopReading();
         }
     }
 
@@ -138,17 +136,34 @@ internal sealed class EventLoop<TWork>
     private void ToThreadPool(TWork work) =>
         ThreadPool.UnsafeQueueUserWorkItem(static state => state.Scan(state.Work), (Scan: _scan, Work: work), preferLocal: false);
 
+    /// <summary>Reads; when the group has closed (or reading failed), stops both threads' reading for good.</summary>
     private bool TryRead(List<FanotifyEvent> batch, int millisecondsTimeout)
     {
         try
         {
-            return !_stopping && _group.ReadEvents(batch, millisecondsTimeout);
+            if (!_stopping && _group.ReadEvents(batch, millisecondsTimeout))
+            {
+                return true;
+            }
         }
         catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException)
         {
             _failed(e);
-            return false;
         }
+
+        StopReading();
+        return false;
+    }
+
+    /// <summary>
+    /// Nothing more will be read. Whichever thread sees it first says so: a reader held by a scan that never returns
+    /// must not keep the monitor from stopping (the rescuer, reading in its place, sees the group close).
+    /// </summary>
+    private void StopReading()
+    {
+        _stopping = true;
+        Activate();
+        _readingStopped.TrySetResult();
     }
 
     private void Rescue()

@@ -64,4 +64,29 @@ public sealed class SelfAccessTests
         Assert.Equal((0, "slow"), (slowResult.ExitCode, slowResult.StdOut));
         Assert.True(h.Monitor.Rescues >= 1);
     }
+
+    [Fact]
+    public async Task A_scan_that_never_returns_on_the_reader_does_not_keep_the_monitor_from_stopping()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree();
+        var stuck = tree.File("data/stuck.txt", "stuck");
+        var options = new Config.OnAccessOptions { IncludePaths = [tree.Combine("data")], Prevention = true, ScanTimeout = TimeSpan.FromSeconds(30) };
+        using var scanner = new BlockingScanner(stuck);
+        await using var h = await MonitorHarness.StartAsync(tree, options, scanner);
+        try
+        {
+            var held = Child.CatAsync(stuck);
+            Assert.True(await scanner.Entered.WaitAsync(KernelTestSupport.Timeout, TestContext.Current.CancellationToken), "the scan started and blocks its thread");
+
+            await h.Monitor.StopAsync(CancellationToken.None).WaitAsync(KernelTestSupport.Timeout, TestContext.Current.CancellationToken);
+
+            var result = await held.WaitAsync(KernelTestSupport.Timeout, TestContext.Current.CancellationToken);
+            Assert.Equal((0, "stuck"), (result.ExitCode, result.StdOut)); // the closed group let the open through
+        }
+        finally
+        {
+            scanner.Open();
+        }
+    }
 }
