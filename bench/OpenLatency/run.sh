@@ -5,16 +5,18 @@
 #   A fifth, a C responder that also puts a kernel ignore mark on every file it allows, gives the practical limit of
 #   a cached open under a directory mark.
 # A C worker opens, reads 4 KiB of and closes N files M times and reports median and p99 ns per open. Every open of
-# a protected file is paired with an open of an identical bare twin on a second tmpfs that nothing watches, so each
-# ratio compares opens made at the same moments of this shared, noisy machine. Every listener is warmed up first
+# a protected file is paired with an open of an identical bare twin on a second filesystem that nothing watches, so
+# each ratio compares opens made at the same moments of this shared, noisy machine. Each set of files sits on a fresh
+# filesystem of its own: ext4 on a loop image (this machine's root filesystem type; the default) or FS=tmpfs. Every listener is warmed up first
 # (steady state: JIT tiering done, caches filled), and the four take turns ROUNDS times; figures are medians over
-# the rounds. Needs root (fanotify, mount). Usage: bench/OpenLatency/run.sh  # as root [N] [M] [ROUNDS]
+# the rounds. Needs root (fanotify, mount). Usage: [FS=ext4|tmpfs] bench/OpenLatency/run.sh  # as root [N] [M] [ROUNDS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 n=${1:-200}
 m=${2:-20}
 rounds=${3:-5}
+fs=${FS:-ext4}
 work=$(mktemp -d /tmp/onaccess-openlatency.XXXXXX)
 listener=""
 cleanup() {
@@ -29,9 +31,18 @@ gcc -O2 -o "$work/opener" "$here/opener.c"
 gcc -O2 -o "$work/responder" "$here/responder.c"
 dotnet build -c Release "$root/samples/ConsoleMonitor" >/dev/null
 monitor="$root/samples/ConsoleMonitor/bin/Release/net10.0/ConsoleMonitor.dll"
-mkdir "$work/protected" "$work/bare"
-mount -t tmpfs -o size=64m onaccess-bench "$work/protected"
-mount -t tmpfs -o size=64m onaccess-bench "$work/bare"
+make_fs() { # mount point
+  mkdir "$1"
+  if [ "$fs" = tmpfs ]; then
+    mount -t tmpfs -o size=64m onaccess-bench "$1"
+  else
+    truncate -s 64M "$1.img"
+    mkfs.ext4 -q -F "$1.img"
+    mount -o loop "$1.img" "$1" # the loop device is released with the unmount
+  fi
+}
+make_fs "$work/protected"
+make_fs "$work/bare"
 files="$work/protected/files"
 twin="$work/bare/files"
 mkdir "$files" "$twin"
@@ -82,15 +93,15 @@ for _ in $(seq "$rounds"); do
   stop_listener
 done
 
-python3 - "$n" "$m" "$rounds" "${none[*]}" "${c[*]}" "${nocache[*]}" "${cached[*]}" "${ccached[*]}" <<'PY'
+python3 - "$fs" "$n" "$m" "$rounds" "${none[*]}" "${c[*]}" "${nocache[*]}" "${cached[*]}" "${ccached[*]}" <<'PY'
 import statistics, sys
-n, m, rounds = sys.argv[1:4]
+fs, n, m, rounds = sys.argv[1:5]
 # per listener, per round: protected median, protected p99, twin median, twin p99 (ns)
-runs = [[tuple(v[i:i + 4]) for i in range(0, len(v), 4)] for v in (list(map(int, a.split())) for a in sys.argv[4:9])]
+runs = [[tuple(v[i:i + 4]) for i in range(0, len(v), 4)] for v in (list(map(int, a.split())) for a in sys.argv[5:10])]
 none, c, nocache, cached, ccached = runs
 med = statistics.median
 def us(ns): return f"{ns / 1000:.1f}"
-print(f"| listener ({n} files x {m} rounds, open + read 4 KiB + close; medians of {rounds} runs) | protected median µs | p99 µs | bare twin median µs | protected / twin |")
+print(f"| listener ({n} files x {m} rounds on {fs}, open + read 4 KiB + close; medians of {rounds} runs) | protected median µs | p99 µs | bare twin median µs | protected / twin |")
 print("|---|---:|---:|---:|---:|")
 names = ["no listener", "C allow-all responder (one thread)", "OnAccess, allow-all scanner, caches off", "OnAccess, caches on (filled)", "C responder with kernel ignore marks (filled)"]
 for name, rs in zip(names, runs):
