@@ -10,7 +10,7 @@ namespace OnAccess;
 /// The reader thread waits in <see cref="FanotifyGroup.ReadEvents"/>, decides what needs no scan and answers it at once,
 /// and runs the synchronous part of a small file's scan itself: so one wake-up, the kernel's, serves a whole open, as
 /// in a one-thread C listener (a hand-off to another thread costs a second wake-up, more than the rest of the path on
-/// an idle machine). Larger files, and scans when no follower slot is free, go to the thread pool.
+/// an idle machine). Larger files' scans go to the thread pool.
 /// </para>
 /// <para>
 /// A scanner may block, and may even open a protected file, whose event only a reading thread can answer. So while
@@ -211,8 +211,10 @@ internal sealed class EventLoop<TWork>
                     Interlocked.Increment(ref _rescues);
                     while (Volatile.Read(ref _scanning) == current && TryRead(batch, TickMilliseconds))
                     {
-                        foreach (var e in batch)
+                        for (var i = 0; i < batch.Count; i++)
                         {
+                            var e = batch[i];
+                            batch[i] = null!; // decided events belong to whoever took them
                             if (_decide(e) is { } work)
                             {
                                 ToThreadPool(work);

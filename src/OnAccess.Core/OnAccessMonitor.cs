@@ -455,9 +455,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     }
 
     /// <summary>
-    /// The fast path, on the event loop's leader: decides what needs no scan, in the order of the design, and answers
-    /// it at once; returns the scans that got a slot (the loop runs them after handing the reading on) and queues the
-    /// rest. It never blocks and never runs a scanner, an observer or a log sink (decisions are reported later).
+    /// The fast path, on the thread that read the event: decides what needs no scan, in the order of the design, and
+    /// answers it at once; returns the scans that got a slot (the event loop runs them) and queues the rest. It never
+    /// blocks and never runs a scanner, an observer or a log sink (decisions are reported later, elsewhere).
     /// </summary>
     private WorkItem? Dispatch(FanotifyEvent e, GroupState group)
     {
@@ -568,7 +568,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         Interlocked.Increment(ref group.Pending);
         if (_slots.Wait(0))
         {
-            return item; // a free scan slot: the loop hands the reading on, then scans on this (awake) thread
+            return item; // a free scan slot: the event loop scans it on this (awake) thread or on the thread pool
         }
 
         Interlocked.Increment(ref _depth);
@@ -954,7 +954,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         _observers.Length > 0
         || _logger.IsEnabled(verdict == ScanVerdict.Infected || reason is DecisionReason.ScanError or DecisionReason.Timeout ? LogLevel.Warning : LogLevel.Debug);
 
-    /// <summary>Logs from the event loop's leader run on the thread pool: the leader never runs a log sink.</summary>
+    /// <summary>Logs from the fast path run on the thread pool: a thread that reads events never runs a log sink.</summary>
     private void OffThePath(Action<ILogger> log) =>
         ThreadPool.UnsafeQueueUserWorkItem(static state => state.Log(state.Logger), (Log: log, Logger: _logger), preferLocal: false);
 

@@ -194,6 +194,11 @@ public sealed class FanotifyGroup : IDisposable
     public FanotifyEventReader StartReading()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        if (Volatile.Read(ref _wakeup) is not null)
+        {
+            throw new InvalidOperationException("The group is read with ReadEvents; a pipeline reader would take its events.");
+        }
+
         var reader = new FanotifyEventReader(this);
         if (Interlocked.CompareExchange(ref _reader, reader, null) is not null)
         {
@@ -208,8 +213,8 @@ public sealed class FanotifyGroup : IDisposable
     /// <summary>
     /// Reads the events that are waiting, on the calling thread: it blocks until at least one arrives, reads every
     /// whole record one read(2) returns, and adds them to <paramref name="events"/>, in kernel order. For engines that
-    /// dispatch on threads of their own (for example leader/followers, where the thread that reads also answers, with
-    /// no hand-off); <see cref="StartReading"/> is the simpler pipeline. Several threads may call it at once: each
+    /// dispatch on threads of their own (for example one whose reading thread also answers, with no hand-off);
+    /// <see cref="StartReading"/> is the simpler pipeline, and a group uses one or the other. Several threads may call it at once: each
     /// event goes to exactly one. Queue overflows and failed reads are returned as events, as by the reader.
     /// </summary>
     /// <param name="events">Where the events go; the caller owns (and must dispose) each one.</param>

@@ -114,7 +114,7 @@ public sealed class ReadEventsTests
     }
 
     [Fact]
-    public async Task It_refuses_a_blocking_group_and_a_group_with_a_pipeline_reader()
+    public async Task A_group_is_read_one_way_only_and_ReadEvents_refuses_a_blocking_group()
     {
         KernelTestSupport.RequireRoot();
         var batch = new List<FanotifyEvent>();
@@ -128,5 +128,10 @@ public sealed class ReadEventsTests
         await using var reader = piped.StartReading();
         var refused = Assert.Throws<InvalidOperationException>(() => piped.ReadEvents(batch));
         Assert.Contains("StartReading", refused.Message, StringComparison.Ordinal);
+
+        using var direct = FanotifyGroup.Create();
+        Assert.True(direct.ReadEvents(batch, millisecondsTimeout: 0));
+        var noPipeline = Assert.Throws<InvalidOperationException>(() => direct.StartReading());
+        Assert.Contains("ReadEvents", noPipeline.Message, StringComparison.Ordinal);
     }
 }
