@@ -59,26 +59,23 @@ public sealed class ScanRequest
     /// <param name="userId">The accessing process's effective UID, when known.</param>
     /// <param name="kind">How it was accessed.</param>
     public ScanRequest(SafeFileHandle file, string? path, long size, int processId, uint? userId, AccessKind kind)
+        : this(file, (Func<string?>?)null, size, processId, userId, kind)
+    {
+        _path = path;
+        _pathKnown = _userIdKnown = 1;
+    }
+
+    /// <summary>A request whose path (from <paramref name="pathSource"/>) and, if not given, user are looked up on first use.</summary>
+    internal ScanRequest(SafeFileHandle file, Func<string?>? pathSource, long size, int processId, uint? userId, AccessKind kind)
     {
         ArgumentNullException.ThrowIfNull(file);
         File = file;
         Size = size;
         ProcessId = processId;
         Kind = kind;
-        _path = path;
-        _userId = userId;
-        _pathKnown = _userIdKnown = 1;
-    }
-
-    /// <summary>A request whose path and user are looked up on first use.</summary>
-    internal ScanRequest(SafeFileHandle file, Func<string?> pathSource, long size, int processId, uint? userId, AccessKind kind)
-    {
-        File = file;
-        Size = size;
-        ProcessId = processId;
-        Kind = kind;
         _pathSource = pathSource;
         _userId = userId;
+        _pathKnown = pathSource is null ? 1 : 0;
         _userIdKnown = userId is null && processId > 0 ? 0 : 1;
     }
 
