@@ -5,8 +5,11 @@ namespace OnAccess.Core.Tests;
 [Collection(nameof(KernelCollection))]
 public sealed class ConcurrencyTests
 {
-    [Fact]
-    public async Task A_thousand_concurrent_opens_run_MaxThreads_scans_at_once_hold_bounded_descriptors_and_all_complete()
+    /// <summary>With an asynchronous scanner, and with one that blocks its thread (on the reader, then rescued).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_thousand_concurrent_opens_run_MaxThreads_scans_at_once_hold_bounded_descriptors_and_all_complete(bool blocking)
     {
         KernelTestSupport.RequireRoot();
         const int Files = 1000;
@@ -19,7 +22,7 @@ public sealed class ConcurrencyTests
             File.WriteAllText(Path.Combine(data, $"f{i}"), "x");
         }
 
-        var scanner = new EicarScanner { Delay = TimeSpan.FromMilliseconds(50) };
+        var scanner = new EicarScanner { Delay = TimeSpan.FromMilliseconds(50), BlockThread = blocking };
         var options = new Config.OnAccessOptions { IncludePaths = [data], Prevention = true, MaxThreads = 5, ScanTimeout = TimeSpan.FromSeconds(60) };
         await using var h = await MonitorHarness.StartAsync(tree, options, scanner, new OnAccessEngineOptions { QueueCapacity = QueueCapacity });
 

@@ -15,6 +15,9 @@ internal class EicarScanner : IScanner
 
     public TimeSpan Delay { get; set; }
 
+    /// <summary>Spend <see cref="Delay"/> blocking the calling thread, as a synchronous engine would.</summary>
+    public bool BlockThread { get; set; }
+
     public int Peak => Volatile.Read(ref _peak);
 
     public virtual async ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
@@ -28,7 +31,11 @@ internal class EicarScanner : IScanner
 
         try
         {
-            if (Delay > TimeSpan.Zero)
+            if (Delay > TimeSpan.Zero && BlockThread)
+            {
+                Thread.Sleep(Delay);
+            }
+            else if (Delay > TimeSpan.Zero)
             {
                 await Task.Delay(Delay, cancellationToken);
             }
