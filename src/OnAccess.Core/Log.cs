@@ -55,4 +55,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 25, Level = LogLevel.Information, Message = "Open-exec permission events are not available on this kernel; exec opens are held as ordinary opens")]
     public static partial void NoExecPermission(ILogger logger);
+
+    [LoggerMessage(EventId = 26, Level = LogLevel.Warning, Message = "The kernel could not deliver an event to OnAccess (errno {Errno}: {Reason}) and denied that access ({Count} so far)")]
+    public static partial void KernelDenied(ILogger logger, int errno, string reason, long count);
 }

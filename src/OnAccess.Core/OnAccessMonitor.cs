@@ -474,7 +474,12 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             }
             else
             {
-                Interlocked.Increment(ref _kernelDenied);
+                var count = Interlocked.Increment(ref _kernelDenied);
+                var errno = e.ReadError!.Value;
+                if ((count & (count - 1)) == 0)
+                {
+                    OffThePath(logger => Log.KernelDenied(logger, errno, new System.ComponentModel.Win32Exception(errno).Message, count));
+                }
             }
 
             e.Dispose();

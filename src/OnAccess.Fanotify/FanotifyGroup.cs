@@ -21,8 +21,6 @@ public sealed class FanotifyGroup : IDisposable
     private SafeDescriptorHandle? _wakeup;
     private volatile bool _closing;
     private int _disposed;
-    private long _overflows;
-    private long _readFailures;
 
     private FanotifyGroup(SafeFanotifyHandle handle, FanotifyGroupOptions options, ILogger logger)
     {
@@ -215,7 +213,8 @@ public sealed class FanotifyGroup : IDisposable
     /// whole record one read(2) returns, and adds them to <paramref name="events"/>, in kernel order. For engines that
     /// dispatch on threads of their own (for example one whose reading thread also answers, with no hand-off);
     /// <see cref="StartReading"/> is the simpler pipeline, and a group uses one or the other. Several threads may call it at once: each
-    /// event goes to exactly one. Queue overflows and failed reads are returned as events, as by the reader.
+    /// event goes to exactly one. Queue overflows and failed reads are returned as events, as by the reader, but not
+    /// logged: this method runs no log sink on the reading thread, so the caller reports them where it likes.
     /// </summary>
     /// <param name="events">Where the events go; the caller owns (and must dispose) each one.</param>
     /// <param name="millisecondsTimeout">How long to wait for the first event; <see cref="Timeout.Infinite"/> (the
@@ -314,9 +313,7 @@ public sealed class FanotifyGroup : IDisposable
                         throw Interop.GetExceptionForError(error, "read");
                     }
 
-                    var failure = FanotifyEvent.ForReadFailure(error.RawErrno);
-                    Report(failure, ref _overflows, ref _readFailures);
-                    events.Add(failure);
+                    events.Add(FanotifyEvent.ForReadFailure(error.RawErrno));
                     return true;
                 }
 
@@ -416,9 +413,7 @@ public sealed class FanotifyGroup : IDisposable
         FanotifyParseError error;
         while (FanotifyEventParser.TryReadEvent(ref reader, out var record, out error))
         {
-            var e = FanotifyEvent.FromRecord(this, record);
-            Report(e, ref _overflows, ref _readFailures);
-            events.Add(e);
+            events.Add(FanotifyEvent.FromRecord(this, record));
         }
 
         if (error != FanotifyParseError.None || reader.Remaining != 0)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using OnAccess.Tests;
 
 namespace OnAccess.Fanotify.Tests;
@@ -8,8 +9,11 @@ namespace OnAccess.Fanotify.Tests;
 /// real kernel (root; marks only on directories these tests create; every wait has a timeout).
 /// </summary>
 [Collection(nameof(KernelCollection))]
-public sealed class ReadEventsTests
+public sealed partial class ReadEventsTests
 {
+    private const int RLIMIT_NOFILE = 7;
+    private const int EMFILE = 24;
+
     [Fact]
     public async Task Permission_events_are_read_and_answered_on_the_calling_thread()
     {
@@ -133,5 +137,85 @@ public sealed class ReadEventsTests
         Assert.True(direct.ReadEvents(batch, millisecondsTimeout: 0));
         var noPipeline = Assert.Throws<InvalidOperationException>(() => direct.StartReading());
         Assert.Contains("ReadEvents", noPipeline.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_event_the_kernel_cannot_give_a_descriptor_comes_back_as_a_read_failure_and_the_open_is_denied()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var file = tree.File("held.txt", "x");
+        using var group = FanotifyGroup.Create(new FanotifyGroupOptions { Class = FanotifyClass.Content });
+        group.AddMark(tree.Path, FanotifyEvents.OpenPermission, FanotifyMarkOptions.EventOnChild);
+        var batch = new List<FanotifyEvent>();
+        Assert.True(group.ReadEvents(batch, millisecondsTimeout: 0)); // its wake-up descriptor exists from here on
+
+        var child = KernelTestSupport.RunAsync("/bin/cat", file);
+        var waited = 0;
+        while (!HasPendingEvent(group) && waited++ < 2000)
+        {
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+
+        // No descriptor number left for this process (the limit is one above the highest number allowed, and every
+        // number below the lowest free one is taken): the kernel cannot open the file for the event it would deliver.
+        // poll(2) needs a limit of at least its 2 descriptors.
+        var lowestFree = Dup(0); // dup(2) returns the lowest free descriptor number
+        Assert.True(lowestFree >= 2, "descriptors 0 and 1 are open");
+        Assert.Equal(0, Close(lowestFree));
+        Assert.Equal(0, GetRLimit(RLIMIT_NOFILE, out var limit));
+        var lowered = limit with { Current = (ulong)lowestFree };
+        bool read;
+        Assert.Equal(0, SetRLimit(RLIMIT_NOFILE, in lowered));
+        try
+        {
+            read = group.ReadEvents(batch, millisecondsTimeout: 5000);
+        }
+        finally
+        {
+            Assert.Equal(0, SetRLimit(RLIMIT_NOFILE, in limit));
+        }
+
+        Assert.True(read);
+        var failure = Assert.Single(batch);
+        Assert.Equal(EMFILE, failure.ReadError);
+        Assert.Null(failure.File);
+        failure.Dispose();
+        var result = await child;
+        Assert.NotEqual(0, result.ExitCode); // the kernel denied the access it could not deliver
+        Assert.Contains("Operation not permitted", result.StdErr, StringComparison.Ordinal);
+    }
+
+    /// <summary>Whether the group has an event queued: poll(2) with no timeout.</summary>
+    private static bool HasPendingEvent(FanotifyGroup group)
+    {
+        var fd = new PollFd { Fd = (int)group.Handle.DangerousGetHandle(), Events = 1 /* POLLIN */ };
+        return Poll(ref fd, 1, 0) == 1 && (fd.REvents & 1) != 0;
+    }
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static partial int Poll(ref PollFd fds, nuint count, int timeout);
+
+    [LibraryImport("libc", EntryPoint = "dup", SetLastError = true)]
+    private static partial int Dup(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static partial int GetRLimit(int resource, out RLimit limit);
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    private static partial int SetRLimit(int resource, in RLimit limit);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private record struct RLimit(ulong Current, ulong Maximum);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short REvents;
     }
 }
