@@ -1,4 +1,5 @@
 using ConsoleMonitor;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -30,7 +31,11 @@ if (command.Command == "check-config")
 }
 
 var output = new Output(command.Json);
-var builder = Host.CreateApplicationBuilder();
+// The host would reload appsettings.json on change by watching the working directory with a recursive
+// FileSystemWatcher: an inotify watch per directory below it, from the limit the directory tracker needs.
+var hostConfiguration = new ConfigurationManager();
+hostConfiguration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = hostConfiguration });
 builder.Logging.ClearProviders();
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);

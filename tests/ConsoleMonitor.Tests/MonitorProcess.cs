@@ -51,8 +51,10 @@ internal sealed class MonitorProcess : IAsyncDisposable
         }
     }
 
-    public static MonitorProcess Start(params string[] args) =>
-        new(KernelTestSupport.Start("dotnet", [Dll, .. args, "--json"]));
+    public static MonitorProcess Start(params string[] args) => StartIn(null, args);
+
+    public static MonitorProcess StartIn(string? workingDirectory, params string[] args) =>
+        new(KernelTestSupport.StartIn(workingDirectory, "dotnet", [Dll, .. args, "--json"]));
 
     public static Task<KernelTestSupport.ChildResult> RunAsync(params string[] args) => KernelTestSupport.RunAsync("dotnet", [Dll, .. args]);
 

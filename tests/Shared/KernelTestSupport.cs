@@ -47,9 +47,12 @@ internal static partial class KernelTestSupport
     }
 
     /// <summary>Starts a child process without waiting for it.</summary>
-    public static Process Start(string fileName, params string[] args)
+    public static Process Start(string fileName, params string[] args) => StartIn(null, fileName, args);
+
+    /// <summary>Starts a child in <paramref name="workingDirectory"/> (null: this process's).</summary>
+    public static Process StartIn(string? workingDirectory, string fileName, params string[] args)
     {
-        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory ?? string.Empty };
         foreach (var a in args)
         {
             start.ArgumentList.Add(a);
