@@ -58,4 +58,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 26, Level = LogLevel.Warning, Message = "The kernel could not deliver an event to OnAccess (errno {Errno}: {Reason}) and denied that access ({Count} so far)")]
     public static partial void KernelDenied(ILogger logger, int errno, string reason, long count);
+
+    [LoggerMessage(EventId = 27, Level = LogLevel.Information, Message = "{Path} is a whole filesystem with nothing excluded below it: one filesystem mark protects it instead of a mark per directory")]
+    public static partial void WholeFilesystem(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 28, Level = LogLevel.Warning, Message = "{Path} refused a filesystem mark ({Reason}); its directories are marked one by one")]
+    public static partial void WholeFilesystemRefused(ILogger logger, string path, string reason);
 }

@@ -7,6 +7,7 @@ using Microsoft.Win32.SafeHandles;
 using OnAccess.Config;
 using OnAccess.Fanotify;
 using OnAccess.Inotify;
+using OnAccess.Paths;
 
 namespace OnAccess;
 
@@ -59,6 +60,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private FanotifyMarkTarget _markTarget;
     private FanotifyGroupOptions? _groupOptions;
     private VerdictCache? _cache;
+    private List<string> _wholeFilesystems = [];
+    private HashSet<(uint Major, uint Minor)> _coveredDevices = [];
     private HashSet<uint> _excludedUids = [];
     private readonly List<Task> _tasks = [];
     private int _state; // 0 new, 1 started, 2 stopped
@@ -298,10 +301,39 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             _marked.UnionWith(plan.Roots.Select(r => r.Path));
         }
 
+        if (plan.Mode == OnAccessMode.IncludePaths && plan.DynamicDirectoryDetermination && capabilities.FilesystemMarks)
+        {
+            ChooseWholeFilesystems(plan);
+        }
+
         cancellationToken.ThrowIfCancellationRequested();
         lock (_marksGate)
         {
             _current = CreateGroup(_generations?.Generation ?? 0, throwOnFailure: true);
+        }
+    }
+
+    /// <summary>
+    /// A recursive root that is a whole filesystem (a mount point showing its filesystem's root) with nothing excluded
+    /// below it is protected by one filesystem mark instead of a mark per directory: the same files (every file of
+    /// that filesystem lies below the root, by whatever path it is opened), one mark instead of thousands, and an
+    /// open costs the kernel less (no parent to consult: bench/OpenLatency). Directories of other filesystems mounted
+    /// below it keep their directory marks.
+    /// </summary>
+    private void ChooseWholeFilesystems(OnAccessPlan plan)
+    {
+        foreach (var root in plan.Roots)
+        {
+            if (root.Recursive
+                && !plan.ExcludePaths.Any(x => PathPrefix.IsSameOrUnder(x, root.Path))
+                && !plan.Roots.Any(other => other.Path != root.Path && PathPrefix.IsStrictlyUnder(root.Path, other.Path))
+                && MountTable.IsWholeFilesystem(root.Path)
+                && Interop.Libc.GetDevice(root.Path) is { } device)
+            {
+                _wholeFilesystems.Add(root.Path);
+                _coveredDevices.Add(device);
+                Log.WholeFilesystem(_logger, root.Path);
+            }
         }
     }
 
@@ -311,6 +343,21 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         var group = FanotifyGroup.Create(_groupOptions, _loggerFactory.CreateLogger<FanotifyGroup>());
         try
         {
+            foreach (var root in _wholeFilesystems.ToList())
+            {
+                try
+                {
+                    group.AddMark(root, _mask, FanotifyMarkOptions.None, FanotifyMarkTarget.Filesystem);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+                {
+                    // This filesystem refuses a filesystem mark: its directories are marked one by one instead.
+                    Log.WholeFilesystemRefused(_logger, root, e.Message);
+                    _wholeFilesystems.Remove(root);
+                    _coveredDevices = [.. _wholeFilesystems.Select(r => Interop.Libc.GetDevice(r)).OfType<(uint, uint)>()];
+                }
+            }
+
             foreach (var path in _marked.ToList())
             {
                 if (!TryMark(group, path, throwOnFailure))
@@ -342,6 +389,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
 
     private bool TryMark(FanotifyGroup group, string path, bool throwOnFailure)
     {
+        if (_coveredDevices.Count > 0 && Interop.Libc.GetDevice(path) is { } device && _coveredDevices.Contains(device))
+        {
+            return true; // on a filesystem whose filesystem mark already holds every open
+        }
+
         try
         {
             group.AddMark(path, _mask, MarkOptions, _markTarget);

@@ -98,6 +98,17 @@ internal static partial class KernelTestSupport
             return target;
         }
 
+        /// <summary>Bind-mounts <paramref name="source"/> on a new subdirectory (root only); unmounted on dispose.</summary>
+        public async Task<string> BindMountAsync(string source, string relative)
+        {
+            var target = Combine(relative);
+            Directory.CreateDirectory(target);
+            var result = await RunAsync("/bin/mount", "--bind", source, target).ConfigureAwait(false);
+            Assert.True(result.ExitCode == 0, "mount --bind failed: " + result.StdErr);
+            _mounts.Add(target);
+            return target;
+        }
+
         public void Dispose()
         {
             foreach (var m in Enumerable.Reverse(_mounts))

@@ -77,6 +77,13 @@ internal static partial class Interop
 
         internal const uint S_IFREG = 0x8000;
 
+        /// <summary>The device (major, minor) a path's inode lives on, not following a final symbolic link; null when it cannot be read.</summary>
+        internal static unsafe (uint Major, uint Minor)? GetDevice(string path)
+        {
+            Statx statx;
+            return StatxPath(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0 /* the device is always returned */, &statx) == 0 ? (statx.DevMajor, statx.DevMinor) : null;
+        }
+
         /// <summary>The owner UID of a path (one statx call), or null when it cannot be read.</summary>
         internal static unsafe uint? GetOwnerUid(string path)
         {

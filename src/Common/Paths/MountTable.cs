@@ -1,6 +1,6 @@
 namespace OnAccess.Paths;
 
-/// <summary>The mount points listed in a mountinfo file; written once, linked into Config and Inotify.</summary>
+/// <summary>The mount points listed in a mountinfo file; written once, linked into Config, Inotify and Core.</summary>
 internal static class MountTable
 {
     /// <summary>The mount point field (the fifth) of every line, with mountinfo's octal escapes decoded.</summary>
@@ -24,6 +24,33 @@ internal static class MountTable
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> is a mount point that shows its filesystem whole: the topmost mount there (the
+    /// last line for it) has root <c>/</c>, so every file of that filesystem lies below the path. A bind mount of a
+    /// subdirectory does not (its root is the subdirectory).
+    /// </summary>
+    public static bool IsWholeFilesystem(string path, string mountInfoPath = "/proc/self/mountinfo")
+    {
+        string? root = null;
+        try
+        {
+            foreach (var line in File.ReadLines(mountInfoPath))
+            {
+                var fields = line.Split(' ');
+                if (fields.Length > 4 && DecodeOctalEscapes(fields[4]) == path)
+                {
+                    root = DecodeOctalEscapes(fields[3]);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+
+        return root == "/";
     }
 
     /// <summary>mountinfo writes space, tab, newline and backslash as <c>\ooo</c>.</summary>
