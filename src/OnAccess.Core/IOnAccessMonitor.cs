@@ -65,7 +65,7 @@ public sealed record OnAccessStatistics
     /// <summary>Accesses the kernel denied because it could not deliver the event (EMFILE and the like).</summary>
     public long KernelDenied { get; init; }
 
-    /// <summary>Directories marked now.</summary>
+    /// <summary>Directories protected now: each holds a directory mark, or lies on a filesystem a filesystem mark holds whole.</summary>
     public long MarkedDirectories { get; init; }
 
     /// <summary>Events waiting for a scan now.</summary>
