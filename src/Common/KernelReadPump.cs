@@ -15,8 +15,8 @@ internal enum ReadFailureAction
 
 /// <summary>
 /// The kernel-reading plumbing shared by the fanotify and inotify bindings: one dedicated, named background thread
-/// waits in poll(2) on the kernel descriptor and on a wake-up eventfd, reads whole records with read(2) straight into
-/// <see cref="PipeWriter"/> memory, and flushes. It never parses and never runs user code; the consumer parses from
+/// waits on the kernel descriptor and on a wake-up eventfd and reads whole records (<see cref="KernelRead"/>) straight
+/// into <see cref="PipeWriter"/> memory, and flushes. It never parses and never runs user code; the consumer parses from
 /// the <see cref="PipeReader"/>. Backpressure: when the pipe holds <see cref="PauseWriterThreshold"/> unread bytes the
 /// flush waits, the thread stops reading, and the kernel queue fills (then overflows, or holds openers for
 /// permission events): the consumer must keep up, which is why it only dispatches.
@@ -91,7 +91,7 @@ internal sealed class KernelReadPump : IDisposable
         _running.Dispose();
     }
 
-    private unsafe void Run()
+    private void Run()
     {
         var writer = _pipe.Writer;
         Exception? failure = null;
@@ -99,63 +99,33 @@ internal sealed class KernelReadPump : IDisposable
         try
         {
             _source.DangerousAddRef(ref sourceAdded);
-            var fds = stackalloc global::Interop.Libc.PollFd[2];
-            fds[0] = new global::Interop.Libc.PollFd { Fd = (int)_source.DangerousGetHandle(), Events = global::Interop.Libc.POLLIN };
-            fds[1] = new global::Interop.Libc.PollFd { Fd = (int)_wakeup.DangerousGetHandle(), Events = global::Interop.Libc.POLLIN };
             while (!_stopping)
             {
                 _running.Wait();
-                fds[0].REvents = fds[1].REvents = 0;
-                if (global::Interop.Libc.Poll(fds, 2, -1) < 0)
-                {
-                    var pollError = global::Interop.ErrorInfo.Last();
-                    if (pollError.RawErrno == global::Interop.Errno.EINTR)
-                    {
-                        continue;
-                    }
-
-                    failure = global::Interop.GetExceptionForError(pollError, "poll");
-                    break;
-                }
-
-                if (_stopping || fds[1].REvents != 0)
-                {
-                    break;
-                }
-
-                if (fds[0].REvents == 0)
-                {
-                    continue;
-                }
-
                 var memory = writer.GetMemory(BufferSize);
-                nint n;
-                fixed (byte* buffer = memory.Span)
+                var outcome = KernelRead.WaitAndRead(_source, _wakeup, memory.Span, -1, out var count, out var error);
+                if (_stopping || outcome is KernelReadOutcome.WokenUp or KernelReadOutcome.End)
                 {
-                    n = global::Interop.Libc.Read(_source, buffer, (nuint)memory.Length);
+                    break; // stopping, or the descriptor reached its end: nothing more will come
                 }
 
-                if (n < 0)
+                if (outcome == KernelReadOutcome.PollFailed)
                 {
-                    var error = global::Interop.ErrorInfo.Last();
-                    if (error.RawErrno is global::Interop.Errno.EINTR or global::Interop.Errno.EAGAIN)
-                    {
-                        continue;
-                    }
+                    failure = global::Interop.GetExceptionForError(error, "poll");
+                    break;
+                }
 
+                if (outcome == KernelReadOutcome.ReadFailed)
+                {
                     if (_onReadFailure(error, writer) == ReadFailureAction.Stop)
                     {
                         failure = global::Interop.GetExceptionForError(error, "read");
                         break;
                     }
                 }
-                else if (n == 0)
-                {
-                    break; // the descriptor reached its end: nothing more will come
-                }
                 else
                 {
-                    writer.Advance((int)n);
+                    writer.Advance(count);
                 }
 
                 var pending = writer.FlushAsync();

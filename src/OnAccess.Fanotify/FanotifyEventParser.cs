@@ -100,6 +100,26 @@ internal static class FanotifyEventParser
         return true;
     }
 
+    /// <summary>
+    /// Parses every whole record in <paramref name="buffer"/> into an event of <paramref name="group"/> (which then
+    /// owns its descriptors) and returns how many bytes that took; a partial record at the end is left for later.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A malformed record: nothing after it can be trusted, and descriptors in
+    /// it cannot be answered. The events parsed before it are in <paramref name="events"/>.</exception>
+    public static long ReadEvents(FanotifyGroup group, ReadOnlySequence<byte> buffer, List<FanotifyEvent> events)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        FanotifyParseError error;
+        while (TryReadEvent(ref reader, out var record, out error))
+        {
+            events.Add(FanotifyEvent.FromRecord(group, record));
+        }
+
+        return error == FanotifyParseError.None
+            ? reader.Consumed
+            : throw new InvalidDataException($"fanotify returned a malformed record ({error}); reading stops. Close the group so the kernel allows pending accesses.");
+    }
+
     /// <summary>Writes the record that stands for a failed read(2): errno in the pid field, no descriptor.</summary>
     public static void WriteReadFailure(IBufferWriter<byte> writer, int errno)
     {

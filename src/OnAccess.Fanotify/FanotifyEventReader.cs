@@ -100,30 +100,24 @@ public sealed class FanotifyEventReader : IAsyncDisposable
 
     internal void StopPump() => _pump.Dispose();
 
+    /// <summary>Parses the whole records into <paramref name="batch"/>, counting and logging overflows and failed reads.</summary>
     private SequencePosition Parse(ReadOnlySequence<byte> buffer, List<FanotifyEvent> batch)
     {
-        var reader = new SequenceReader<byte>(buffer);
-        FanotifyParseError error;
-        while (FanotifyEventParser.TryReadEvent(ref reader, out var record, out error))
+        var first = batch.Count;
+        var parsed = FanotifyEventParser.ReadEvents(_group, buffer, batch);
+        for (var i = first; i < batch.Count; i++)
         {
-            batch.Add(CreateEvent(record));
+            if (batch[i].ReadError is { } errno)
+            {
+                Log.ReadFailed(_group.Logger, errno, Interop.ErrorInfo.FromErrno(errno).Message, Interlocked.Increment(ref _readFailures));
+            }
+            else if (batch[i].IsQueueOverflow)
+            {
+                Log.QueueOverflow(_group.Logger, Interlocked.Increment(ref _overflows));
+            }
         }
 
-        if (error != FanotifyParseError.None)
-        {
-            // The kernel's record format is not what this library was built for: nothing after this point can be
-            // trusted, and descriptors inside it cannot be answered. Closing the group allows every pending access.
-            throw new InvalidDataException($"fanotify returned a malformed record ({error}); the reader stops. Close the group so the kernel allows pending accesses.");
-        }
-
-        return reader.Position;
-    }
-
-    private FanotifyEvent CreateEvent(in FanotifyEventRecord record)
-    {
-        var e = FanotifyEvent.FromRecord(_group, record);
-        _group.Report(e, ref _overflows, ref _readFailures);
-        return e;
+        return buffer.GetPosition(parsed);
     }
 
     private static ReadFailureAction OnReadFailure(Interop.ErrorInfo error, PipeWriter writer)

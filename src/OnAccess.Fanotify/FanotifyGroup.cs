@@ -223,7 +223,7 @@ public sealed class FanotifyGroup : IDisposable
     /// <exception cref="InvalidOperationException">The group has a pipeline reader, or was not created non-blocking.</exception>
     /// <exception cref="InvalidDataException">The kernel returned a record this library cannot parse; close the group.</exception>
     /// <exception cref="IOException">poll(2) or read(2) failed in a way that will not pass.</exception>
-    public unsafe bool ReadEvents(List<FanotifyEvent> events, int millisecondsTimeout = Timeout.Infinite)
+    public bool ReadEvents(List<FanotifyEvent> events, int millisecondsTimeout = Timeout.Infinite)
     {
         ArgumentNullException.ThrowIfNull(events);
         ArgumentOutOfRangeException.ThrowIfLessThan(millisecondsTimeout, Timeout.Infinite);
@@ -257,76 +257,25 @@ public sealed class FanotifyGroup : IDisposable
                 return false; // closed meanwhile
             }
 
-            var fds = stackalloc Interop.Libc.PollFd[2];
-            while (!_closing)
+            switch (KernelRead.WaitAndRead(_handle, wakeup, buffer, millisecondsTimeout, out var count, out var error))
             {
-                fds[0] = new Interop.Libc.PollFd { Fd = (int)_handle.DangerousGetHandle(), Events = Interop.Libc.POLLIN };
-                fds[1] = new Interop.Libc.PollFd { Fd = (int)wakeup.DangerousGetHandle(), Events = Interop.Libc.POLLIN };
-                var ready = Interop.Libc.Poll(fds, 2, millisecondsTimeout);
-                if (ready < 0)
-                {
-                    var pollError = Interop.ErrorInfo.Last();
-                    if (pollError.RawErrno == Interop.Errno.EINTR)
-                    {
-                        continue;
-                    }
-
-                    throw Interop.GetExceptionForError(pollError, "poll");
-                }
-
-                if (_closing || fds[1].REvents != 0)
-                {
-                    return false;
-                }
-
-                if (ready == 0)
-                {
-                    return true; // the timeout passed
-                }
-
-                if (fds[0].REvents == 0)
-                {
-                    continue;
-                }
-
-                nint n;
-                fixed (byte* bytes = buffer)
-                {
-                    n = Interop.Libc.Read(_handle, bytes, (nuint)buffer.Length);
-                }
-
-                if (n < 0)
-                {
-                    var error = Interop.ErrorInfo.Last();
-                    if (error.RawErrno is Interop.Errno.EINTR or Interop.Errno.EAGAIN)
-                    {
-                        if (millisecondsTimeout != Timeout.Infinite)
-                        {
-                            return true; // another thread took them; a caller with a deadline gets control back
-                        }
-
-                        continue; // another thread took them
-                    }
-
-                    if (!FanotifyEventReader.IsDeliveryFailure(error.RawErrno))
-                    {
-                        throw Interop.GetExceptionForError(error, "read");
-                    }
-
+                case KernelReadOutcome.Data:
+                    // read(2) returns whole records only: a partial one means the stream cannot be trusted.
+                    return FanotifyEventParser.ReadEvents(this, new ReadOnlySequence<byte>(buffer, 0, count), events) == count
+                        ? true
+                        : throw new InvalidDataException("fanotify returned a partial record; close the group so the kernel allows pending accesses.");
+                case KernelReadOutcome.TimedOut:
+                    return true;
+                case KernelReadOutcome.PollFailed:
+                    throw Interop.GetExceptionForError(error, "poll");
+                case KernelReadOutcome.ReadFailed when FanotifyEventReader.IsDeliveryFailure(error.RawErrno):
                     events.Add(FanotifyEvent.ForReadFailure(error.RawErrno));
                     return true;
-                }
-
-                if (n == 0)
-                {
-                    return false;
-                }
-
-                Parse(new ReadOnlySequence<byte>(buffer, 0, (int)n), events);
-                return true;
+                case KernelReadOutcome.ReadFailed:
+                    throw Interop.GetExceptionForError(error, "read");
+                default:
+                    return false; // woken by Dispose, or the descriptor's end
             }
-
-            return false;
         }
         finally
         {
@@ -366,19 +315,6 @@ public sealed class FanotifyGroup : IDisposable
         _handle.Dispose();
     }
 
-    /// <summary>Logs and counts what an event reports about the reading itself: an overflow, a failed read.</summary>
-    internal void Report(FanotifyEvent e, ref long overflows, ref long readFailures)
-    {
-        if (e.ReadError is { } errno)
-        {
-            Log.ReadFailed(_logger, errno, Interop.ErrorInfo.FromErrno(errno).Message, Interlocked.Increment(ref readFailures));
-        }
-        else if (e.IsQueueOverflow)
-        {
-            Log.QueueOverflow(_logger, Interlocked.Increment(ref overflows));
-        }
-    }
-
     private SafeDescriptorHandle Wakeup()
     {
         if (Volatile.Read(ref _wakeup) is { } existing)
@@ -405,21 +341,6 @@ public sealed class FanotifyGroup : IDisposable
         }
 
         return created;
-    }
-
-    private void Parse(ReadOnlySequence<byte> buffer, List<FanotifyEvent> events)
-    {
-        var reader = new SequenceReader<byte>(buffer);
-        FanotifyParseError error;
-        while (FanotifyEventParser.TryReadEvent(ref reader, out var record, out error))
-        {
-            events.Add(FanotifyEvent.FromRecord(this, record));
-        }
-
-        if (error != FanotifyParseError.None || reader.Remaining != 0)
-        {
-            throw new InvalidDataException($"fanotify returned a malformed record ({error}); close the group so the kernel allows pending accesses.");
-        }
     }
 
     /// <summary>Writes one <c>fanotify_response</c>. Throws ObjectDisposedException once the group is closed.</summary>
