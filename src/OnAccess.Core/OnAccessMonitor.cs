@@ -60,8 +60,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private FanotifyMarkTarget _markTarget;
     private FanotifyGroupOptions? _groupOptions;
     private VerdictCache? _cache;
-    private List<string> _wholeFilesystems = [];
-    private HashSet<(uint Major, uint Minor)> _coveredDevices = [];
+    private readonly List<(string Path, (uint Major, uint Minor) Device)> _wholeFilesystems = []; // one filesystem mark each
     private HashSet<uint> _excludedUids = [];
     private readonly List<Task> _tasks = [];
     private int _state; // 0 new, 1 started, 2 stopped
@@ -330,8 +329,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 && MountTable.IsWholeFilesystem(root.Path)
                 && Interop.Libc.GetDevice(root.Path) is { } device)
             {
-                _wholeFilesystems.Add(root.Path);
-                _coveredDevices.Add(device);
+                _wholeFilesystems.Add((root.Path, device));
                 Log.WholeFilesystem(_logger, root.Path);
             }
         }
@@ -343,18 +341,17 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         var group = FanotifyGroup.Create(_groupOptions, _loggerFactory.CreateLogger<FanotifyGroup>());
         try
         {
-            foreach (var root in _wholeFilesystems.ToList())
+            foreach (var whole in _wholeFilesystems.ToList())
             {
                 try
                 {
-                    group.AddMark(root, _mask, FanotifyMarkOptions.None, FanotifyMarkTarget.Filesystem);
+                    group.AddMark(whole.Path, _mask, FanotifyMarkOptions.None, FanotifyMarkTarget.Filesystem);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
                 {
                     // This filesystem refuses a filesystem mark: its directories are marked one by one instead.
-                    Log.WholeFilesystemRefused(_logger, root, e.Message);
-                    _wholeFilesystems.Remove(root);
-                    _coveredDevices = [.. _wholeFilesystems.Select(r => Interop.Libc.GetDevice(r)).OfType<(uint, uint)>()];
+                    Log.WholeFilesystemRefused(_logger, whole.Path, e.Message);
+                    _wholeFilesystems.Remove(whole);
                 }
             }
 
@@ -389,7 +386,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
 
     private bool TryMark(FanotifyGroup group, string path, bool throwOnFailure)
     {
-        if (_coveredDevices.Count > 0 && Interop.Libc.GetDevice(path) is { } device && _coveredDevices.Contains(device))
+        if (_wholeFilesystems.Count > 0 && Interop.Libc.GetDevice(path) is { } device && _wholeFilesystems.Exists(w => w.Device == device))
         {
             return true; // on a filesystem whose filesystem mark already holds every open
         }

@@ -39,9 +39,6 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libc, EntryPoint = "readlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         internal static unsafe partial nint ReadLink(string path, byte* buffer, nuint size);
 
-        [LibraryImport(Libraries.Libc, EntryPoint = "getpid")]
-        internal static partial int GetPid();
-
         /// <summary>write(2) of a whole small buffer, retried on EINTR.</summary>
         internal static unsafe ErrorInfo? WriteAll(SafeHandle fd, ReadOnlySpan<byte> data)
         {
