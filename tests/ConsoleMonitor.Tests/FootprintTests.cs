@@ -39,19 +39,5 @@ public sealed class FootprintTests
     }
 
     private static int InotifyWatches(int pid) =>
-        Directory.GetFiles($"/proc/{pid}/fd")
-            .Where(fd => ReadLink(fd) == "anon_inode:inotify")
-            .Sum(fd => File.ReadLines($"/proc/{pid}/fdinfo/{Path.GetFileName(fd)}").Count(line => line.StartsWith("inotify wd:", StringComparison.Ordinal)));
-
-    private static string? ReadLink(string path)
-    {
-        try
-        {
-            return new FileInfo(path).LinkTarget;
-        }
-        catch (IOException)
-        {
-            return null; // closed meanwhile
-        }
-    }
+        KernelTestSupport.FdInfoLines(pid, "anon_inode:inotify").Count(line => line.StartsWith("inotify wd:", StringComparison.Ordinal));
 }

@@ -61,6 +61,31 @@ internal static partial class KernelTestSupport
         return Process.Start(start) ?? throw new InvalidOperationException("could not start " + fileName);
     }
 
+    /// <summary>
+    /// The /proc/PID/fdinfo lines of every descriptor of <paramref name="pid"/> whose link reads
+    /// <paramref name="target"/> (for example <c>anon_inode:inotify</c>); descriptors closed meanwhile are skipped.
+    /// </summary>
+    public static List<string> FdInfoLines(int pid, string target)
+    {
+        var lines = new List<string>();
+        foreach (var fd in Directory.GetFiles($"/proc/{pid}/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget == target)
+                {
+                    lines.AddRange(File.ReadAllLines($"/proc/{pid}/fdinfo/{Path.GetFileName(fd)}"));
+                }
+            }
+            catch (IOException)
+            {
+                // closed meanwhile
+            }
+        }
+
+        return lines;
+    }
+
     [LibraryImport("libc", EntryPoint = "geteuid")]
     private static partial uint GetEuid();
 
