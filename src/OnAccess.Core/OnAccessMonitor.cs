@@ -525,9 +525,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             {
                 var count = Interlocked.Increment(ref _kernelDenied);
                 var errno = e.ReadError!.Value;
-                if ((count & (count - 1)) == 0)
+                if (long.IsPow2(count))
                 {
-                    OffThePath(logger => Log.KernelDenied(logger, errno, new System.ComponentModel.Win32Exception(errno).Message, count));
+                    OffThePath(logger => Log.KernelDenied(logger, errno, Interop.ErrorInfo.FromErrno(errno).Message, count));
                 }
             }
 
@@ -633,7 +633,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             Answer(e, decision);
             var count = Interlocked.Increment(ref _queueFull);
             Finish(item, null, decision, DecisionReason.QueueFull, "the scan queue is full");
-            if ((count & (count - 1)) == 0)
+            if (long.IsPow2(count))
             {
                 OffThePath(logger => Log.QueueFull(logger, decision, count));
             }
@@ -950,7 +950,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         if (!_observed!.Writer.TryWrite(observed))
         {
             var drops = Interlocked.Increment(ref _observerDrops);
-            if ((drops & (drops - 1)) == 0)
+            if (long.IsPow2(drops))
             {
                 Log.ObserverQueueFull(_logger, drops);
             }
