@@ -12,7 +12,6 @@ namespace OnAccess.Fanotify.Tests;
 public sealed partial class ReadEventsTests
 {
     private const int RLIMIT_NOFILE = 7;
-    private const int EMFILE = 24;
 
     [Fact]
     public async Task Permission_events_are_read_and_answered_on_the_calling_thread()
@@ -162,7 +161,7 @@ public sealed partial class ReadEventsTests
         // poll(2) needs a limit of at least its 2 descriptors.
         var lowestFree = Dup(0); // dup(2) returns the lowest free descriptor number
         Assert.True(lowestFree >= 2, "descriptors 0 and 1 are open");
-        Assert.Equal(0, Close(lowestFree));
+        Assert.Equal(0, Interop.Libc.Close(lowestFree));
         Assert.Equal(0, GetRLimit(RLIMIT_NOFILE, out var limit));
         var lowered = limit with { Current = (ulong)lowestFree };
         bool read;
@@ -178,7 +177,7 @@ public sealed partial class ReadEventsTests
 
         Assert.True(read);
         var failure = Assert.Single(batch);
-        Assert.Equal(EMFILE, failure.ReadError);
+        Assert.Equal(Interop.Errno.EMFILE, failure.ReadError);
         Assert.Null(failure.File);
         failure.Dispose();
         var result = await child;
@@ -187,20 +186,14 @@ public sealed partial class ReadEventsTests
     }
 
     /// <summary>Whether the group has an event queued: poll(2) with no timeout.</summary>
-    private static bool HasPendingEvent(FanotifyGroup group)
+    private static unsafe bool HasPendingEvent(FanotifyGroup group)
     {
-        var fd = new PollFd { Fd = (int)group.Handle.DangerousGetHandle(), Events = 1 /* POLLIN */ };
-        return Poll(ref fd, 1, 0) == 1 && (fd.REvents & 1) != 0;
+        var fd = new Interop.Libc.PollFd { Fd = (int)group.Handle.DangerousGetHandle(), Events = Interop.Libc.POLLIN };
+        return Interop.Libc.Poll(&fd, 1, 0) == 1 && (fd.REvents & Interop.Libc.POLLIN) != 0;
     }
-
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static partial int Poll(ref PollFd fds, nuint count, int timeout);
 
     [LibraryImport("libc", EntryPoint = "dup", SetLastError = true)]
     private static partial int Dup(int fd);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int Close(int fd);
 
     [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
     private static partial int GetRLimit(int resource, out RLimit limit);
@@ -210,12 +203,4 @@ public sealed partial class ReadEventsTests
 
     [StructLayout(LayoutKind.Sequential)]
     private record struct RLimit(ulong Current, ulong Maximum);
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short REvents;
-    }
 }
