@@ -857,25 +857,29 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// </summary>
     private void ExtraScan(string path, AccessKind kind)
     {
-        if (!Plan!.ExtraScanning || Interop.Libc.GetFileType(path) != Interop.Libc.S_IFREG)
-        {
-            return; // gone, or not a regular file (never open a FIFO)
-        }
-
-        SafeFileHandle file;
-        try
-        {
-            file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        if (!Plan!.ExtraScanning)
         {
             return;
         }
 
+        // O_NONBLOCK: whatever the path is by now, the open cannot wait (a FIFO without a writer would hold this
+        // thread, and with it the directory tracking, for good); the type is checked on the descriptor afterwards.
+        var fd = Interop.Libc.Open(path, Interop.Libc.O_RDONLY | Interop.Libc.O_NONBLOCK | Interop.Libc.O_NOCTTY | Interop.Libc.O_CLOEXEC);
+        if (fd < 0)
+        {
+            return; // gone, or not readable
+        }
+
+        var file = new SafeFileHandle(fd, ownsHandle: true);
         var identity = FileIdentity.Of(file);
-        if (Plan.MaxFileSize is { } max && identity.Size > max)
+        if (!identity.IsRegularFile)
         {
             file.Dispose();
+            return;
+        }
+
+        if (Plan.MaxFileSize is { } max && identity.Size > max)
+        {
             Finish(new WorkItem(null, file, kind, 0, null, identity.Size, path, Stopwatch.GetTimestamp(), null, default), null, AccessDecision.None, DecisionReason.TooLarge, null);
             return;
         }

@@ -68,15 +68,6 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         internal static unsafe partial int StatxPath(int dirFd, string path, int flags, uint mask, Statx* buffer);
 
-        /// <summary>The file type bits (S_IFMT) of a path, not following a final symbolic link; 0 when it cannot be read.</summary>
-        internal static unsafe uint GetFileType(string path)
-        {
-            Statx statx;
-            return StatxPath(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0x1 /* STATX_TYPE */, &statx) == 0 ? statx.Mode & 0xF000u : 0;
-        }
-
-        internal const uint S_IFREG = 0x8000;
-
         /// <summary>The device (major, minor) a path's inode lives on, not following a final symbolic link; null when it cannot be read.</summary>
         internal static unsafe (uint Major, uint Minor)? GetDevice(string path)
         {

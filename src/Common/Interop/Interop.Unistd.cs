@@ -9,6 +9,8 @@ internal static partial class Interop
         internal const int EFD_NONBLOCK = 0x800;
         internal const int O_RDONLY = 0x0;
         internal const int O_CLOEXEC = 0x80000;
+        internal const int O_NONBLOCK = 0x800;
+        internal const int O_NOCTTY = 0x100;
 
         /// <summary>
         /// <code>struct pollfd { int fd; short events; short revents; };</code>
@@ -20,6 +22,9 @@ internal static partial class Interop
             public short Events;
             public short REvents;
         }
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int Open(string path, int flags);
 
         [LibraryImport(Libraries.Libc, EntryPoint = "read", SetLastError = true)]
         internal static unsafe partial nint Read(SafeHandle fd, byte* buffer, nuint count);
