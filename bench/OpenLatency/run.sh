@@ -62,11 +62,19 @@ stop_listener() {
   listener=""
 }
 
+warm_up() { for _ in 1 2 3; do measure > /dev/null; done; } # steady state: JIT tiering done, caches filled
+
+start_responder() { # extra flags
+  "$work/responder" "$files" "$@" > "$work/responder.out" & listener=$!
+  wait_ready "$work/responder.out" ready
+  warm_up
+}
+
 start_monitor() { # include path, extra flags
   local include=$1; shift
   dotnet "$monitor" --include "$include" --prevention --scanner allow-all --quiet --json "$@" > "$work/monitor.out" 2>&1 & listener=$!
   wait_ready "$work/monitor.out" '"event":"ready"'
-  for _ in 1 2 3; do measure > /dev/null; done
+  warm_up
 }
 
 none=() c=() nocache=() cached=() ccached=() whole=()
@@ -74,15 +82,11 @@ for _ in $(seq "$rounds"); do
   measure > /dev/null
   none+=("$(measure)")
 
-  "$work/responder" "$files" > "$work/responder.out" & listener=$!
-  wait_ready "$work/responder.out" ready
-  measure > /dev/null
+  start_responder
   c+=("$(measure)")
   stop_listener
 
-  "$work/responder" "$files" --ignore > "$work/responder.out" & listener=$!
-  wait_ready "$work/responder.out" ready
-  for _ in 1 2 3; do measure > /dev/null; done
+  start_responder --ignore
   ccached+=("$(measure)")
   stop_listener
 
