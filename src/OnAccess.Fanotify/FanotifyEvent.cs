@@ -11,11 +11,18 @@ namespace OnAccess.Fanotify;
 /// A permission event must be answered exactly once with <see cref="Respond"/>; disposing it unanswered answers the
 /// group's <see cref="FanotifyGroupOptions.UnansweredResponse"/> and logs a warning. Dispose every event.
 /// </summary>
+/// <remarks>
+/// The descriptor has one owner, the <see cref="File"/> handle, whose reference count keeps the number from being
+/// closed (and reused by the kernel for another event's file) while any read or answer through it is in flight: a
+/// scan still reading after the event was disposed gets <see cref="ObjectDisposedException"/>, never another file.
+/// <see cref="Respond"/> may race <see cref="Dispose"/> (a deadline answering while the scan finishes): exactly one
+/// answer is written.
+/// </remarks>
 public sealed class FanotifyEvent : IDisposable
 {
     private readonly FanotifyGroup? _group;
-    private readonly SafeDescriptorHandle? _fd;
     private readonly SafeFileHandle? _file;
+    private readonly int _fdNumber = -1;
     private int _answered;
     private int _disposed;
 
@@ -28,11 +35,11 @@ public sealed class FanotifyEvent : IDisposable
         ProcessFd = pidFd;
         if (fd >= 0)
         {
-            _fd = new SafeDescriptorHandle(fd);
-            _file = new SafeFileHandle(new IntPtr(fd), ownsHandle: false);
+            _file = new SafeFileHandle(new IntPtr(fd), ownsHandle: true);
+            _fdNumber = fd;
         }
 
-        IsPermissionRequest = (mask & AllPermissionEvents) != 0 && _fd is not null;
+        IsPermissionRequest = (mask & AllPermissionEvents) != 0 && _file is not null;
     }
 
     private FanotifyEvent(int errno)
@@ -88,29 +95,51 @@ public sealed class FanotifyEvent : IDisposable
     public bool Respond(FanotifyResponse response, bool audit = false)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        if (!IsPermissionRequest || Interlocked.Exchange(ref _answered, 1) != 0)
+        if (!IsPermissionRequest)
         {
             return false;
         }
 
-        var error = _group!.Respond(_fd!.Number, response, audit);
-        if (error is { } e)
+        // Hold the descriptor before claiming the answer: once claimed, nothing may close it before the answer is
+        // written (the kernel keeps an event whose descriptor was closed unanswered until the group closes).
+        var added = false;
+        try
         {
-            throw global::Interop.GetExceptionForError(e, "writing a fanotify response");
-        }
+            _file!.DangerousAddRef(ref added);
+            if (Interlocked.Exchange(ref _answered, 1) != 0)
+            {
+                return false;
+            }
 
-        return true;
+            if (_group!.Respond(_fdNumber, response, audit) is { } e)
+            {
+                throw global::Interop.GetExceptionForError(e, "writing a fanotify response");
+            }
+
+            return true;
+        }
+        finally
+        {
+            if (added)
+            {
+                _file!.DangerousRelease();
+            }
+        }
     }
 
     /// <summary>The accessed file's path, for display only (readlink of the descriptor).</summary>
     /// <returns>The path, or <see langword="null"/> without a descriptor.</returns>
-    public string? GetPath() => _fd is null ? null : FileIdentity.PathOf(_fd);
+    public string? GetPath() => _file is null ? null : FileIdentity.PathOf(_file);
+
+    /// <summary>The accessed file's path as the kernel gives it (bytes, not necessarily UTF-8), for display only.</summary>
+    /// <returns>The path, or <see langword="null"/> without a descriptor or when it cannot be read (deeper than PATH_MAX).</returns>
+    public byte[]? GetRawPath() => _file is null ? null : FileIdentity.RawPathOf(_file);
 
     /// <summary>The accessed file's identity from statx on the event's descriptor.</summary>
     /// <returns>Device, inode, size, mode, owner and times.</returns>
     /// <exception cref="InvalidOperationException">The event has no descriptor.</exception>
     public FileIdentity GetFileIdentity() =>
-        _fd is null ? throw new InvalidOperationException("The event has no file descriptor.") : FileIdentity.Of(_fd);
+        _file is null ? throw new InvalidOperationException("The event has no file descriptor.") : FileIdentity.Of(_file);
 
     /// <summary>Answers an unanswered permission event with the group's default, then closes the descriptors.</summary>
     public void Dispose()
@@ -125,13 +154,13 @@ public sealed class FanotifyEvent : IDisposable
             var response = group.Options.UnansweredResponse;
             try
             {
-                if (group.Respond(_fd!.Number, response, audit: false) is { } error)
+                if (group.Respond(_fdNumber, response, audit: false) is { } error)
                 {
                     Log.ResponseFailed(group.Logger, ProcessId, error.RawErrno);
                 }
                 else
                 {
-                    Log.UnansweredPermissionEvent(group.Logger, ProcessId, _fd.Number, response);
+                    Log.UnansweredPermissionEvent(group.Logger, ProcessId, _fdNumber, response);
                 }
             }
             catch (ObjectDisposedException)
@@ -141,7 +170,6 @@ public sealed class FanotifyEvent : IDisposable
         }
 
         _file?.Dispose();
-        _fd?.Dispose();
         ProcessFd?.Dispose();
     }
 

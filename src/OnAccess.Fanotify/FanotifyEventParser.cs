@@ -36,6 +36,7 @@ internal enum FanotifyParseError
     WrongVersion,
     MetadataTooShort,
     EventShorterThanMetadata,
+    EventTooLong,
 }
 
 /// <summary>Parses whole <c>fanotify_event_metadata</c> records; advances by <c>event_len</c>.</summary>
@@ -45,6 +46,15 @@ internal static class FanotifyEventParser
     internal const ulong ReadFailureMarker = 1UL << 63;
 
     internal static readonly int MetadataSize = Unsafe.SizeOf<Interop.FanotifyEventMetadata>();
+
+    /// <summary>
+    /// No kernel record comes near this (metadata, two file handles of MAX_HANDLE_SZ, a name of NAME_MAX, a pidfd, an
+    /// error and a range fit in well under 1 KiB): a longer <c>event_len</c> is a malformed record, not one to wait for.
+    /// </summary>
+    internal const int MaxEventLength = 8192;
+
+    /// <summary>errno of the notice that stands for records that could not be parsed: EBADMSG.</summary>
+    internal const int MalformedRecordErrno = 74;
 
     /// <summary>
     /// Reads one whole record. Returns <see langword="false"/> with <see cref="FanotifyParseError.None"/> when the
@@ -89,6 +99,12 @@ internal static class FanotifyEventParser
             return false;
         }
 
+        if (metadata.EventLen > MaxEventLength)
+        {
+            error = FanotifyParseError.EventTooLong;
+            return false;
+        }
+
         if (reader.Remaining < metadata.EventLen)
         {
             return false;
@@ -101,23 +117,51 @@ internal static class FanotifyEventParser
     }
 
     /// <summary>
-    /// Parses every whole record in <paramref name="buffer"/> into an event of <paramref name="group"/> (which then
-    /// owns its descriptors) and returns how many bytes that took; a partial record at the end is left for later.
+    /// Parses every record of <paramref name="buffer"/>, which holds what whole read(2) calls returned (so whole
+    /// records), into events of <paramref name="group"/>, which then own their descriptors. A record that cannot be
+    /// parsed (or a trailing partial one) becomes one notice (<see cref="FanotifyEvent.ReadError"/> EBADMSG); the
+    /// records after it are still parsed, their descriptors owned and their accesses answerable, when the
+    /// <c>event_len</c> fields from it on chain exactly to the end of the buffer (<c>event_len</c> leads every version
+    /// of the record). Otherwise the rest cannot be trusted and is dropped with that one notice: the caller should
+    /// then close the group, which makes the kernel allow whatever those records held.
     /// </summary>
-    /// <exception cref="InvalidDataException">A malformed record: nothing after it can be trusted, and descriptors in
-    /// it cannot be answered. The events parsed before it are in <paramref name="events"/>.</exception>
-    public static long ReadEvents(FanotifyGroup group, ReadOnlySequence<byte> buffer, List<FanotifyEvent> events)
+    public static void ReadEvents(FanotifyGroup group, ReadOnlySequence<byte> buffer, List<FanotifyEvent> events)
     {
         var reader = new SequenceReader<byte>(buffer);
-        FanotifyParseError error;
-        while (TryReadEvent(ref reader, out var record, out error))
+        while (!reader.End)
         {
-            events.Add(FanotifyEvent.FromRecord(group, record));
+            if (TryReadEvent(ref reader, out var record, out _))
+            {
+                events.Add(FanotifyEvent.FromRecord(group, record));
+                continue;
+            }
+
+            events.Add(FanotifyEvent.ForReadFailure(MalformedRecordErrno));
+            if (!TrySkipMalformed(ref reader))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Steps over the malformed record at the reader when the lengths from it on chain to the end exactly.</summary>
+    private static bool TrySkipMalformed(ref SequenceReader<byte> reader)
+    {
+        var probe = reader;
+        long first = -1;
+        while (!probe.End)
+        {
+            if (!probe.TryReadLittleEndian(out int length) || length < MetadataSize || length - 4 > probe.Remaining)
+            {
+                return false;
+            }
+
+            first = first < 0 ? length : first;
+            probe.Advance(length - 4);
         }
 
-        return error == FanotifyParseError.None
-            ? reader.Consumed
-            : throw new InvalidDataException($"fanotify returned a malformed record ({error}); reading stops. Close the group so the kernel allows pending accesses.");
+        reader.Advance(first);
+        return true;
     }
 
     /// <summary>Writes the record that stands for a failed read(2): errno in the pid field, no descriptor.</summary>

@@ -37,7 +37,7 @@ public sealed class FanotifyEventReader : IAsyncDisposable
     /// <summary>Queue overflows seen (<c>FAN_Q_OVERFLOW</c>).</summary>
     public long OverflowCount => Interlocked.Read(ref _overflows);
 
-    /// <summary>Failed reads, each an access the kernel has already denied (EMFILE, ENFILE, EOVERFLOW, EACCES).</summary>
+    /// <summary>Failed reads, each an access the kernel has already denied (EMFILE, ENFILE, EOVERFLOW, EACCES, ...), and records that could not be parsed (EBADMSG).</summary>
     public long ReadFailureCount => Interlocked.Read(ref _readFailures);
 
     /// <summary>Yields events until the group closes, the reader is disposed, or <paramref name="cancellationToken"/> fires.</summary>
@@ -104,7 +104,7 @@ public sealed class FanotifyEventReader : IAsyncDisposable
     private SequencePosition Parse(ReadOnlySequence<byte> buffer, List<FanotifyEvent> batch)
     {
         var first = batch.Count;
-        var parsed = FanotifyEventParser.ReadEvents(_group, buffer, batch);
+        FanotifyEventParser.ReadEvents(_group, buffer, batch); // the pump writes whole read(2) results: whole records
         for (var i = first; i < batch.Count; i++)
         {
             if (batch[i].ReadError is { } errno)
@@ -117,12 +117,12 @@ public sealed class FanotifyEventReader : IAsyncDisposable
             }
         }
 
-        return buffer.GetPosition(parsed);
+        return buffer.End;
     }
 
     private static ReadFailureAction OnReadFailure(Interop.ErrorInfo error, PipeWriter writer)
     {
-        if (IsDeliveryFailure(error.RawErrno))
+        if (IsEventFailure(error.RawErrno))
         {
             FanotifyEventParser.WriteReadFailure(writer, error.RawErrno);
             return ReadFailureAction.Continue;
@@ -132,9 +132,11 @@ public sealed class FanotifyEventReader : IAsyncDisposable
     }
 
     /// <summary>
-    /// Whether a failed read(2) stands for one event the kernel could not deliver (it has already denied or dropped
-    /// it): report it and go on reading. Any other errno stops the reader.
+    /// Whether a failed read(2) stands for one event: the kernel copies one event at a time and, when it cannot give
+    /// it a descriptor (EMFILE, ENFILE, EOVERFLOW, EACCES, EPERM, or whatever opening the file returned: EIO on a
+    /// network filesystem, ENXIO for a device without a driver, EINVAL, ...), removes that event (denying a permission
+    /// event) and returns the error. Report it and go on reading: only EBADF and EFAULT (this process's own fault)
+    /// stop the reader.
     /// </summary>
-    internal static bool IsDeliveryFailure(int errno) =>
-        errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE or Interop.Errno.EOVERFLOW or Interop.Errno.EACCES or Interop.Errno.EPERM;
+    internal static bool IsEventFailure(int errno) => errno is not (Interop.Errno.EBADF or Interop.Errno.EFAULT);
 }

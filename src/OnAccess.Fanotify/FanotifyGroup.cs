@@ -213,16 +213,16 @@ public sealed class FanotifyGroup : IDisposable
     /// whole record one read(2) returns, and adds them to <paramref name="events"/>, in kernel order. For engines that
     /// dispatch on threads of their own (for example one whose reading thread also answers, with no hand-off);
     /// <see cref="StartReading"/> is the simpler pipeline, and a group uses one or the other. Several threads may call it at once: each
-    /// event goes to exactly one. Queue overflows and failed reads are returned as events, as by the reader, but not
-    /// logged: this method runs no log sink on the reading thread, so the caller reports them where it likes.
+    /// event goes to exactly one. Queue overflows, failed reads (one event each: the kernel has denied or dropped it)
+    /// and records that cannot be parsed (EBADMSG) are returned as events, as by the reader, but not logged: this
+    /// method runs no log sink on the reading thread, so the caller reports them where it likes.
     /// </summary>
     /// <param name="events">Where the events go; the caller owns (and must dispose) each one.</param>
     /// <param name="millisecondsTimeout">How long to wait for the first event; <see cref="Timeout.Infinite"/> (the
     /// default) waits until one comes or the group closes. When it passes, nothing is added.</param>
     /// <returns><see langword="false"/> once the group is closed (or closing): nothing more will come.</returns>
     /// <exception cref="InvalidOperationException">The group has a pipeline reader, or was not created non-blocking.</exception>
-    /// <exception cref="InvalidDataException">The kernel returned a record this library cannot parse; close the group.</exception>
-    /// <exception cref="IOException">poll(2) or read(2) failed in a way that will not pass.</exception>
+    /// <exception cref="IOException">poll(2) failed, or read(2) failed in a way that will not pass (EBADF, EFAULT).</exception>
     public bool ReadEvents(List<FanotifyEvent> events, int millisecondsTimeout = Timeout.Infinite)
     {
         ArgumentNullException.ThrowIfNull(events);
@@ -260,15 +260,13 @@ public sealed class FanotifyGroup : IDisposable
             switch (KernelRead.WaitAndRead(_handle, wakeup, buffer, millisecondsTimeout, out var count, out var error))
             {
                 case KernelReadOutcome.Data:
-                    // read(2) returns whole records only: a partial one means the stream cannot be trusted.
-                    return FanotifyEventParser.ReadEvents(this, new ReadOnlySequence<byte>(buffer, 0, count), events) == count
-                        ? true
-                        : throw new InvalidDataException("fanotify returned a partial record; close the group so the kernel allows pending accesses.");
+                    FanotifyEventParser.ReadEvents(this, new ReadOnlySequence<byte>(buffer, 0, count), events);
+                    return true;
                 case KernelReadOutcome.TimedOut:
                     return true;
                 case KernelReadOutcome.PollFailed:
                     throw Interop.GetExceptionForError(error, "poll");
-                case KernelReadOutcome.ReadFailed when FanotifyEventReader.IsDeliveryFailure(error.RawErrno):
+                case KernelReadOutcome.ReadFailed when FanotifyEventReader.IsEventFailure(error.RawErrno):
                     events.Add(FanotifyEvent.ForReadFailure(error.RawErrno));
                     return true;
                 case KernelReadOutcome.ReadFailed:

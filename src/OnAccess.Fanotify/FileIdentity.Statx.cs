@@ -19,7 +19,7 @@ public readonly partial record struct FileIdentity
         }
 
         return new FileIdentity(
-            MakeDev(statx.DevMajor, statx.DevMinor),
+            Interop.Libc.MakeDev(statx.DevMajor, statx.DevMinor),
             statx.Ino,
             (long)statx.Size,
             statx.Mode,
@@ -30,8 +30,14 @@ public readonly partial record struct FileIdentity
 
     /// <summary>The path an open descriptor refers to, from <c>readlink("/proc/self/fd/N")</c>; for display only.</summary>
     /// <param name="file">An open descriptor.</param>
-    /// <returns>The path (ending in " (deleted)" for an unlinked file), or <see langword="null"/> when it cannot be read.</returns>
-    public static unsafe string? PathOf(SafeHandle file)
+    /// <returns>The path decoded as UTF-8 (bytes that are not become U+FFFD; <see cref="RawPathOf"/> has them exactly),
+    /// ending in " (deleted)" for an unlinked file, or <see langword="null"/> when it cannot be read.</returns>
+    public static string? PathOf(SafeHandle file) => RawPathOf(file) is { } raw ? Encoding.UTF8.GetString(raw) : null;
+
+    /// <summary>The path an open descriptor refers to, as the kernel's bytes (a name need not be UTF-8); for display only.</summary>
+    /// <param name="file">An open descriptor.</param>
+    /// <returns>The bytes, or <see langword="null"/> when the link cannot be read (for example a path longer than PATH_MAX).</returns>
+    public static unsafe byte[]? RawPathOf(SafeHandle file)
     {
         ArgumentNullException.ThrowIfNull(file);
         var added = false;
@@ -42,7 +48,7 @@ public readonly partial record struct FileIdentity
             const int PathMax = 4096;
             var buffer = stackalloc byte[PathMax];
             var n = Interop.Libc.ReadLink(link, buffer, PathMax);
-            return n <= 0 ? null : Encoding.UTF8.GetString(buffer, (int)n);
+            return n <= 0 || n >= PathMax ? null : new ReadOnlySpan<byte>(buffer, (int)n).ToArray();
         }
         finally
         {
@@ -52,8 +58,4 @@ public readonly partial record struct FileIdentity
             }
         }
     }
-
-    // glibc's makedev: the layout dev_t uses on Linux.
-    private static ulong MakeDev(uint major, uint minor) =>
-        ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0x00000fff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0x000000ff);
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
+using OnAccess.Tests;
 
 namespace OnAccess.Fanotify.Tests;
 
@@ -95,6 +96,102 @@ public sealed class FanotifyEventParserTests
         ParseAll(new ReadOnlySequence<byte>(Record(0x20, 5, 100, metadataLen: 8)), out error, out _);
         Assert.Equal(FanotifyParseError.MetadataTooShort, error);
     }
+
+    [Fact]
+    public void An_event_len_beyond_any_kernel_record_is_an_error_not_a_wait()
+    {
+        var records = ParseAll(new ReadOnlySequence<byte>(Record(0x20, 5, 100, eventLen: 1_000_000)), out var error, out var consumed);
+        Assert.Empty(records);
+        Assert.Equal(FanotifyParseError.EventTooLong, error);
+        Assert.Equal(0, consumed);
+    }
+
+    /// <summary>
+    /// A malformed record in a read becomes one EBADMSG notice; the records after it are parsed (their descriptors
+    /// owned, so answered and closed) when the event_len fields chain to the end of what was read.
+    /// </summary>
+    [Fact]
+    public void Records_after_a_malformed_one_are_still_parsed_when_their_lengths_chain()
+    {
+        KernelTestSupport.RequireRoot();
+        using var group = FanotifyGroup.Create();
+        var (a, b) = (DevNull(), DevNull());
+        byte[] buffer = [.. Record(0x20, a, 100), .. Record(0x20, 999, 101, vers: 2), .. Record(0x20, b, 102)];
+        var events = new List<FanotifyEvent>();
+        FanotifyEventParser.ReadEvents(group, new ReadOnlySequence<byte>(buffer), events);
+        try
+        {
+            Assert.Equal([(100, (int?)null), (0, 74), (102, null)], events.Select(e => (e.ProcessId, e.ReadError)));
+        }
+        finally
+        {
+            events.ForEach(e => e.Dispose());
+        }
+
+        Assert.False(IsOpen(a));
+        Assert.False(IsOpen(b));
+    }
+
+    [Fact]
+    public void After_a_malformed_record_whose_lengths_do_not_chain_nothing_is_guessed()
+    {
+        KernelTestSupport.RequireRoot();
+        using var group = FanotifyGroup.Create();
+        var a = DevNull();
+        byte[] buffer = [.. Record(0x20, a, 100), .. Record(0x20, 999, 101, eventLen: 20), .. Record(0x20, 998, 102)];
+        var events = new List<FanotifyEvent>();
+        FanotifyEventParser.ReadEvents(group, new ReadOnlySequence<byte>(buffer), events);
+        try
+        {
+            Assert.Equal([(100, (int?)null), (0, 74)], events.Select(e => (e.ProcessId, e.ReadError)));
+        }
+        finally
+        {
+            events.ForEach(e => e.Dispose());
+        }
+    }
+
+    [Theory]
+    [InlineData(5, true)] // EIO: a network or FUSE filesystem failed to open the event's file
+    [InlineData(6, true)] // ENXIO: a device without a driver
+    [InlineData(22, true)] // EINVAL
+    [InlineData(24, true)] // EMFILE
+    [InlineData(13, true)] // EACCES
+    [InlineData(9, false)] // EBADF: the group's own descriptor is gone
+    [InlineData(14, false)] // EFAULT
+    public void Every_read_error_but_the_reader_s_own_is_one_lost_event(int errno, bool perEvent) =>
+        Assert.Equal(perEvent, FanotifyEventReader.IsEventFailure(errno));
+
+    /// <summary>
+    /// The event's descriptor has one owner: once the event is disposed, a scan still holding <see cref="FanotifyEvent.File"/>
+    /// gets ObjectDisposedException, never a read of whatever file reuses the number.
+    /// </summary>
+    [Fact]
+    public void A_disposed_event_s_file_cannot_be_read_even_when_its_number_is_reused()
+    {
+        KernelTestSupport.RequireRoot();
+        using var group = FanotifyGroup.Create();
+        var fd = DevNull();
+        var events = new List<FanotifyEvent>();
+        FanotifyEventParser.ReadEvents(group, new ReadOnlySequence<byte>(Record(0x20, fd, 100)), events);
+        var e = Assert.Single(events);
+        var file = e.File!;
+        e.Dispose();
+        var reused = Interop.Libc.Open("/etc/hostname", Interop.Libc.O_RDONLY | Interop.Libc.O_CLOEXEC);
+        try
+        {
+            // The kernel hands out the lowest free number: usually the event's own.
+            Assert.Throws<ObjectDisposedException>(() => RandomAccess.Read(file, new byte[16], 0));
+        }
+        finally
+        {
+            Interop.Libc.Close(reused);
+        }
+    }
+
+    private static int DevNull() => Interop.Libc.Open("/dev/null", Interop.Libc.O_RDONLY | Interop.Libc.O_CLOEXEC);
+
+    private static bool IsOpen(int fd) => File.Exists($"/proc/self/fd/{fd}");
 
     [Fact]
     public void An_overflow_record_has_no_descriptor()

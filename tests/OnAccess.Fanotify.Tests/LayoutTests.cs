@@ -32,9 +32,25 @@ public sealed class LayoutTests
             ("sizeof(struct fanotify_response)", Unsafe.SizeOf<Interop.FanotifyResponse>().ToString()),
             ("sizeof(struct statx)", Unsafe.SizeOf<Interop.Libc.Statx>().ToString()),
             ("sizeof(struct pollfd)", Unsafe.SizeOf<Interop.Libc.PollFd>().ToString()),
-            ("offsetof(struct fanotify_event_metadata, mask)", "8"),
-            ("offsetof(struct fanotify_event_metadata, fd)", "16"),
-            ("offsetof(struct fanotify_event_metadata, pid)", "20"),
+            ("offsetof(struct fanotify_event_metadata, event_len)", Offset<Interop.FanotifyEventMetadata>("EventLen")),
+            ("offsetof(struct fanotify_event_metadata, vers)", Offset<Interop.FanotifyEventMetadata>("Vers")),
+            ("offsetof(struct fanotify_event_metadata, metadata_len)", Offset<Interop.FanotifyEventMetadata>("MetadataLen")),
+            ("offsetof(struct fanotify_event_metadata, mask)", Offset<Interop.FanotifyEventMetadata>("Mask")),
+            ("offsetof(struct fanotify_event_metadata, fd)", Offset<Interop.FanotifyEventMetadata>("Fd")),
+            ("offsetof(struct fanotify_event_metadata, pid)", Offset<Interop.FanotifyEventMetadata>("Pid")),
+            ("offsetof(struct fanotify_response, response)", Offset<Interop.FanotifyResponse>("Response")),
+            ("offsetof(struct statx, stx_attributes)", Offset<Interop.Libc.Statx>("Attributes")),
+            ("offsetof(struct statx, stx_attributes_mask)", Offset<Interop.Libc.Statx>("AttributesMask")),
+            ("sizeof(struct f_owner_ex)", Unsafe.SizeOf<Interop.Libc.OwnerEx>().ToString()),
+            ("offsetof(struct f_owner_ex, pid)", Offset<Interop.Libc.OwnerEx>("Pid")),
+            ("offsetof(struct file_handle, f_handle)", Offset<Interop.Libc.FileHandle>("Bytes")),
+            ("offsetof(struct file_handle, handle_type)", Offset<Interop.Libc.FileHandle>("HandleType")),
+            ("sizeof(sigset_t)", Unsafe.SizeOf<Interop.Libc.SigSet>().ToString()),
+            ("sizeof(struct signalfd_siginfo)", Interop.Libc.SignalFdInfoSize.ToString()),
+            ("offsetof(struct signalfd_siginfo, ssi_fd)", Interop.Libc.SignalFdInfoFdOffset.ToString()),
+            ("offsetof(struct dirent64, d_name)", Interop.Libc.DirentNameOffset.ToString()),
+            ("O_DIRECTORY", Interop.Libc.O_DIRECTORY.ToString()),
+            ("O_NOFOLLOW", Interop.Libc.O_NOFOLLOW.ToString()),
             ("offsetof(struct statx, stx_uid)", Offset<Interop.Libc.Statx>("Uid")),
             ("offsetof(struct statx, stx_mode)", Offset<Interop.Libc.Statx>("Mode")),
             ("offsetof(struct statx, stx_ino)", Offset<Interop.Libc.Statx>("Ino")),
@@ -77,6 +93,10 @@ public sealed class LayoutTests
             #define _GNU_SOURCE
             #include <sys/fanotify.h>
             #include <sys/stat.h>
+            #include <sys/signalfd.h>
+            #include <signal.h>
+            #include <dirent.h>
+            #include <linux/stat.h>
             #include <sys/eventfd.h>
             #include <poll.h>
             #include <fcntl.h>
@@ -88,7 +108,8 @@ public sealed class LayoutTests
             """);
         foreach (var name in names)
         {
-            var isExpression = name.Contains('(');
+            // Expressions, and names glibc defines in an enum rather than as a macro, are printed unconditionally.
+            var isExpression = name.Contains('(') || name is "F_OWNER_TID";
             if (!isExpression)
             {
                 c.Append("#ifdef ").Append(name).Append('\n');

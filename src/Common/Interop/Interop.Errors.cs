@@ -9,6 +9,7 @@ internal static partial class Interop
         internal const int ENOENT = 2;
         internal const int EINTR = 4;
         internal const int EBADF = 9;
+        internal const int EFAULT = 14;
         internal const int EAGAIN = 11;
         internal const int ENOMEM = 12;
         internal const int EACCES = 13;
@@ -22,6 +23,12 @@ internal static partial class Interop
         internal const int EMFILE = 24;
         internal const int ENOSPC = 28;
         internal const int ENOSYS = 38;
+        internal const int ENAMETOOLONG = 36;
+        internal const int ESRCH = 3;
+        internal const int ENXIO = 6;
+        internal const int ESTALE = 116;
+        internal const int EBADMSG = 74;
+        internal const int ENOTTY = 25;
         internal const int ELOOP = 40;
         internal const int EOVERFLOW = 75;
         internal const int EOPNOTSUPP = 95;

@@ -75,6 +75,10 @@ internal static partial class Interop
             return StatxPath(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0 /* the device is always returned */, &statx) == 0 ? (statx.DevMajor, statx.DevMinor) : null;
         }
 
+        /// <summary>glibc's makedev: the dev_t layout st_dev uses on Linux.</summary>
+        internal static ulong MakeDev(uint major, uint minor) =>
+            ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0x00000fff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0x000000ff);
+
         /// <summary>The owner UID of a path (one statx call), or null when it cannot be read.</summary>
         internal static unsafe uint? GetOwnerUid(string path)
         {
