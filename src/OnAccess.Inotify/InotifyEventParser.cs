@@ -1,11 +1,10 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
-using System.Text;
 
 namespace OnAccess.Inotify;
 
-/// <summary>One <c>inotify_event</c>: the fixed fields and the name (cut at its first NUL; empty when len is 0).</summary>
-internal readonly record struct InotifyRecord(int Wd, uint Mask, uint Cookie, string Name);
+/// <summary>One <c>inotify_event</c>: the fixed fields and the name's bytes (cut at its first NUL; empty when len is 0).</summary>
+internal readonly record struct InotifyRecord(int Wd, uint Mask, uint Cookie, byte[] Name);
 
 /// <summary>Parses whole <c>inotify_event</c> records at fixed offsets.</summary>
 internal static class InotifyEventParser
@@ -29,13 +28,13 @@ internal static class InotifyEventParser
         }
 
         reader.Advance(HeaderSize);
-        var name = string.Empty;
+        byte[] name = [];
         if (e.Len > 0)
         {
             var nameBytes = reader.UnreadSequence.Slice(0, e.Len);
             var bytes = nameBytes.IsSingleSegment ? nameBytes.FirstSpan : nameBytes.ToArray();
             var end = bytes.IndexOf((byte)0);
-            name = Encoding.UTF8.GetString(end < 0 ? bytes : bytes[..end]);
+            name = (end < 0 ? bytes : bytes[..end]).ToArray();
             reader.Advance(e.Len);
         }
 

@@ -17,9 +17,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Root {Path} reappeared and is tracked again")]
     public static partial void RootRestored(ILogger logger, string path);
 
-    [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "Cannot watch {Path}: {Reason}; it and its subdirectories are not tracked")]
+    [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "Cannot watch or protect {Path}: {Reason}; it and its subdirectories are unprotected and are tried again until they are")]
     public static partial void WatchFailed(ILogger logger, string path, string reason);
 
     [LoggerMessage(EventId = 205, Level = LogLevel.Information, Message = "{Path} is a mount point of another filesystem; it is tracked like any directory")]
     public static partial void NestedMount(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "{Path} is watched and protected again, with its subdirectories")]
+    public static partial void ProtectionRestored(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 207, Level = LogLevel.Warning, Message = "{Path} left the tree but could not be unprotected: {Reason}")]
+    public static partial void UnprotectFailed(ILogger logger, string path, string reason);
 }

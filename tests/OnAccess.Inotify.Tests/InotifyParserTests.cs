@@ -26,8 +26,22 @@ public sealed class InotifyParserTests
             records.Add(r);
         }
 
-        Assert.Equal([new InotifyRecord(1, 0x100, 0, "dir"), new InotifyRecord(2, 0x40, 77, string.Empty), new InotifyRecord(3, 0x80, 77, "n\u00e9")], records);
+        Assert.Equal([(1, 0x100u, 0u), (2, 0x40u, 77u), (3, 0x80u, 77u)], records.Select(r => (r.Wd, r.Mask, r.Cookie)));
+        Assert.Equal(["dir"u8.ToArray(), [], "n\u00e9"u8.ToArray()], records.Select(r => r.Name));
         Assert.Equal(all.Length, reader.Consumed);
+    }
+
+    [Fact]
+    public void Names_are_the_kernel_s_bytes_even_when_they_are_not_UTF8()
+    {
+        var bytes = new byte[16 + 8];
+        var e = new Interop.InotifyEvent { Wd = 1, Mask = 0x100, Cookie = 0, Len = 8 };
+        MemoryMarshal.Write(bytes, in e);
+        byte[] name = [(byte)'b', 0xff, 0x0a, 0x1b, 0xc3, 0x28];
+        name.CopyTo(bytes, 16);
+        var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(bytes));
+        Assert.True(InotifyEventParser.TryReadEvent(ref reader, out var r));
+        Assert.Equal(name, r.Name);
     }
 
     [Fact]
