@@ -74,30 +74,38 @@ internal sealed class EventLoop<TWork>
     private void Read()
     {
         var batch = new List<FanotifyEvent>();
+        var scans = new List<TWork>();
         try
         {
             while (TryRead(batch, Timeout.Infinite))
             {
+                // Every event of the batch is decided (and a scan's deadline started) before any scan runs here: an
+                // event read behind a scan that blocks would otherwise wait for it, unseen by its deadline.
                 for (var i = 0; i < batch.Count; i++)
                 {
                     var e = batch[i];
                     batch[i] = null!;
-                    if (_decide(e) is not { } work)
+                    if (_decide(e) is { } work)
                     {
-                        continue;
-                    }
-
-                    if (_scanHere(work))
-                    {
-                        ScanHere(work);
-                    }
-                    else
-                    {
-                        ToThreadPool(work);
+                        scans.Add(work);
                     }
                 }
 
                 batch.Clear();
+                for (var i = 0; i < scans.Count; i++)
+                {
+                    // The last one may run on this awake thread (the rescuer reads meanwhile); the others go to the pool.
+                    if (i == scans.Count - 1 && _scanHere(scans[i]))
+                    {
+                        ScanHere(scans[i]);
+                    }
+                    else
+                    {
+                        ToThreadPool(scans[i]);
+                    }
+                }
+
+                scans.Clear();
             }
         }
         catch (Exception e)
@@ -109,6 +117,11 @@ internal sealed class EventLoop<TWork>
             foreach (var e in batch)
             {
                 e?.Dispose();
+            }
+
+            foreach (var work in scans)
+            {
+                ToThreadPool(work); // admitted: each holds a slot and must run to give it back
             }
 
             StopReading();

@@ -73,4 +73,37 @@ public sealed record OnAccessStatistics
 
     /// <summary>Scans running now.</summary>
     public long ScansInFlight { get; init; }
+
+    /// <summary>Held accesses answered by their deadline (no verdict within <c>OnAccessCurlTimeout</c> of the access), by <c>OnAccessDenyOnError</c>.</summary>
+    public long Timeouts { get; init; }
+
+    /// <summary>Verdicts that came after their access had been answered by its deadline.</summary>
+    public long LateVerdicts { get; init; }
+
+    /// <summary>Scans running now a whole timeout past their deadline (each holds a slot until it returns).</summary>
+    public long HungScans { get; init; }
+
+    /// <summary>Accesses that were not held (notification mode, extra scanning) and were dropped unscanned because the queue was full.</summary>
+    public long Unscanned { get; init; }
+
+    /// <summary>Directories (each with its subtree) that could not be watched or protected now, and are being retried.</summary>
+    public long UnprotectedDirectories { get; init; }
+
+    /// <summary>Directories that could not be watched or protected when first found (each counted once).</summary>
+    public long ProtectionFailures { get; init; }
+
+    /// <summary>Times the fanotify group was replaced because it failed (never for new signatures: see <see cref="CacheResets"/>).</summary>
+    public long GroupRestarts { get; init; }
+
+    /// <summary>Files whose opens the kernel answers itself now (ignore marks, each held by a read lease).</summary>
+    public long KernelCachedFiles { get; init; }
+
+    /// <summary>Files extra scanning could not open or examine.</summary>
+    public long ExtraScanFailures { get; init; }
+
+    /// <summary>
+    /// Whether protection is not whole now: directories unprotected (being retried), or scans hung. Everything else
+    /// still works; the counters above say what.
+    /// </summary>
+    public bool Degraded => UnprotectedDirectories > 0 || HungScans > 0;
 }

@@ -6,7 +6,7 @@ namespace OnAccess;
 internal static partial class Log
 {
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "On-access monitoring started: mode {Mode}, prevention {Prevention}, DDD {Ddd}, {Marks} directories marked")]
-    public static partial void Started(ILogger logger, string mode, bool prevention, bool ddd, int marks);
+    public static partial void Started(ILogger logger, string mode, bool prevention, bool ddd, long marks);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "On-access monitoring is disabled by the configuration (ScanOnAccess no)")]
     public static partial void Disabled(ILogger logger);
@@ -64,4 +64,19 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 28, Level = LogLevel.Warning, Message = "{Path} refused a filesystem mark ({Reason}); its directories are marked one by one")]
     public static partial void WholeFilesystemRefused(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 29, Level = LogLevel.Error, Message = "The scan of {Path} (pid {Pid}) has not returned a whole OnAccessCurlTimeout after its deadline; its access was answered by OnAccessDenyOnError, and the scan keeps its slot until it returns")]
+    public static partial void ScanHung(ILogger logger, string path, int pid);
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Warning, Message = "The fanotify group is replaced ({Reason}); the new one holds every mark before the old one closes")]
+    public static partial void GroupRestarted(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 31, Level = LogLevel.Trace, Message = "A file in the kernel cache was opened for writing: its ignore mark is gone before the writer's open returned")]
+    public static partial void LeaseBroken(ILogger logger);
+
+    [LoggerMessage(EventId = 32, Level = LogLevel.Warning, Message = "{Count} scans were still running when the monitor stopped; they were abandoned (the accesses they held were already answered)")]
+    public static partial void ScansAbandoned(ILogger logger, long count);
+
+    [LoggerMessage(EventId = 33, Level = LogLevel.Warning, Message = "Extra scanning of {Path} failed: {Reason}")]
+    public static partial void ExtraScanFailed(ILogger logger, string path, string reason);
 }

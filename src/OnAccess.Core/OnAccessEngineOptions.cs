@@ -30,10 +30,17 @@ public sealed class OnAccessEngineOptions
     public int CacheCapacity { get; set; } = 65_536;
 
     /// <summary>
-    /// After a clean verdict on a held open, put a kernel ignore mark on the file (cleared by any write; evictable
-    /// where the kernel supports it), so its next opens never reach user space. The default is <see langword="true"/>.
+    /// After a clean verdict on a held open, put a kernel ignore mark on the file, so its next opens never reach user
+    /// space. Each such file holds a read lease (and a descriptor) that the kernel breaks when anyone opens the file
+    /// for writing, which takes the mark away before that open returns. The default is <see langword="true"/>.
     /// </summary>
     public bool KernelCache { get; set; } = true;
+
+    /// <summary>
+    /// How many files the kernel cache holds at most (oldest out first); it never takes more than a quarter of the
+    /// process's descriptor limit (RLIMIT_NOFILE). The default is 4,096.
+    /// </summary>
+    public int KernelCacheCapacity { get; set; } = 4096;
 
     /// <summary>How many decisions may wait for observers before new ones are dropped (and counted). The default is 10,000.</summary>
     public int ObserverQueueCapacity { get; set; } = 10_000;

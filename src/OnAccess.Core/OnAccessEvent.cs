@@ -40,15 +40,22 @@ public enum DecisionReason
     /// <summary>The scan failed after its retries (<c>OnAccessDenyOnError</c> decides).</summary>
     ScanError,
 
-    /// <summary>The scan missed its deadline (<c>OnAccessCurlTimeout</c>).</summary>
+    /// <summary>No verdict within <c>OnAccessCurlTimeout</c> of the access (waiting for a slot included): <c>OnAccessDenyOnError</c> decides.</summary>
     Timeout,
 
     /// <summary>The monitor is stopping.</summary>
     Shutdown,
+
+    /// <summary>
+    /// The scanner could not scan the file (over its limits, such as clamd's StreamMaxLength, or the file changed while
+    /// it was read): never taken as clean; <c>OnAccessDenyOnError</c> decides.
+    /// </summary>
+    Unscannable,
 }
 
 /// <summary>One decision, as observers and logs see it.</summary>
-/// <param name="Path">The file's path, for display.</param>
+/// <param name="Path">The file's path, for display (bytes that are not UTF-8 show as U+FFFD; <see cref="RawPath"/> has them exactly).
+/// It is someone else's text: escape it before writing it in a line (<see cref="OnAccessText.Escape(string?)"/>).</param>
 /// <param name="ProcessId">The accessing process (0 for extra scanning).</param>
 /// <param name="UserId">Its effective UID, when known.</param>
 /// <param name="Kind">How the file was accessed.</param>
@@ -68,7 +75,11 @@ public sealed record OnAccessEvent(
     AccessDecision Decision,
     DecisionReason Reason,
     TimeSpan Latency,
-    string? Detail = null);
+    string? Detail = null)
+{
+    /// <summary>The file's path exactly as the kernel gives it (a name need not be UTF-8), or <see langword="null"/> when unknown.</summary>
+    public byte[]? RawPath { get; init; }
+}
 
 /// <summary>Receives every decision, off the decision path, in order. Must not block for long.</summary>
 public interface IOnAccessObserver

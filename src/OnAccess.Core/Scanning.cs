@@ -82,14 +82,25 @@ public sealed class ScanRequest
     /// <summary>The open file. Read it with <see cref="RandomAccess"/>; do not dispose it.</summary>
     public SafeFileHandle File { get; }
 
-    /// <summary>The path, for display only; <see langword="null"/> when it cannot be found.</summary>
+    /// <summary>
+    /// The path, for display only; <see langword="null"/> when it cannot be found. Looked up the first time it is read,
+    /// which must be during the scan: once the access is decided its descriptor is closed and the path is unknown.
+    /// </summary>
     public string? Path
     {
         get
         {
             if (Volatile.Read(ref _pathKnown) == 0)
             {
-                _path = _pathSource!();
+                try
+                {
+                    _path = _pathSource!();
+                }
+                catch (ObjectDisposedException)
+                {
+                    _path = null; // read after the access was decided and its descriptor closed
+                }
+
                 Volatile.Write(ref _pathKnown, 1);
             }
 
@@ -110,7 +121,7 @@ public sealed class ScanRequest
         {
             if (Volatile.Read(ref _userIdKnown) == 0)
             {
-                _userId = ProcessInfo.GetOwnerUid(ProcessId);
+                _userId = ProcessIdentity.StatusEffectiveUid(ProcessId);
                 Volatile.Write(ref _userIdKnown, 1);
             }
 

@@ -11,11 +11,14 @@ internal readonly record struct VerdictKey(ulong Device, ulong Inode, long Size,
 }
 
 /// <summary>
-/// Files found clean, for what the kernel's ignore marks miss (notification mode, evicted marks). Bounded and
-/// set-associative: a key hashes to one bucket of <see cref="Ways"/> slots, replaced CLOCK-style. The hit path takes
-/// no lock and allocates nothing: each bucket has a sequence number that writers make odd while they write, and a
-/// reader that sees it change (or odd) treats the lookup as a miss. Only clean verdicts are ever stored; the
-/// signature generation is part of the key, so a new generation misses everything cached before it.
+/// The keys of files found clean (device, inode, size, mtime, ctime, signature generation), for what the kernel's
+/// ignore marks do not hold (notification mode, files beyond the kernel cache). Bounded and set-associative: a key
+/// hashes to one bucket of <see cref="Ways"/> slots, replaced CLOCK-style. The hit path takes no lock and allocates
+/// nothing: each bucket has a sequence number that a writer makes odd (by compare-and-swap, so writers exclude each
+/// other, <see cref="Clear"/> included) while it writes; a reader reads the sequence, the slots, a full fence (so on
+/// weak memory models the slot reads cannot pass the second sequence read), then the sequence again, and takes a
+/// change (or an odd value) as a miss. Only clean verdicts are stored, and only under the rules of
+/// <see cref="CleanVerdicts"/>; the signature generation is part of the key.
 /// </summary>
 internal sealed class VerdictCache
 {
@@ -43,12 +46,14 @@ internal sealed class VerdictCache
         }
 
         var found = Match(ref bucket, key) >= 0;
-        if (found)
+        Interlocked.MemoryBarrier(); // the slot reads above complete before the sequence is read again
+        if (!found || Volatile.Read(ref bucket.Sequence) != before)
         {
-            bucket.Referenced = 1; // a benign race: CLOCK only needs a hint
+            return false;
         }
 
-        return found && Volatile.Read(ref bucket.Sequence) == before;
+        bucket.Referenced = 1; // a benign race: CLOCK only needs a hint
+        return true;
     }
 
     public void Add(in VerdictKey key)
@@ -80,13 +85,19 @@ internal sealed class VerdictCache
         Volatile.Write(ref bucket.Sequence, sequence + 2);
     }
 
+    /// <summary>Empties every bucket, each under its writer's sequence like any other write.</summary>
     public void Clear()
     {
         for (var i = 0; i < _buckets.Length; i++)
         {
             ref var bucket = ref _buckets[i];
-            var sequence = Volatile.Read(ref bucket.Sequence) & ~1;
-            Volatile.Write(ref bucket.Sequence, sequence + 1);
+            var spin = default(SpinWait);
+            int sequence;
+            while (((sequence = Volatile.Read(ref bucket.Sequence)) & 1) != 0 || Interlocked.CompareExchange(ref bucket.Sequence, sequence + 1, sequence) != sequence)
+            {
+                spin.SpinOnce();
+            }
+
             bucket.Slots = default;
             Volatile.Write(ref bucket.Sequence, sequence + 2);
         }

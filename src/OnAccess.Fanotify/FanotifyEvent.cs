@@ -26,8 +26,9 @@ public sealed class FanotifyEvent : IDisposable
     private int _answered;
     private int _disposed;
 
-    internal FanotifyEvent(FanotifyGroup? group, ulong mask, int fd, int pid, IReadOnlyList<FanotifyInfoRecord> infoRecords, SafeDescriptorHandle? pidFd)
+    internal FanotifyEvent(FanotifyGroup? group, ulong mask, int fd, int pid, IReadOnlyList<FanotifyInfoRecord> infoRecords, SafeDescriptorHandle? pidFd, bool processExited = false)
     {
+        ProcessExited = processExited;
         _group = group;
         Events = (FanotifyEvents)(mask & ~(FAN_EVENT_ON_CHILD | FanotifyEventParser.ReadFailureMarker));
         ProcessId = pid;
@@ -67,6 +68,12 @@ public sealed class FanotifyEvent : IDisposable
 
     /// <summary>A pidfd for the accessing process, with pidfd reporting; owned by the event.</summary>
     public SafeHandle? ProcessFd { get; }
+
+    /// <summary>
+    /// With pidfd reporting: the process had already exited and been reaped when the event was read (FAN_NOPIDFD),
+    /// so nothing about it can be learned any more (its process ID may already name another process).
+    /// </summary>
+    public bool ProcessExited { get; }
 
     /// <summary>Whether the accessing process is waiting for <see cref="Respond"/>.</summary>
     public bool IsPermissionRequest { get; }
@@ -185,6 +192,7 @@ public sealed class FanotifyEvent : IDisposable
 
         IReadOnlyList<FanotifyInfoRecord> infos = [];
         SafeDescriptorHandle? pidFd = null;
+        var exited = false;
         if (!record.Info.IsEmpty)
         {
             var list = new List<FanotifyInfoRecord>();
@@ -206,6 +214,10 @@ public sealed class FanotifyEvent : IDisposable
                     {
                         pidFd = new SafeDescriptorHandle(fd);
                     }
+                    else
+                    {
+                        exited = fd == FAN_NOPIDFD;
+                    }
                 }
 
                 list.Add(new FanotifyInfoRecord(type, bytes.AsMemory(offset + 4, len - 4)));
@@ -215,6 +227,6 @@ public sealed class FanotifyEvent : IDisposable
             infos = list;
         }
 
-        return new FanotifyEvent(group, record.Mask, record.Fd, record.Pid, infos, pidFd);
+        return new FanotifyEvent(group, record.Mask, record.Fd, record.Pid, infos, pidFd, exited);
     }
 }

@@ -21,6 +21,7 @@ public sealed class FanotifyGroup : IDisposable
     private SafeDescriptorHandle? _wakeup;
     private volatile bool _closing;
     private int _disposed;
+    private int _injectedReadErrno;
 
     private FanotifyGroup(SafeFanotifyHandle handle, FanotifyGroupOptions options, ILogger logger)
     {
@@ -239,6 +240,8 @@ public sealed class FanotifyGroup : IDisposable
 
         var wakeup = Wakeup();
         bool handleAdded = false, wakeupAdded = false;
+        var count = 0;
+        var error = default(Interop.ErrorInfo);
         var buffer = ArrayPool<byte>.Shared.Rent(KernelReadPump.BufferSize);
         try
         {
@@ -257,7 +260,16 @@ public sealed class FanotifyGroup : IDisposable
                 return false; // closed meanwhile
             }
 
-            switch (KernelRead.WaitAndRead(_handle, wakeup, buffer, millisecondsTimeout, out var count, out var error))
+            var injected = Interlocked.Exchange(ref _injectedReadErrno, 0);
+            var outcome = injected == 0
+                ? KernelRead.WaitAndRead(_handle, wakeup, buffer, millisecondsTimeout, out count, out error)
+                : KernelReadOutcome.ReadFailed;
+            if (injected != 0)
+            {
+                error = Interop.ErrorInfo.FromErrno(injected);
+            }
+
+            switch (outcome)
             {
                 case KernelReadOutcome.Data:
                     FanotifyEventParser.ReadEvents(this, new ReadOnlySequence<byte>(buffer, 0, count), events);
@@ -290,6 +302,12 @@ public sealed class FanotifyGroup : IDisposable
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    /// <summary>
+    /// Makes the next <see cref="ReadEvents"/> behave as if read(2) had failed with <paramref name="errno"/> (tests of
+    /// how callers live through errors the kernel returns only on some filesystems: EIO from FUSE, for example).
+    /// </summary>
+    internal void InjectReadFailure(int errno) => Volatile.Write(ref _injectedReadErrno, errno);
 
     /// <summary>
     /// Closes the group: readers stop, the kernel allows every access still waiting for an answer, and

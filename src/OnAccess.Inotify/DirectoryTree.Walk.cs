@@ -273,7 +273,7 @@ public sealed partial class DirectoryTree
 
         using (fd)
         {
-            return fd is not null && Descriptors.TryGetIdentity(fd, out var id, out _, out _) && id == node.Id;
+            return fd is not null && IsSame(node, fd);
         }
     }
 
@@ -352,7 +352,7 @@ public sealed partial class DirectoryTree
             var next = n.Parent is null
                 ? (n.Root is { } root ? Descriptors.OpenDirectory(root.Path, out _) : null)
                 : (current is null ? null : Descriptors.OpenDirectory(current, n.Name, out _));
-            if (next is null || !Descriptors.TryGetIdentity(next, out var id, out _, out _) || id != n.Id)
+            if (next is null || !IsSame(n, next))
             {
                 next?.Dispose();
                 return null;
@@ -369,6 +369,14 @@ public sealed partial class DirectoryTree
 
         return null;
     }
+
+    /// <summary>
+    /// Whether an open directory is the node's: the same device and inode, and (inode numbers are reused once a
+    /// directory is deleted) the same file handle, whose generation tells a new inode from an old one of that number.
+    /// </summary>
+    private static bool IsSame(TreeNode node, SafeHandle fd) =>
+        Descriptors.TryGetIdentity(fd, out var id, out _, out _) && id == node.Id
+        && (node.Handle is null || Descriptors.GetHandle(fd) is not { } handle || handle.AsSpan().SequenceEqual(node.Handle));
 
     /// <summary>Remembers an open directory for this batch (the cache owns it: closed when the batch ends).</summary>
     private void KeepOpen(TreeNode node, SafeDescriptorHandle fd)
@@ -412,7 +420,7 @@ public sealed partial class DirectoryTree
     /// open directory of its filesystem), so it is that directory wherever it is now. A deleted one cannot be opened
     /// (ESTALE) and needs nothing; one on a filesystem without handles is reported as uncertain.
     /// </summary>
-    private void Unprotect(TreeNode node, TreeNode? hint, byte[] path)
+    private void Unprotect(TreeNode node, TreeNode? hint, byte[] path, bool mayBeGone)
     {
         if (_handler is null)
         {
@@ -445,14 +453,18 @@ public sealed partial class DirectoryTree
 
         if (node.Handle is null || !_onDevice.TryGetValue(node.Id.Device, out var anyOnDevice))
         {
-            Emit(DirectoryTreeEventKind.RemovalUncertain, path);
+            if (!mayBeGone)
+            {
+                Emit(DirectoryTreeEventKind.RemovalUncertain, path);
+            }
+
             return;
         }
 
         using var fd = Descriptors.OpenByHandle(anyOnDevice, node.Handle, out var errno);
         if (fd is null)
         {
-            if (errno is not (Interop.Errno.ESTALE or Interop.Errno.ENOENT))
+            if (!mayBeGone && errno is not (Interop.Errno.ESTALE or Interop.Errno.ENOENT))
             {
                 Emit(DirectoryTreeEventKind.RemovalUncertain, path);
             }

@@ -421,13 +421,9 @@ public sealed partial class DirectoryTree : IAsyncDisposable
                 }
                 else if (movedFrom.Remove(r.Cookie, out var moved) && IsTracked(moved))
                 {
+                    // Only the node moves: its watches and marks are on inodes, and what happened inside it meanwhile
+                    // was applied through descriptors found by handle, not through its old path.
                     Relink(moved, node, r.Name);
-                    if (IsTracked(moved) && moved.Parent == node)
-                    {
-                        // Changes applied while this subtree's place was stale may have missed subdirectories made
-                        // meanwhile: walk it again where it is (known directories are kept as they are).
-                        DirectoryAppeared(node, r.Name);
-                    }
                 }
                 else
                 {
@@ -551,9 +547,10 @@ public sealed partial class DirectoryTree : IAsyncDisposable
     }
 
     /// <summary>
-    /// Stops tracking a directory and its subtree, children first. Unless the kernel already removed them (deleted or
-    /// unmounted: <paramref name="gone"/>), each directory that still exists is found again by its file handle and
-    /// handed to the handler to be unprotected, wherever it has moved.
+    /// Stops tracking a directory and its subtree, children first. Each directory that still exists is found again by
+    /// its file handle and handed to the handler to be unprotected, wherever it has moved; when the kernel reported the
+    /// top one gone (deleted or unmounted: <paramref name="gone"/>), it is not looked for, and what cannot be found
+    /// below it is taken as gone too.
     /// </summary>
     private void RemoveSubtree(TreeNode node, bool gone = false)
     {
@@ -570,9 +567,11 @@ public sealed partial class DirectoryTree : IAsyncDisposable
             var path = n.GetPath();
             _byWd.Remove(n.Wd);
             Interop.Inotify.RemoveWatch(_fd!, n.Wd); // EINVAL when the kernel already dropped it: fine
-            if (!gone)
+            if (!gone || n != node)
             {
-                Unprotect(n, hint, path);
+                // Below a directory the kernel reports gone, a directory may have moved away just before (its
+                // MOVED_FROM waiting in this batch): it still exists and is unprotected; those truly gone are not found.
+                Unprotect(n, hint, path, mayBeGone: gone);
             }
 
             DropRetriesUnder(n);

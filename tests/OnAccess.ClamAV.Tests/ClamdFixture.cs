@@ -10,7 +10,7 @@ namespace OnAccess.ClamAV.Tests;
 /// free port, Foreground), a DatabaseDirectory holding only a generated .hdb with the MD5 of EICAR and of clam.exe
 /// (no internet, no freshclam), started here and stopped here, by pid.
 /// </summary>
-public sealed class ClamdFixture : IAsyncLifetime
+public class ClamdFixture : IAsyncLifetime
 {
     public const long StreamMaxLength = 1024 * 1024;
 
@@ -28,12 +28,18 @@ public sealed class ClamdFixture : IAsyncLifetime
 
     public string ConfPath => Tree.Combine("clamd.conf");
 
+    /// <summary>More .hdb lines for the database, beyond EICAR and clam.exe.</summary>
+    protected virtual IEnumerable<string> ExtraSignatures => [];
+
+    /// <summary>clamd's StreamMaxLength.</summary>
+    protected virtual long StreamLimit => StreamMaxLength;
+
     public async ValueTask InitializeAsync()
     {
         var clam = TestFiles.ReadClamExe();
         Directory.CreateDirectory(Tree.Combine("db"));
         Directory.CreateDirectory(Tree.Combine("tmp"));
-        File.WriteAllText(Tree.Combine("db", "test.hdb"), TestFiles.HdbLine(TestFiles.Eicar, "Test.Eicar") + "\n" + TestFiles.HdbLine(clam, "Test.ClamExe") + "\n");
+        File.WriteAllLines(Tree.Combine("db", "test.hdb"), [TestFiles.HdbLine(TestFiles.Eicar, "Test.Eicar"), TestFiles.HdbLine(clam, "Test.ClamExe"), .. ExtraSignatures]);
         using (var probe = new TcpListener(IPAddress.Loopback, 0))
         {
             probe.Start();
@@ -50,7 +56,7 @@ public sealed class ClamdFixture : IAsyncLifetime
             LogFile {Tree.Combine("clamd.log")}
             MaxThreads 32
             MaxConnectionQueueLength 64
-            StreamMaxLength {StreamMaxLength}
+            StreamMaxLength {StreamLimit}
             Bytecode no
             """);
         await StartAsync();
@@ -60,6 +66,12 @@ public sealed class ClamdFixture : IAsyncLifetime
     {
         Assert.True(File.Exists("/usr/sbin/clamd"), "clamd is missing: install Debian's clamav-daemon (scripts/test.sh does).");
         _clamd = KernelTestSupport.Start("/usr/sbin/clamd", $"--config-file={ConfPath}");
+        // clamd logs every detection to its output too: drain it, or a full pipe stalls every scan.
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        _clamd.OutputDataReceived += (_, e) => Keep(output, e.Data);
+        _clamd.ErrorDataReceived += (_, e) => Keep(output, e.Data);
+        _clamd.BeginOutputReadLine();
+        _clamd.BeginErrorReadLine();
         var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [UnixEndpoint, TcpEndpoint] });
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (true)
@@ -72,10 +84,18 @@ public sealed class ClamdFixture : IAsyncLifetime
 
             if (_clamd.HasExited)
             {
-                throw new InvalidOperationException($"clamd exited with {_clamd.ExitCode}: {await _clamd.StandardError.ReadToEndAsync(cts.Token)} {await _clamd.StandardOutput.ReadToEndAsync(cts.Token)}");
+                throw new InvalidOperationException($"clamd exited with {_clamd.ExitCode}: {string.Join(' ', output)}");
             }
 
             await Task.Delay(100, cts.Token);
+        }
+    }
+
+    private static void Keep(System.Collections.Concurrent.ConcurrentQueue<string> output, string? line)
+    {
+        if (line is not null && output.Count < 200)
+        {
+            output.Enqueue(line);
         }
     }
 
@@ -95,6 +115,7 @@ public sealed class ClamdFixture : IAsyncLifetime
     {
         Kill();
         Tree.Dispose();
+        GC.SuppressFinalize(this);
         return ValueTask.CompletedTask;
     }
 }

@@ -22,6 +22,7 @@ internal class EicarScanner : IScanner
 
     public virtual async ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
     {
+        _ = request.Path; // looked up during the scan: once the access is decided, its descriptor is closed
         Requests.Enqueue(request);
         var now = Interlocked.Increment(ref _inFlight);
         int peak;

@@ -70,14 +70,89 @@ public sealed class CachingEndToEndTests
         var scanner = new GenerationScanner();
         var options = new Config.OnAccessOptions { IncludePaths = [tree.Combine("data")], Prevention = true };
         await using var h = await MonitorHarness.StartAsync(tree, options, scanner, new OnAccessEngineOptions { KernelCache = false });
+        await OlderThanTheChangeTimeMarginAsync(file);
         await ReadManyTimesAsync(file, 50);
         Assert.Equal(1, scanner.ScansOf(file));
         Assert.Equal(49, h.Monitor.GetStatistics().CacheHits);
+    }
+
+    /// <summary>Waits (observing the clock, not sleeping a guess) until the file's last change is older than the margin.</summary>
+    private static async Task OlderThanTheChangeTimeMarginAsync(string file)
+    {
+        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
+        while (DateTime.UtcNow - File.GetLastWriteTimeUtc(file) <= CleanVerdicts.ChangeTimeMargin)
+        {
+            await Task.Delay(10, cts.Token);
+        }
     }
 }
 
 public sealed class VerdictCacheUnitTests
 {
+    /// <summary>
+    /// A file changed within the last <see cref="CleanVerdicts.ChangeTimeMargin"/> is not put in the user-space cache (a
+    /// later write in the same coarse clock tick could leave its key unchanged); once older, it is. Leases are real.
+    /// </summary>
+    [Fact]
+    public async Task A_file_changed_just_now_is_not_remembered_in_user_space_and_an_older_one_is()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        using var verdicts = new CleanVerdicts(1024, 0, Fanotify.FanotifyEvents.OpenPermission, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var path = tree.File("fresh.txt", "fresh");
+        using var file = File.OpenHandle(path);
+        var key = VerdictKey.From(Fanotify.FileIdentity.Of(file), 1);
+
+        verdicts.Remember(verdicts.BeginScan(file)!, key, file, group: null);
+        if (DateTime.UtcNow - File.GetLastWriteTimeUtc(path) < CleanVerdicts.ChangeTimeMargin)
+        {
+            Assert.False(verdicts.IsClean(key, file, null));
+        }
+
+        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
+        while (DateTime.UtcNow - File.GetLastWriteTimeUtc(path) <= CleanVerdicts.ChangeTimeMargin)
+        {
+            await Task.Delay(10, cts.Token);
+        }
+
+        verdicts.Remember(verdicts.BeginScan(file)!, key, file, group: null);
+        Assert.True(verdicts.IsClean(key, file, null));
+    }
+
+    /// <summary>While anyone has the file open for writing (a mapping counts), a remembered verdict is not trusted.</summary>
+    [Fact]
+    public async Task A_remembered_verdict_is_not_trusted_while_a_writer_has_the_file_open()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        using var verdicts = new CleanVerdicts(1024, 0, Fanotify.FanotifyEvents.OpenPermission, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var path = tree.File("doc.txt", "clean");
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(-1));
+        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
+        while (DateTime.UtcNow - File.GetLastWriteTimeUtc(path) <= CleanVerdicts.ChangeTimeMargin || StatusChangeAge(path) <= CleanVerdicts.ChangeTimeMargin)
+        {
+            await Task.Delay(10, cts.Token);
+        }
+
+        using var file = File.OpenHandle(path);
+        var key = VerdictKey.From(Fanotify.FileIdentity.Of(file), 1);
+        verdicts.Remember(verdicts.BeginScan(file)!, key, file, group: null);
+        Assert.True(verdicts.IsClean(key, file, null));
+        using (var writer = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite))
+        {
+            Assert.False(verdicts.IsClean(key, file, null));
+        }
+
+        Assert.True(verdicts.IsClean(key, file, null));
+    }
+
+    private static TimeSpan StatusChangeAge(string path)
+    {
+        using var handle = File.OpenHandle(path);
+        var changed = Fanotify.FileIdentity.Of(handle).ChangedTimeNs;
+        return TimeSpan.FromTicks(((DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000) - changed) / 100);
+    }
+
     private static VerdictKey Key(ulong inode, long generation = 1) => new(1, inode, 100, 5, 6, generation);
 
     [Fact]

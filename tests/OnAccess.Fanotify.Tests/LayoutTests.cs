@@ -51,6 +51,7 @@ public sealed class LayoutTests
             ("offsetof(struct dirent64, d_name)", Interop.Libc.DirentNameOffset.ToString()),
             ("O_DIRECTORY", Interop.Libc.O_DIRECTORY.ToString()),
             ("O_NOFOLLOW", Interop.Libc.O_NOFOLLOW.ToString()),
+            ("(unsigned)_IOWR(0xFF, 11, char[64])", Interop.Libc.PidfdGetInfo.ToString()),
             ("offsetof(struct statx, stx_uid)", Offset<Interop.Libc.Statx>("Uid")),
             ("offsetof(struct statx, stx_mode)", Offset<Interop.Libc.Statx>("Mode")),
             ("offsetof(struct statx, stx_ino)", Offset<Interop.Libc.Statx>("Ino")),
@@ -96,6 +97,7 @@ public sealed class LayoutTests
             #include <sys/signalfd.h>
             #include <signal.h>
             #include <dirent.h>
+            #include <sys/resource.h>
             #include <linux/stat.h>
             #include <sys/eventfd.h>
             #include <poll.h>
@@ -103,6 +105,7 @@ public sealed class LayoutTests
             #include <errno.h>
             #include <stddef.h>
             #include <stdio.h>
+            #include <sys/ioctl.h>
             int main(void) {
 
             """);

@@ -113,11 +113,11 @@ internal static partial class KernelTestSupport
         }
 
         /// <summary>Mounts a private tmpfs on a new subdirectory (root only); unmounted on dispose.</summary>
-        public async Task<string> MountTmpfsAsync(string relative)
+        public async Task<string> MountTmpfsAsync(string relative, string size = "16m")
         {
             var target = Combine(relative);
             Directory.CreateDirectory(target);
-            var result = await RunAsync("/bin/mount", "-t", "tmpfs", "-o", "size=16m", "onaccess-test", target).ConfigureAwait(false);
+            var result = await RunAsync("/bin/mount", "-t", "tmpfs", "-o", "size=" + size, "onaccess-test", target).ConfigureAwait(false);
             Assert.True(result.ExitCode == 0, "mount -t tmpfs failed: " + result.StdErr);
             _mounts.Add(target);
             return target;

@@ -90,5 +90,25 @@ internal static partial class Interop
 
         [LibraryImport(Libraries.Libc, EntryPoint = "gettid")]
         internal static partial int GetTid();
+
+        internal const int RLIMIT_NOFILE = 7;
+
+        /// <summary><code>struct rlimit { rlim_t rlim_cur; rlim_t rlim_max; };</code></summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct RLimit
+        {
+            public ulong Current;
+            public ulong Maximum;
+        }
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "getrlimit", SetLastError = true)]
+        internal static unsafe partial int GetRLimit(int resource, RLimit* limit);
+
+        /// <summary>How many descriptors this process may have open (RLIMIT_NOFILE's soft limit); 1,024 when it cannot be read.</summary>
+        internal static unsafe ulong GetOpenFileLimit()
+        {
+            RLimit limit;
+            return GetRLimit(RLIMIT_NOFILE, &limit) == 0 ? limit.Current : 1024;
+        }
     }
 }

@@ -45,6 +45,8 @@ internal static partial class Interop
         // records and responses
         internal const byte FANOTIFY_METADATA_VERSION = 3;
         internal const int FAN_NOFD = -1;
+        internal const int FAN_NOPIDFD = -1;
+        internal const int FAN_EPIDFD = -2;
         internal const byte FAN_EVENT_INFO_TYPE_FID = 1;
         internal const byte FAN_EVENT_INFO_TYPE_DFID_NAME = 2;
         internal const byte FAN_EVENT_INFO_TYPE_DFID = 3;

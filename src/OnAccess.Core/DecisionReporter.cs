@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using OnAccess.Fanotify;
+using OnAccess.Text;
+
+namespace OnAccess;
+
+/// <summary>
+/// Where decisions go once they are made: the counters (each counted once, and the Meter's instruments read the same
+/// counts), observers (in order, on their own thread, off every path that holds an access), and logs (names escaped:
+/// a file name cannot forge a line or drive a terminal). Nothing here runs a log sink or an observer on the thread
+/// that made the decision.
+/// </summary>
+internal sealed class DecisionReporter : IAsyncDisposable
+{
+    private static readonly int Decisions = Enum.GetValues<AccessDecision>().Length;
+    private static readonly int Reasons = Enum.GetValues<DecisionReason>().Length;
+
+    private readonly IOnAccessObserver[] _observers;
+    private readonly ILogger _logger;
+    private readonly Channel<OnAccessEvent> _observed;
+    private readonly Meter _meter;
+    private readonly Histogram<double> _scanDuration;
+    private readonly long[] _byDecision = new long[Decisions * Reasons];
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly bool _denyOnError;
+    private Task? _delivery;
+    private long _events, _scans, _infected, _errors, _timeouts, _late, _hungTotal, _overflows, _kernelDenied, _observerDrops, _cacheResets, _groupRestarts, _extraScanFailures;
+
+    public DecisionReporter(IEnumerable<IOnAccessObserver> observers, ILogger logger, int observerQueueCapacity, bool denyOnError)
+    {
+        _observers = [.. observers];
+        _logger = logger;
+        _denyOnError = denyOnError;
+        _observed = Channel.CreateBounded<OnAccessEvent>(new BoundedChannelOptions(observerQueueCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        _meter = new Meter("OnAccess");
+        _meter.CreateObservableCounter("onaccess.events", () => Interlocked.Read(ref _events), description: "Kernel events received");
+        _meter.CreateObservableCounter("onaccess.scans", () => Interlocked.Read(ref _scans), description: "Scans run, retries included");
+        _meter.CreateObservableCounter("onaccess.overflows", () => Interlocked.Read(ref _overflows), description: "Kernel queue overflows");
+        _meter.CreateObservableCounter("onaccess.timeouts", () => Interlocked.Read(ref _timeouts), description: "Accesses answered by their deadline");
+        _meter.CreateObservableCounter("onaccess.decisions", ObserveDecisions, description: "Decisions, by decision and reason");
+        _scanDuration = _meter.CreateHistogram<double>("onaccess.scan.duration", unit: "ms", description: "Scan duration");
+    }
+
+    /// <summary>Whether anyone will see the accessing user: an observer, or a decision log that is on.</summary>
+    public bool WantsUser => _observers.Length > 0 || _logger.IsEnabled(LogLevel.Warning);
+
+    public Meter Meter => _meter;
+
+    public void Start() => _delivery = Task.Run(DeliverAsync, CancellationToken.None);
+
+    public void EventRead() => Interlocked.Increment(ref _events);
+
+    public void ScanStarted() => Interlocked.Increment(ref _scans);
+
+    public void ScanEnded(TimeSpan duration) => _scanDuration.Record(duration.TotalMilliseconds);
+
+    public void LateVerdict() => Interlocked.Increment(ref _late);
+
+    public void CacheReset() => Interlocked.Increment(ref _cacheResets);
+
+    public void ExtraScanFailed() => Interlocked.Increment(ref _extraScanFailures);
+
+    public void Overflowed() => Interlocked.Increment(ref _overflows);
+
+    /// <summary>A replacement group was started because the current one failed.</summary>
+    public void GroupRestarted(string reason)
+    {
+        Interlocked.Increment(ref _groupRestarts);
+        OffThePath(logger => Log.GroupRestarted(logger, reason));
+    }
+
+    /// <summary>An overflow, or an event the kernel could not deliver (it denied that access).</summary>
+    public void KernelNotice(FanotifyEvent e)
+    {
+        if (e.IsQueueOverflow)
+        {
+            Interlocked.Increment(ref _overflows);
+            OffThePath(static logger => Log.FanotifyOverflow(logger));
+            return;
+        }
+
+        var count = Interlocked.Increment(ref _kernelDenied);
+        var errno = e.ReadError!.Value;
+        if (long.IsPow2(count))
+        {
+            OffThePath(logger => Log.KernelDenied(logger, errno, Interop.ErrorInfo.FromErrno(errno).Message, count));
+        }
+    }
+
+    /// <summary>A scan is still running a whole timeout after its deadline: it holds its slot (once per scan).</summary>
+    public void ScanHung(WorkItem item)
+    {
+        Interlocked.Increment(ref _hungTotal);
+        var path = DisplayText.Escape(item.RawPath ?? RawPathOf(item.Event) ?? []);
+        OffThePath(logger => Log.ScanHung(logger, path, item.ProcessId));
+    }
+
+    /// <summary>After the answer: counts the decision and hands it to observers and logs (when anyone would see it).</summary>
+    public void Finish(WorkItem item, ScanVerdict? verdict, AccessDecision decision, DecisionReason reason, string? detail, string? threat = null)
+    {
+        var latency = Stopwatch.GetElapsedTime(item.Arrived);
+        Interlocked.Increment(ref _byDecision[((int)decision * Reasons) + (int)reason]);
+        if (verdict == ScanVerdict.Infected)
+        {
+            Interlocked.Increment(ref _infected);
+        }
+        else if (verdict == ScanVerdict.Error)
+        {
+            Interlocked.Increment(ref _errors);
+        }
+
+        if (reason == DecisionReason.Timeout)
+        {
+            Interlocked.Increment(ref _timeouts);
+        }
+
+        if (!IsReported(verdict, reason))
+        {
+            return; // nobody would see it: no observer, and its log level is off
+        }
+
+        var raw = item.RawPath ?? RawPathOf(item.Event); // the item is not released before its decision is reported
+        var observed = new OnAccessEvent(raw is null ? null : Encoding.UTF8.GetString(raw), item.ProcessId, item.UserId, item.Kind, verdict, threat, decision, reason, latency, detail)
+        {
+            RawPath = raw,
+        };
+        if (!_observed.Writer.TryWrite(observed))
+        {
+            var drops = Interlocked.Increment(ref _observerDrops);
+            if (long.IsPow2(drops))
+            {
+                OffThePath(logger => Log.ObserverQueueFull(logger, drops));
+            }
+        }
+    }
+
+    private static byte[]? RawPathOf(FanotifyEvent? e)
+    {
+        try
+        {
+            return e?.GetRawPath();
+        }
+        catch (ObjectDisposedException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The counters this reporter owns, on top of <paramref name="statistics"/>.</summary>
+    public OnAccessStatistics Fill(OnAccessStatistics statistics) => statistics with
+    {
+        Events = Interlocked.Read(ref _events),
+        Scans = Interlocked.Read(ref _scans),
+        Allowed = Sum(AccessDecision.Allow),
+        Denied = Sum(AccessDecision.Deny),
+        Infected = Interlocked.Read(ref _infected),
+        Errors = Interlocked.Read(ref _errors),
+        Skipped = SumReasons(DecisionReason.ExcludedUser, DecisionReason.ExcludedPath, DecisionReason.TooLarge, DecisionReason.NotRegularFile),
+        CacheHits = SumReasons(DecisionReason.Cached),
+        CacheResets = Interlocked.Read(ref _cacheResets),
+        QueueFull = SumReasons(DecisionReason.QueueFull),
+        Unscanned = Interlocked.Read(ref _byDecision[((int)AccessDecision.None * Reasons) + (int)DecisionReason.QueueFull]),
+        Overflows = Interlocked.Read(ref _overflows),
+        KernelDenied = Interlocked.Read(ref _kernelDenied),
+        Timeouts = Interlocked.Read(ref _timeouts),
+        LateVerdicts = Interlocked.Read(ref _late),
+        GroupRestarts = Interlocked.Read(ref _groupRestarts),
+        ExtraScanFailures = Interlocked.Read(ref _extraScanFailures),
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _observed.Writer.TryComplete();
+        if (_delivery is not null)
+        {
+            await _delivery.ConfigureAwait(false);
+        }
+
+        _stopping.Dispose();
+        _meter.Dispose();
+    }
+
+    private long Sum(AccessDecision decision)
+    {
+        long sum = 0;
+        for (var r = 0; r < Reasons; r++)
+        {
+            sum += Interlocked.Read(ref _byDecision[((int)decision * Reasons) + r]);
+        }
+
+        return sum;
+    }
+
+    private long SumReasons(params DecisionReason[] reasons)
+    {
+        long sum = 0;
+        for (var d = 0; d < Decisions; d++)
+        {
+            foreach (var r in reasons)
+            {
+                sum += Interlocked.Read(ref _byDecision[(d * Reasons) + (int)r]);
+            }
+        }
+
+        return sum;
+    }
+
+    private IEnumerable<Measurement<long>> ObserveDecisions()
+    {
+        for (var d = 0; d < Decisions; d++)
+        {
+            for (var r = 0; r < Reasons; r++)
+            {
+                var count = Interlocked.Read(ref _byDecision[(d * Reasons) + r]);
+                if (count > 0)
+                {
+                    yield return new Measurement<long>(count, new KeyValuePair<string, object?>("decision", ((AccessDecision)d).ToString()), new KeyValuePair<string, object?>("reason", ((DecisionReason)r).ToString()));
+                }
+            }
+        }
+    }
+
+    private async Task DeliverAsync()
+    {
+        await foreach (var e in _observed.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            Deliver(e);
+        }
+    }
+
+    private void Deliver(OnAccessEvent e)
+    {
+        var path = e.RawPath is { } raw ? DisplayText.Escape(raw) : null;
+        if (e.Verdict == ScanVerdict.Infected)
+        {
+            Log.Infected(_logger, DisplayText.Escape(e.ThreatName), path, e.ProcessId, e.UserId, e.Decision);
+        }
+        else if (e.Reason is DecisionReason.ScanError or DecisionReason.Timeout or DecisionReason.Unscannable)
+        {
+            Log.ScanFailed(_logger, path, e.Reason, e.Decision, _denyOnError, DisplayText.Escape(e.Detail));
+        }
+        else if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            Log.Decision(_logger, e.Decision, path, e.ProcessId, e.Reason, e.Verdict, (long)e.Latency.TotalMicroseconds);
+        }
+
+        foreach (var observer in _observers)
+        {
+            try
+            {
+                observer.OnEvent(e);
+            }
+            catch (Exception ex)
+            {
+                Log.ObserverFailed(_logger, ex);
+            }
+        }
+    }
+
+    /// <summary>Whether a decision reaches anyone: an observer, or a log level that is on (see <see cref="Deliver"/>).</summary>
+    private bool IsReported(ScanVerdict? verdict, DecisionReason reason) =>
+        _observers.Length > 0
+        || _logger.IsEnabled(verdict == ScanVerdict.Infected || reason is DecisionReason.ScanError or DecisionReason.Timeout or DecisionReason.Unscannable ? LogLevel.Warning : LogLevel.Debug);
+
+    /// <summary>Logs from the paths that hold accesses run on the thread pool: a thread that answers never runs a log sink.</summary>
+    private void OffThePath(Action<ILogger> log) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Log(state.Logger), (Log: log, Logger: _logger), preferLocal: false);
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using OnAccess.Fanotify;
+
+namespace OnAccess;
+
+/// <summary>
+/// What runs on the thread that read an event, in the design's order: kernel notices; own process (allowed at once);
+/// the facts a decision needs (the user, read now through the event's pidfd while the kernel still knows the
+/// process; the path when an exclusion needs it; the file's identity from its descriptor); the plan's skips; a
+/// remembered clean verdict; otherwise a scan, admitted to the dispatcher. It never blocks and never runs a scanner, an
+/// observer or a log sink (the reporter hands those off).
+/// </summary>
+internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, ScanDispatcher dispatcher, DecisionReporter reporter, Action<string> groupNeedsReplacing)
+{
+    /// <summary>Files up to this size are scanned on the thread that read them (see <see cref="EventLoop{TWork}"/>).</summary>
+    public const long InlineScanMaxSize = 128 * 1024;
+
+    private readonly int _ownPid = Environment.ProcessId;
+
+    /// <summary>Decides one event: answers it and returns null, or returns the work of a scan that holds a slot.</summary>
+    public WorkItem? Decide(FanotifyEvent e, GroupState group)
+    {
+        reporter.EventRead();
+        var arrived = Stopwatch.GetTimestamp();
+        if (e.IsQueueOverflow || e.ReadError is not null)
+        {
+            reporter.KernelNotice(e);
+            if (e.ReadError == Interop.Errno.EBADMSG)
+            {
+                groupNeedsReplacing("the kernel returned a record that could not be parsed; accesses it held are released by closing the group");
+            }
+
+            e.Dispose();
+            return null;
+        }
+
+        if (e.File is null)
+        {
+            e.Dispose();
+            return null;
+        }
+
+        if (e.ProcessId == _ownPid || group.Retired)
+        {
+            // Our own opens never wait on us; a retired group's new events are held by its successor too.
+            Respond(e, FanotifyResponse.Allow);
+            e.Dispose();
+            return null;
+        }
+
+        var kind = KindOf(e.Events);
+        var userId = policy.UsesUserId || reporter.WantsUser ? ProcessIdentity.EffectiveUid(e) : null;
+        e.ProcessFd?.Dispose(); // read what it was for: a queued access holds one descriptor, not two
+        var path = policy.UsesPath ? e.GetRawPath() : null;
+        FileIdentity identity;
+        try
+        {
+            identity = e.GetFileIdentity();
+        }
+        catch (IOException)
+        {
+            Skip(e, kind, userId, path, DecisionReason.NotRegularFile, arrived);
+            return null;
+        }
+
+        if (policy.Skip(userId, path, identity.IsRegularFile, identity.Size) is { } reason)
+        {
+            Skip(e, kind, userId, path, reason, arrived);
+            return null;
+        }
+
+        var key = VerdictKey.From(identity, group.Generation);
+        if (verdicts.IsClean(key, e.File, e.IsPermissionRequest ? group : null))
+        {
+            Respond(e, FanotifyResponse.Allow);
+            var cached = new WorkItem(e, e.File, kind, e.ProcessId, userId, identity.Size, path, arrived, null, key);
+            reporter.Finish(cached, ScanVerdict.Clean, e.IsPermissionRequest ? AccessDecision.Allow : AccessDecision.None, DecisionReason.Cached, null);
+            e.Dispose();
+            return null;
+        }
+
+        var item = new WorkItem(e, e.File, kind, e.ProcessId, userId, identity.Size, path, arrived, group, key);
+        Interlocked.Increment(ref group.Pending);
+        return dispatcher.Admit(item);
+    }
+
+    private void Skip(FanotifyEvent e, AccessKind kind, uint? userId, byte[]? path, DecisionReason reason, long arrived)
+    {
+        Respond(e, FanotifyResponse.Allow);
+        reporter.Finish(new WorkItem(e, e.File!, kind, e.ProcessId, userId, 0, path, arrived, null, default), null, e.IsPermissionRequest ? AccessDecision.Allow : AccessDecision.None, reason, null);
+        e.Dispose();
+    }
+
+    private static void Respond(FanotifyEvent e, FanotifyResponse response)
+    {
+        if (!e.IsPermissionRequest)
+        {
+            return;
+        }
+
+        try
+        {
+            e.Respond(response);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or IOException)
+        {
+            // The group closed (the kernel allowed it), or the opener is gone.
+        }
+    }
+
+    private static AccessKind KindOf(FanotifyEvents events) =>
+        (events & (FanotifyEvents.OpenExecPermission | FanotifyEvents.OpenExec)) != 0 ? AccessKind.Exec
+        : (events & (FanotifyEvents.AccessPermission | FanotifyEvents.Access)) != 0 && (events & (FanotifyEvents.Open | FanotifyEvents.OpenPermission)) == 0 ? AccessKind.Read
+        : AccessKind.Open;
+}

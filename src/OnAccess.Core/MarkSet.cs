@@ -1,0 +1,180 @@
+using Microsoft.Extensions.Logging;
+using OnAccess.Config;
+using OnAccess.Fanotify;
+using OnAccess.Inotify;
+using OnAccess.Kernel;
+using OnAccess.Paths;
+
+namespace OnAccess;
+
+/// <summary>
+/// The one owner of the fanotify group's marks: a filesystem mark for each include root that is a whole filesystem,
+/// a directory mark for every other protected directory (put and taken away through a descriptor of that very
+/// directory, as the <see cref="DirectoryTree"/> hands it over), and, for roots without a tracker, marks on the roots
+/// themselves. A new group (new signatures, or a group that failed) is built beside the old one and takes over before
+/// the old one closes. The verdict caches own the ignore marks.
+/// </summary>
+internal sealed class MarkSet(FanotifyGroupOptions groupOptions, FanotifyEvents mask, FanotifyMarkTarget target, ILoggerFactory loggerFactory, Action<TrackedFile> filesChanged) : IDirectoryTreeHandler
+{
+    private readonly ILogger _logger = loggerFactory.CreateLogger<MarkSet>();
+    private volatile (string Path, ulong Device)[] _wholeFilesystems = []; // replaced whole, read on the tracker's thread
+    private volatile GroupState? _current;
+    private int _roots;
+
+    /// <summary>The group that takes new marks and whose events are decided.</summary>
+    public GroupState? Current => _current;
+
+    /// <summary>The roots marked directly (no tracker).</summary>
+    public int MarkedRoots => Volatile.Read(ref _roots);
+
+    private FanotifyMarkOptions DirectoryOptions => target == FanotifyMarkTarget.Mount
+        ? FanotifyMarkOptions.None
+        : FanotifyMarkOptions.EventOnChild | FanotifyMarkOptions.OnlyDirectory;
+
+    /// <summary>
+    /// A recursive root that is a whole filesystem (a mount point showing its filesystem's root) with nothing excluded
+    /// below it is protected by one filesystem mark instead of a mark per directory: the same files (every file of
+    /// that filesystem lies below the root, by whatever path it is opened), one mark instead of thousands, and an
+    /// open costs the kernel less. Directories of other filesystems mounted below it keep their directory marks.
+    /// </summary>
+    public void ChooseWholeFilesystems(OnAccessPlan plan)
+    {
+        foreach (var root in plan.Roots)
+        {
+            if (root.Recursive
+                && !plan.ExcludePaths.Any(x => PathPrefix.IsSameOrUnder(x, root.Path))
+                && !plan.Roots.Any(other => other.Path != root.Path && PathPrefix.IsStrictlyUnder(root.Path, other.Path))
+                && MountTable.IsWholeFilesystem(root.Path)
+                && Interop.Libc.GetDevice(root.Path) is { } device)
+            {
+                _wholeFilesystems = [.. _wholeFilesystems, (root.Path, Interop.Libc.MakeDev(device.Major, device.Minor))];
+                Log.WholeFilesystem(_logger, root.Path);
+            }
+        }
+    }
+
+    /// <summary>A new group with the filesystem marks (not yet current: <see cref="Use"/> switches to it).</summary>
+    public GroupState CreateGroup(long generation)
+    {
+        var group = FanotifyGroup.Create(groupOptions, loggerFactory.CreateLogger<FanotifyGroup>());
+        foreach (var whole in _wholeFilesystems)
+        {
+            try
+            {
+                group.AddMark(whole.Path, mask, FanotifyMarkOptions.None, FanotifyMarkTarget.Filesystem);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+            {
+                // This filesystem refuses a filesystem mark: its directories are marked one by one instead.
+                Log.WholeFilesystemRefused(_logger, whole.Path, e.Message);
+                _wholeFilesystems = [.. _wholeFilesystems.Where(w => w != whole)];
+            }
+        }
+
+        return new GroupState(group, generation);
+    }
+
+    /// <summary>Makes <paramref name="group"/> the one that takes marks from now on.</summary>
+    public void Use(GroupState group) => _current = group;
+
+    /// <summary>Marks the plan's roots directly (mount paths, or include paths without the tracker).</summary>
+    /// <exception cref="IOException">A root cannot be marked (the message names it and the reason).</exception>
+    public void MarkRoots(GroupState group, OnAccessPlan plan)
+    {
+        var count = 0;
+        foreach (var root in plan.Roots)
+        {
+            if (target == FanotifyMarkTarget.Mount)
+            {
+                group.Group.AddMark(root.Path, mask, FanotifyMarkOptions.None, FanotifyMarkTarget.Mount);
+            }
+            else
+            {
+                using var fd = Descriptors.OpenDirectory(root.Path, out var errno)
+                    ?? throw Interop.GetExceptionForError(Interop.ErrorInfo.FromErrno(errno), "open", root.Path);
+                if (!Covered(fd))
+                {
+                    group.Group.AddMark(fd, mask, DirectoryOptions);
+                }
+            }
+
+            count++;
+        }
+
+        Volatile.Write(ref _roots, count);
+    }
+
+    /// <inheritdoc />
+    public void DirectoryAdded(TrackedDirectory directory)
+    {
+        if (IsWholeFilesystem(directory.Device))
+        {
+            return; // its filesystem mark already holds every open
+        }
+
+        var group = _current ?? throw new InvalidOperationException("No fanotify group to mark in.");
+        try
+        {
+            group.Group.AddMark(directory.Descriptor, mask, DirectoryOptions);
+        }
+        catch (ObjectDisposedException e)
+        {
+            throw new InvalidOperationException("The fanotify group is closed.", e);
+        }
+    }
+
+    /// <inheritdoc />
+    public void DirectoryRemoved(TrackedDirectory directory)
+    {
+        if (IsWholeFilesystem(directory.Device) || _current is not { Group.IsClosed: false } group)
+        {
+            return;
+        }
+
+        try
+        {
+            group.Group.RemoveMark(directory.Descriptor, mask, DirectoryOptions);
+        }
+        catch (ObjectDisposedException)
+        {
+            // closed meanwhile: its marks went with it
+        }
+    }
+
+    /// <inheritdoc />
+    public void FileChanged(TrackedFile file) => filesChanged(file);
+
+    private bool Covered(SafeDescriptorHandle fd) => Descriptors.TryGetIdentity(fd, out var id, out _, out _) && IsWholeFilesystem(id.Device);
+
+    private bool IsWholeFilesystem(ulong device)
+    {
+        foreach (var whole in _wholeFilesystems)
+        {
+            if (whole.Device == device)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+/// <summary>One fanotify group and its reader. A new one replaces it when the signatures change or it fails.</summary>
+internal sealed class GroupState(FanotifyGroup group, long generation)
+{
+    /// <summary>Accesses admitted for a scan and not yet released (a replaced group waits for them, bounded).</summary>
+    public int Pending;
+
+    public FanotifyGroup Group { get; } = group;
+
+    public long Generation { get; } = generation;
+
+    /// <summary>Replaced: its new events are held by its successor too, so they are allowed at once here.</summary>
+    public volatile bool Retired;
+
+    public EventLoop<WorkItem>? Loop { get; set; }
+
+    /// <summary>Completes when the group's events are no longer read.</summary>
+    public Task Consumer => Loop?.ReadingStopped ?? Task.CompletedTask;
+}

@@ -1,0 +1,409 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using OnAccess.Config;
+using OnAccess.Fanotify;
+
+namespace OnAccess;
+
+/// <summary>
+/// Runs scans and answers for them: <c>MaxThreads</c> slots, a bounded queue, retries, and the deadline of the open
+/// (<see cref="DeadlineWatch"/>: arrival plus OnAccessCurlTimeout, whatever the scanner does). Every item is decided
+/// exactly once, by its scan, its deadline, a full queue or shutdown; the answer comes first, then the caches, then
+/// the report. A scan that never returns keeps its slot (and is reported hung), nothing more.
+/// </summary>
+internal sealed class ScanDispatcher : IDisposable
+{
+    private readonly IScanner _scanner;
+    private readonly OnAccessPlan _plan;
+    private readonly AccessPolicy _policy;
+    private readonly CleanVerdicts _verdicts;
+    private readonly DecisionReporter _reporter;
+    private readonly Func<long> _generation;
+    private readonly Action _scanned;
+    private readonly SemaphoreSlim _slots;
+    private readonly Channel<WorkItem> _queue;
+    private readonly DeadlineWatch _deadlines;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _workers = [];
+    private long _depth;
+    private long _inFlight;
+
+    /// <param name="scanner">The scanner.</param>
+    /// <param name="plan">Slots, retries, timeout.</param>
+    /// <param name="queueCapacity">How many items may wait for a slot.</param>
+    /// <param name="policy">Verdicts to answers.</param>
+    /// <param name="verdicts">Where clean verdicts are remembered.</param>
+    /// <param name="reporter">Where decisions go.</param>
+    /// <param name="generation">The scanner's signature generation now (a verdict of an older one is not cached).</param>
+    /// <param name="scanned">Called after each scan (the engine checks for new signatures there).</param>
+    public ScanDispatcher(IScanner scanner, OnAccessPlan plan, int queueCapacity, AccessPolicy policy, CleanVerdicts verdicts, DecisionReporter reporter, Func<long> generation, Action scanned)
+    {
+        _scanner = scanner;
+        _plan = plan;
+        _policy = policy;
+        _verdicts = verdicts;
+        _reporter = reporter;
+        _generation = generation;
+        _scanned = scanned;
+        _slots = new SemaphoreSlim(plan.MaxThreads, plan.MaxThreads);
+        _queue = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(queueCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleWriter = false });
+        _deadlines = new DeadlineWatch(plan.ScanTimeout, Expired, _reporter.ScanHung);
+        for (var i = 0; i < plan.MaxThreads; i++)
+        {
+            _workers.Add(Task.Run(WorkAsync, CancellationToken.None));
+        }
+    }
+
+    /// <summary>Items waiting for a slot now.</summary>
+    public long QueueDepth => Interlocked.Read(ref _depth);
+
+    /// <summary>Scans running now.</summary>
+    public long InFlight => Interlocked.Read(ref _inFlight);
+
+    /// <summary>Scans still running a whole timeout after their deadline.</summary>
+    public int Hung => _deadlines.HungNow;
+
+    /// <summary>
+    /// For an access that needs a scan (on the thread that read it): its deadline starts now; returns it when a slot is
+    /// free (the caller then runs <see cref="RunAsync"/>), otherwise queues it, or answers it at once when the queue is full.
+    /// </summary>
+    public WorkItem? Admit(WorkItem item)
+    {
+        if (item.IsHeld)
+        {
+            _deadlines.Add(item);
+        }
+
+        if (_slots.Wait(0))
+        {
+            return item;
+        }
+
+        Enqueue(item);
+        return null;
+    }
+
+    /// <summary>Queues an item for the next free slot (extra scanning uses this directly: nothing is held).</summary>
+    public void Enqueue(WorkItem item)
+    {
+        Interlocked.Increment(ref _depth);
+        if (!_queue.Writer.TryWrite(item))
+        {
+            Interlocked.Decrement(ref _depth);
+            if (item.TryDecide())
+            {
+                var decision = _policy.QueueFull(item.IsHeld);
+                Answer(item, decision);
+                _reporter.Finish(item, null, decision, DecisionReason.QueueFull, "the scan queue is full");
+                Drop(item);
+            }
+
+            ScanOver(item);
+        }
+    }
+
+    /// <summary>Scans and decides one item in a slot it holds, then gives the slot back.</summary>
+    public async Task RunAsync(WorkItem item)
+    {
+        try
+        {
+            await ProcessAsync(item).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Never leave an access held: answer by the error policy, then go on.
+            if (item.TryDecide())
+            {
+                var decision = _policy.Answer(ScanVerdict.Error, item.IsHeld);
+                Answer(item, decision);
+                _reporter.Finish(item, ScanVerdict.Error, decision, DecisionReason.ScanError, ex.Message);
+                Drop(item);
+            }
+        }
+        finally
+        {
+            ScanOver(item);
+            _slots.Release();
+        }
+    }
+
+    /// <summary>
+    /// Stops: queued items are allowed (the group is already closed, so the kernel allowed them anyway), workers leave,
+    /// and scans still running get at most <paramref name="bound"/> to end; any that do not are abandoned.
+    /// </summary>
+    /// <returns>How many scans were still running when the bound passed.</returns>
+    public async Task<long> StopAsync(TimeSpan bound)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _queue.Writer.TryComplete();
+        while (_queue.Reader.TryRead(out var item))
+        {
+            Interlocked.Decrement(ref _depth);
+            Shutdown(item);
+        }
+
+        using var cts = new CancellationTokenSource(bound);
+        var until = Stopwatch.GetTimestamp() + (long)(bound.TotalSeconds * Stopwatch.Frequency);
+        try
+        {
+            await Task.WhenAll(_workers).WaitAsync(cts.Token).ConfigureAwait(false);
+            while (InFlight > 0 && Stopwatch.GetTimestamp() < until)
+            {
+                await Task.Delay(10, cts.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _deadlines.Dispose();
+        return InFlight;
+    }
+
+    /// <summary>Releases what <see cref="StopAsync"/> leaves: call it after that.</summary>
+    public void Dispose()
+    {
+        _deadlines.Dispose();
+        _stopping.Dispose();
+        if (InFlight == 0)
+        {
+            _slots.Dispose(); // an abandoned scan still releases its slot when it returns
+        }
+    }
+
+    private async Task WorkAsync()
+    {
+        try
+        {
+            await foreach (var item in _queue.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                Interlocked.Decrement(ref _depth);
+                if (item.IsDecided)
+                {
+                    ScanOver(item); // its deadline passed while it waited
+                    continue;
+                }
+
+                try
+                {
+                    await _slots.WaitAsync(_stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    Shutdown(item);
+                    return;
+                }
+
+                await RunAsync(item).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task ProcessAsync(WorkItem item)
+    {
+        if (item.IsDecided)
+        {
+            return; // answered by its deadline while it waited
+        }
+
+        if (_stopping.IsCancellationRequested)
+        {
+            DecideShutdown(item);
+            return;
+        }
+
+        // The path and the user are looked up only if the scanner or a report reads them.
+        var request = item.RawPath is null && item.Event is { } source
+            ? new ScanRequest(item.File, () => (item.RawPath ??= source.GetRawPath()) is { } raw ? System.Text.Encoding.UTF8.GetString(raw) : null, item.Size, item.ProcessId, item.UserId, item.Kind)
+            : new ScanRequest(item.File, item.RawPath is null ? null : System.Text.Encoding.UTF8.GetString(item.RawPath), item.Size, item.ProcessId, item.UserId, item.Kind);
+        var (result, reason) = await ScanAsync(request, item).ConfigureAwait(false);
+        if (!item.TryDecide())
+        {
+            _reporter.LateVerdict(); // its deadline answered it: the verdict came too late to matter
+            return;
+        }
+
+        var decision = _policy.Answer(result.Verdict, item.IsHeld);
+        if (result.Verdict != ScanVerdict.Clean && item.UserId is null && item.Event is { } e)
+        {
+            item.UserId = ProcessIdentity.EffectiveUid(e); // for the report, while a held process still waits
+        }
+
+        if (result.Verdict == ScanVerdict.Clean && item.Lease is { } lease && item.Key.Generation == _generation())
+        {
+            // Only clean verdicts are remembered, only for the signatures that produced them, only for an unchanged file.
+            item.Lease = null;
+            _verdicts.Remember(lease, item.Key, item.File, item.IsHeld && item.Group is { Retired: false } group ? group : null);
+        }
+
+        Answer(item, decision);
+        _reporter.Finish(item, result.Verdict, decision, reason, result.Reason, result.ThreatName);
+        Drop(item);
+        _scanned();
+    }
+
+    /// <summary>One deadline for the whole event (retries included), counted from its arrival.</summary>
+    private async Task<(ScanResult Result, DecisionReason Reason)> ScanAsync(ScanRequest request, WorkItem item)
+    {
+        var remaining = TimeSpan.FromSeconds((item.Arrived - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency) + _plan.ScanTimeout;
+        if (remaining <= TimeSpan.Zero)
+        {
+            return (ScanResult.Error($"no verdict within {_plan.ScanTimeout.TotalMilliseconds} ms"), DecisionReason.Timeout);
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        deadline.CancelAfter(remaining);
+        if (item.Event is not null)
+        {
+            // Taken as the scan starts: it proves the file unchanged until its verdict is remembered (a write before
+            // it is read by the scan, or changes the key). Held by running scans and the kernel cache only.
+            item.Lease ??= _verdicts.BeginScan(item.File);
+        }
+
+        Interlocked.Increment(ref _inFlight);
+        item.Scanning = true;
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            string? lastError = null;
+            for (var attempt = 0; attempt <= _plan.RetryAttempts && !deadline.IsCancellationRequested; attempt++)
+            {
+                _reporter.ScanStarted();
+                try
+                {
+                    // Awaited to its end, not abandoned at the deadline: a scan that never returns keeps its slot
+                    // (MaxThreads bounds them) instead of piling up; the deadline answers the open meanwhile.
+                    var result = await _scanner.ScanAsync(request, deadline.Token).ConfigureAwait(false);
+                    if (result.Verdict == ScanVerdict.Skipped)
+                    {
+                        return (result, DecisionReason.Unscannable);
+                    }
+
+                    if (result.Verdict != ScanVerdict.Error)
+                    {
+                        return (result, DecisionReason.Scanned);
+                    }
+
+                    lastError = result.Reason ?? "the scanner reported an error";
+                }
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception ex)
+                {
+                    lastError = $"{ex.GetType().Name}: {ex.Message}";
+                }
+            }
+
+            return deadline.IsCancellationRequested
+                ? (ScanResult.Error($"no verdict within {_plan.ScanTimeout.TotalMilliseconds} ms"), _stopping.IsCancellationRequested ? DecisionReason.Shutdown : DecisionReason.Timeout)
+                : (ScanResult.Error(lastError!), DecisionReason.ScanError);
+        }
+        finally
+        {
+            item.Scanning = false;
+            Interlocked.Decrement(ref _inFlight);
+            _reporter.ScanEnded(Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    /// <summary>The deadline passed (on the deadline thread): answered by OnAccessDenyOnError, reason timeout.</summary>
+    private void Expired(WorkItem item)
+    {
+        if (!item.TryDecide())
+        {
+            return;
+        }
+
+        var decision = _policy.Answer(null, item.IsHeld);
+        try
+        {
+            if (item.UserId is null && item.Event is { } e)
+            {
+                item.UserId = ProcessIdentity.EffectiveUid(e); // for the report, while the process still waits
+            }
+        }
+        finally
+        {
+            Answer(item, decision); // whatever happened above, the access is answered
+        }
+
+        _reporter.Finish(item, ScanVerdict.Error, decision, DecisionReason.Timeout, $"no verdict within {_plan.ScanTimeout.TotalMilliseconds} ms of the access (OnAccessCurlTimeout)");
+        Drop(item);
+    }
+
+    /// <summary>An item that will never be scanned, at shutdown: allowed (the group is closed, the kernel allowed it anyway).</summary>
+    private void Shutdown(WorkItem item)
+    {
+        DecideShutdown(item);
+        ScanOver(item);
+    }
+
+    private void DecideShutdown(WorkItem item)
+    {
+        if (item.TryDecide())
+        {
+            var decision = item.IsHeld ? AccessDecision.Allow : AccessDecision.None;
+            Answer(item, decision);
+            _reporter.Finish(item, null, decision, DecisionReason.Shutdown, null);
+            Drop(item);
+        }
+    }
+
+    /// <summary>The scan side is done with the item (its scan returned, or it will never run): it leaves the deadline watch.</summary>
+    private void ScanOver(WorkItem item)
+    {
+        _deadlines.Remove(item);
+        Drop(item);
+    }
+
+    /// <summary>The last side done with the item releases it: its lease goes back, its descriptor closes.</summary>
+    private void Drop(WorkItem item)
+    {
+        if (!item.Drop())
+        {
+            return;
+        }
+
+        _verdicts.Release(item.Lease);
+        item.Lease = null;
+        if (item.Group is { } group)
+        {
+            Interlocked.Decrement(ref group.Pending);
+        }
+
+        if (item.Event is { } e)
+        {
+            e.Dispose();
+        }
+        else
+        {
+            item.File.Dispose();
+        }
+    }
+
+    private static void Answer(WorkItem item, AccessDecision decision)
+    {
+        if (item.Event is not { IsPermissionRequest: true } e)
+        {
+            return;
+        }
+
+        try
+        {
+            e.Respond(decision == AccessDecision.Deny ? FanotifyResponse.Deny : FanotifyResponse.Allow);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The group closed: the kernel has allowed the access.
+        }
+        catch (IOException)
+        {
+            // The kernel no longer knows the event (the opener was killed); nothing waits for it.
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using System.Globalization;
+using OnAccess.Config;
+using OnAccess.Core.Tests;
+using OnAccess.Tests;
+
+namespace OnAccess.Adversity.Tests;
+
+/// <summary>
+/// Protection lost is never silent and never permanent (issue 12, item 4): with inotify's watch limit lowered while
+/// directories are created, those directories are counted as unprotected while the limit holds, retried, and all
+/// protected once it is raised again.
+/// </summary>
+public sealed class LostProtectionTests
+{
+    [Fact]
+    public async Task Directories_made_while_the_watch_limit_is_reached_are_protected_once_it_is_raised()
+    {
+        KernelTestSupport.RequireRoot();
+        const int Made = 60;
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var root = tree.Combine("root");
+        for (var i = 0; i < 5; i++)
+        {
+            Directory.CreateDirectory(Path.Combine(root, $"before{i}"));
+        }
+
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [root], Prevention = true }, new EicarScanner());
+        var files = new List<string>();
+        using (Kernel.SetSysctl("/proc/sys/fs/inotify/max_user_watches", Kernel.RootInotifyWatches().ToString(CultureInfo.InvariantCulture)))
+        {
+            for (var i = 0; i < Made; i++)
+            {
+                var dir = Path.Combine(root, $"made{i}", "sub");
+                Directory.CreateDirectory(dir);
+                var file = Path.Combine(dir, "eicar.com");
+                File.WriteAllBytes(file, Samples.Eicar);
+                files.Add(file);
+                await Task.Delay(30, TestContext.Current.CancellationToken);
+            }
+
+            await Settled.UntilAsync(() => h.Monitor.GetStatistics().UnprotectedDirectories > 0, KernelTestSupport.Timeout);
+            Assert.True(h.Monitor.GetStatistics().UnprotectedDirectories > 0, "the directories the limit refused are not counted");
+            Assert.True(h.Monitor.GetStatistics().Degraded);
+        }
+
+        await Settled.UntilAsync(async () => (await Attacker.OpenAsync(files)).Values.All(o => o.Denied), TimeSpan.FromSeconds(15));
+        var outcomes = await Attacker.OpenAsync(files);
+        Assert.Empty(outcomes.Where(x => !x.Value.Denied).Select(x => $"{x.Key}: {x.Value}"));
+        Assert.Equal(0, h.Monitor.GetStatistics().UnprotectedDirectories);
+        Assert.True((await Kernel.DirectoryInodesAsync(root)).IsSubsetOf(Kernel.MarkedInodes()));
+    }
+}
