@@ -311,7 +311,7 @@ public sealed partial class DirectoryTree
 
     private SafeDescriptorHandle? OpenByHandle(TreeNode node)
     {
-        if (node.Handle is null || !_onDevice.TryGetValue(node.Id.Device, out var anyOnDevice))
+        if (node.Handle is null || (!_onDevice.TryGetValue(node.Id.Device, out var anyOnDevice) && (anyOnDevice = AnchorOnDevice(node)) is null))
         {
             return null;
         }
@@ -324,6 +324,27 @@ public sealed partial class DirectoryTree
         }
 
         return fd;
+    }
+
+    /// <summary>
+    /// An open directory on the node's filesystem to decode handles against: the topmost ancestor on the same device
+    /// (its root, or the mount point of a nested filesystem, which cannot be renamed while mounted), opened by names.
+    /// </summary>
+    private SafeDescriptorHandle? AnchorOnDevice(TreeNode node)
+    {
+        var anchor = node;
+        while (anchor.Parent is { } parent && parent.Id.Device == node.Id.Device)
+        {
+            anchor = parent;
+        }
+
+        return anchor == node ? null : (_open.TryGetValue(anchor, out var open) ? open : OpenThroughParent(anchor) is { } fd ? Keep(anchor, fd) : null);
+
+        SafeDescriptorHandle Keep(TreeNode n, SafeDescriptorHandle fd)
+        {
+            KeepOpen(n, fd);
+            return fd;
+        }
     }
 
     /// <summary>Opens a directory by its names from the nearest open ancestor (or its root's path), checking each step.</summary>
