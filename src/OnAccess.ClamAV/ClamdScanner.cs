@@ -5,6 +5,8 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using OnAccess.Config;
 
 namespace OnAccess.ClamAV;
@@ -39,6 +41,14 @@ public sealed class ClamdScannerOptions
     /// <summary>Idle sessions kept per endpoint for reuse. The default is 8.</summary>
     public int MaxIdleSessions { get; set; } = 8;
 
+    /// <summary>
+    /// The users clamd may run as, besides root: a unix endpoint whose listening process runs as anyone else, or whose
+    /// socket sits where anyone else could have put it, is refused before anything is sent to it (the scan then follows
+    /// <c>OnAccessDenyOnError</c>). <see cref="FromClamdConf"/> adds clamd.conf's <c>User</c>. The default is
+    /// <c>clamav</c>, the user Debian's and most packages' clamd runs as.
+    /// </summary>
+    public IList<string> TrustedUsers { get; set; } = ["clamav"];
+
     /// <summary>Takes the endpoints and the stream limit from a clamd.conf (<c>LocalSocket</c>, <c>TCPSocket</c>, <c>TCPAddr</c>, <c>StreamMaxLength</c>).</summary>
     /// <param name="conf">The parsed clamd.conf.</param>
     /// <returns>This instance.</returns>
@@ -60,6 +70,11 @@ public sealed class ClamdScannerOptions
         }
 
         StreamMaxLength = conf.StreamMaxLength;
+        if (conf.GetValue("User") is { } user && !TrustedUsers.Contains(user))
+        {
+            TrustedUsers.Add(user);
+        }
+
         return this;
     }
 }
@@ -67,14 +82,19 @@ public sealed class ClamdScannerOptions
 /// <summary>
 /// Scans with clamd. On a unix socket the file's descriptor is passed with SCM_RIGHTS (FILDES), so clamd reads the
 /// very file that was opened and never reopens a path; on TCP (or by choice) the content is streamed (INSTREAM) from
-/// the descriptor. Connections are kept in IDSESSION sessions and reused; every scan has real cancellation (the
-/// session is dropped); endpoints fail over in order. Scans run in parallel: there is no global lock.
+/// the descriptor, and a descriptor is never sent over TCP. Before a unix endpoint is given anything it must prove
+/// it is clamd: its process runs as root or a trusted user, and its socket lies where no other user could have put it
+/// (<see cref="ClamdScannerOptions.TrustedUsers"/>). Connections are kept in IDSESSION sessions and reused; every scan
+/// has real cancellation (the session is dropped); endpoints fail over in order. Scans run in parallel: there is no
+/// global lock.
 /// </summary>
-public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposable
+public sealed partial class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposable
 {
     private const int ChunkSize = 64 * 1024;
     private readonly ClamdScannerOptions _options;
     private readonly Endpoint[] _endpoints;
+    private readonly ClamdTrust _trust;
+    private readonly ILogger _logger;
     private int _preferred;
     private long _generation;
     private long _nextVersionCheck;
@@ -83,8 +103,9 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
 
     /// <summary>Creates the scanner; nothing connects until the first scan or <see cref="PingAsync"/>.</summary>
     /// <param name="options">The endpoints and limits.</param>
+    /// <param name="logger">Where refused endpoints and TCP endpoints any user could take are reported.</param>
     /// <exception cref="ArgumentException">No endpoint, or one that is neither <c>unix:</c> nor <c>tcp://</c>.</exception>
-    public ClamdScanner(ClamdScannerOptions options)
+    public ClamdScanner(ClamdScannerOptions options, ILogger<ClamdScanner>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Endpoints.Count == 0)
@@ -93,7 +114,13 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
         }
 
         _options = options;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
         _endpoints = [.. options.Endpoints.Select(Endpoint.Parse)];
+        _trust = new ClamdTrust(options.TrustedUsers);
+        foreach (var endpoint in _endpoints.Where(e => e.IsLocalTcpAnyoneCouldTake))
+        {
+            LogTcpAnyoneCouldTake(_logger, endpoint.Text);
+        }
     }
 
     /// <summary>
@@ -238,11 +265,15 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
             Session session;
             try
             {
-                session = await endpoint.RentAsync(_options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+                session = await endpoint.RentAsync(_options.ConnectTimeout, socket => Verify(endpoint, socket), cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 throw;
+            }
+            catch (UntrustedClamdException e)
+            {
+                return (ScanResult.Error($"refused: {e.Message}; nothing was sent to it"), true);
             }
             catch (Exception e) when (e is SocketException or IOException or TimeoutException or OperationCanceledException)
             {
@@ -252,11 +283,11 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
             var reused = session.Used;
             try
             {
-                var reply = stream
-                    ? await session.InstreamAsync(request.File, cancellationToken).ConfigureAwait(false)
-                    : await session.FildesAsync(request.File, cancellationToken).ConfigureAwait(false);
+                var (reply, grew) = stream
+                    ? await session.InstreamAsync(request.File, Math.Max(request.Size, 0), cancellationToken).ConfigureAwait(false)
+                    : (await session.FildesAsync(request.File, cancellationToken).ConfigureAwait(false), false);
                 endpoint.Return(session, _options.MaxIdleSessions);
-                return (Interpret(reply), false);
+                return (grew ? ScanResult.Skipped($"the file grew past the {request.Size} bytes it had when it was opened while it was streamed: what was added was not scanned") : Interpret(reply), false);
             }
             catch (OperationCanceledException)
             {
@@ -277,6 +308,31 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
 
         return (ScanResult.Error($"protocol: clamd at {endpoint.Text} closed every session"), true);
     }
+
+    /// <summary>A unix endpoint proves it is clamd before it is given anything (see <see cref="ClamdTrust"/>).</summary>
+    private void Verify(Endpoint endpoint, Socket socket)
+    {
+        if (endpoint.SocketPath is not { } path)
+        {
+            return;
+        }
+
+        if (_trust.CheckPeer(socket, path) is { } reason)
+        {
+            if (endpoint.TryReportRefusal())
+            {
+                LogRefused(_logger, endpoint.Text, Text.DisplayText.Escape(reason)!);
+            }
+
+            throw new UntrustedClamdException($"clamd at {endpoint.Text} is not trusted: {reason}");
+        }
+    }
+
+    [LoggerMessage(EventId = 401, Level = LogLevel.Error, Message = "Refused clamd endpoint {Endpoint}: {Reason}. Nothing was sent to it; scans fail over or follow OnAccessDenyOnError")]
+    private static partial void LogRefused(ILogger logger, string endpoint, string reason);
+
+    [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "clamd endpoint {Endpoint} is a local TCP port any user may bind while clamd is not listening, and would then be sent the content of every scanned file; prefer a unix socket (LocalSocket), whose listener is checked")]
+    private static partial void LogTcpAnyoneCouldTake(ILogger logger, string endpoint);
 
     /// <summary>"fd[10]: OK", "stream: Eicar-Test-Signature FOUND", "...: Access denied. ERROR", "INSTREAM size limit exceeded. ERROR".</summary>
     internal static ScanResult Interpret(string reply)
@@ -306,6 +362,7 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
     private async Task<string> SimpleCommandAsync(Endpoint endpoint, string command, CancellationToken cancellationToken)
     {
         using var socket = await endpoint.ConnectAsync(_options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        Verify(endpoint, socket);
         await socket.SendAsync(Encoding.ASCII.GetBytes("z" + command + "\0"), cancellationToken).ConfigureAwait(false);
         return await Session.ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false);
     }
@@ -315,6 +372,7 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
         private readonly ConcurrentBag<Session> _idle = [];
         private int _open;
         private int _peak;
+        private long _lastRefusalReport = long.MinValue;
 
         private Endpoint(string text, EndPoint address, bool isUnix)
         {
@@ -330,6 +388,29 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
         public bool IsUnix { get; }
 
         public int PeakOpen => Volatile.Read(ref _peak);
+
+        /// <summary>A unix endpoint's socket path.</summary>
+        public string? SocketPath => IsUnix ? Text["unix:".Length..] : null;
+
+        /// <summary>
+        /// A TCP port on this machine that an ordinary user may bind (at or above net.ipv4.ip_unprivileged_port_start)
+        /// whenever clamd is not listening: whoever does would be sent the content of every scanned file.
+        /// </summary>
+        public bool IsLocalTcpAnyoneCouldTake =>
+            Address is IPEndPoint { } ip && IPAddress.IsLoopback(ip.Address) && ip.Port >= UnprivilegedPortStart()
+            || Address is DnsEndPoint { Host: "localhost" } dns && dns.Port >= UnprivilegedPortStart();
+
+        private static int UnprivilegedPortStart()
+        {
+            try
+            {
+                return int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_unprivileged_port_start").Trim(), CultureInfo.InvariantCulture);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                return 1024;
+            }
+        }
 
         public static Endpoint Parse(string text)
         {
@@ -372,7 +453,7 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
             }
         }
 
-        public async Task<Session> RentAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        public async Task<Session> RentAsync(TimeSpan timeout, Action<Socket> verify, CancellationToken cancellationToken)
         {
             if (_idle.TryTake(out var session))
             {
@@ -380,6 +461,16 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
             }
 
             var socket = await ConnectAsync(timeout, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                verify(socket);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+
             var open = Interlocked.Increment(ref _open);
             int peak;
             while (open > (peak = Volatile.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, open, peak) != peak)
@@ -389,6 +480,14 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
             var fresh = new Session(socket, () => Interlocked.Decrement(ref _open));
             await fresh.BeginAsync(cancellationToken).ConfigureAwait(false);
             return fresh;
+        }
+
+        /// <summary>Whether a refusal should be logged now: once a minute per endpoint at most.</summary>
+        public bool TryReportRefusal()
+        {
+            var now = Environment.TickCount64;
+            var last = Interlocked.Read(ref _lastRefusalReport);
+            return now - last >= 60_000 && Interlocked.CompareExchange(ref _lastRefusalReport, now, last) == last;
         }
 
         public void Return(Session session, int maxIdle)
@@ -435,21 +534,28 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
             return StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id);
         }
 
-        public async Task<string> InstreamAsync(Microsoft.Win32.SafeHandles.SafeFileHandle file, CancellationToken cancellationToken)
+        /// <summary>
+        /// Streams at most <paramref name="size"/> bytes (the size when the access happened): a file that keeps
+        /// growing is not read to its end. Says whether there was more (then the verdict does not cover it all).
+        /// </summary>
+        public async Task<(string Reply, bool Grew)> InstreamAsync(Microsoft.Win32.SafeHandles.SafeFileHandle file, long size, CancellationToken cancellationToken)
         {
             var id = ++_nextId;
             await socket.SendAsync("zINSTREAM\0"u8.ToArray(), cancellationToken).ConfigureAwait(false);
             var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize + 4);
+            var grew = false;
             try
             {
                 long offset = 0;
                 while (true)
                 {
-                    var n = await RandomAccess.ReadAsync(file, buffer.AsMemory(4, ChunkSize), offset, cancellationToken).ConfigureAwait(false);
+                    var wanted = (int)Math.Min(ChunkSize, size - offset);
+                    var n = wanted <= 0 ? 0 : await RandomAccess.ReadAsync(file, buffer.AsMemory(4, wanted), offset, cancellationToken).ConfigureAwait(false);
                     BinaryPrimitives.WriteUInt32BigEndian(buffer, (uint)n);
                     await socket.SendAsync(buffer.AsMemory(0, n + 4), cancellationToken).ConfigureAwait(false);
                     if (n == 0)
                     {
+                        grew = offset >= size && RandomAccess.Read(file, buffer.AsSpan(4, 1), offset) > 0;
                         break;
                     }
 
@@ -461,7 +567,7 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
                 ArrayPool<byte>.Shared.Return(buffer);
             }
 
-            return StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id);
+            return (StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id), grew);
         }
 
         /// <summary>Reads one NUL-terminated reply.</summary>
@@ -508,3 +614,6 @@ public sealed class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposa
         }
     }
 }
+
+/// <summary>A clamd endpoint that failed to prove it is clamd.</summary>
+internal sealed class UntrustedClamdException(string message) : IOException(message);

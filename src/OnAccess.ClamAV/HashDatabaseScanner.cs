@@ -91,7 +91,7 @@ public sealed partial class HashDatabaseScanner : IScanner, ISignatureGeneration
         ArgumentNullException.ThrowIfNull(request);
         ReloadIfChanged();
         var database = _database;
-        var size = RandomAccess.GetLength(request.File);
+        var size = request.Size > 0 ? request.Size : RandomAccess.GetLength(request.File);
         var wanted = database.AlgorithmsFor(size);
         if (wanted == Algorithms.None)
         {
@@ -104,10 +104,11 @@ public sealed partial class HashDatabaseScanner : IScanner, ISignatureGeneration
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
+            // At most the size the file had when it was accessed: one that keeps growing is not read to its end.
             long offset = 0;
-            while (true)
+            while (offset < size)
             {
-                var n = await RandomAccess.ReadAsync(request.File, buffer.AsMemory(0, BufferSize), offset, cancellationToken).ConfigureAwait(false);
+                var n = await RandomAccess.ReadAsync(request.File, buffer.AsMemory(0, (int)Math.Min(BufferSize, size - offset)), offset, cancellationToken).ConfigureAwait(false);
                 if (n == 0)
                 {
                     break;
@@ -120,7 +121,14 @@ public sealed partial class HashDatabaseScanner : IScanner, ISignatureGeneration
             }
 
             Interlocked.Add(ref _bytesHashed, offset);
-            return database.Match(offset, md5, sha1, sha256) is { } name ? ScanResult.Infected(name) : ScanResult.Clean;
+            if (database.Match(offset, md5, sha1, sha256) is { } name)
+            {
+                return ScanResult.Infected(name);
+            }
+
+            return offset == size && RandomAccess.Read(request.File, buffer.AsSpan(0, 1), offset) > 0
+                ? ScanResult.Skipped($"the file grew past the {size} bytes it had when it was opened while it was read: what was added was not scanned")
+                : ScanResult.Clean;
         }
         catch (IOException e)
         {

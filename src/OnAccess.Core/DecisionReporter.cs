@@ -50,6 +50,15 @@ internal sealed class DecisionReporter : IAsyncDisposable
 
     public Meter Meter => _meter;
 
+    /// <summary>Publishes the gauges of the parts that own them (queue depth, scans running and hung, directories unprotected).</summary>
+    public void ObserveGauges(Func<long> queueDepth, Func<long> inFlight, Func<long> hung, Func<long> unprotected)
+    {
+        _meter.CreateObservableGauge("onaccess.queue.depth", queueDepth, description: "Events waiting for a scan");
+        _meter.CreateObservableGauge("onaccess.scans.in_flight", inFlight, description: "Scans running");
+        _meter.CreateObservableGauge("onaccess.scans.hung", hung, description: "Scans running a whole timeout past their deadline");
+        _meter.CreateObservableGauge("onaccess.directories.unprotected", unprotected, description: "Directories (with their subtrees) that could not be watched or protected, being retried");
+    }
+
     public void Start() => _delivery = Task.Run(DeliverAsync, CancellationToken.None);
 
     public void EventRead() => Interlocked.Increment(ref _events);

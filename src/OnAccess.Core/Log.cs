@@ -38,12 +38,6 @@ internal static partial class Log
     [LoggerMessage(EventId = 15, Level = LogLevel.Error, Message = "An observer threw")]
     public static partial void ObserverFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Cannot mark {Path}: {Reason}")]
-    public static partial void MarkFailed(ILogger logger, string path, string reason);
-
-    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Directory tracking: {Kind} {Path}")]
-    public static partial void TreeProblem(ILogger logger, string kind, string path);
-
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "The kernel's fanotify queue overflowed: accesses were not seen")]
     public static partial void FanotifyOverflow(ILogger logger);
 

@@ -148,6 +148,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             throw;
         }
 
+        _reporter.ObserveGauges(() => _dispatcher.QueueDepth, () => _dispatcher.InFlight, () => _dispatcher.Hung, () => _tree?.UnprotectedCount ?? 0);
         _reporter.Start();
         if (_generations is not null)
         {

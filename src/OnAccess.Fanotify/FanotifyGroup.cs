@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OnAccess.Kernel;
+using OnAccess.Paths;
 using static Interop.FanotifyConstants;
 
 namespace OnAccess.Fanotify;
@@ -398,6 +399,8 @@ public sealed class FanotifyGroup : IDisposable
         {
             Interop.Errno.EINVAL when permission && Options.Class == FanotifyClass.Notification =>
                 new InvalidOperationException($"fanotify_mark failed: {error}. Permission events need a group created with the Content or PreContent class."),
+            Interop.Errno.EINVAL when permission && FanotifyCapabilities.Current.PermissionEvents && MountTable.FilesystemTypeOf(path ?? FileIdentity.PathOf(file!)) is { } type =>
+                new NotSupportedException($"fanotify_mark '{path ?? FileIdentity.PathOf(file!)}' failed: {error}. It lies on a {type} filesystem, which does not support permission events (procfs, sysfs and other pseudo-filesystems hold no files to scan); this kernel supports them elsewhere. Protect a path on a regular filesystem."),
             Interop.Errno.EINVAL when permission =>
                 new NotSupportedException($"fanotify_mark failed: {error}. The kernel rejects permission events: it was built without CONFIG_FANOTIFY_ACCESS_PERMISSIONS, or lacks one of them (open-exec permission needs Linux 5.0)."),
             Interop.Errno.EINVAL when target == FanotifyMarkTarget.Filesystem =>

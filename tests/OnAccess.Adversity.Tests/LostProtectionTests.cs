@@ -49,4 +49,32 @@ public sealed class LostProtectionTests
         Assert.Equal(0, h.Monitor.GetStatistics().UnprotectedDirectories);
         Assert.True((await Kernel.DirectoryInodesAsync(root)).IsSubsetOf(Kernel.MarkedInodes()));
     }
+
+    /// <summary>
+    /// When the watch limit stops start-up, the message says how many directories the roots need, all of them: before,
+    /// it counted only the subtree of the directory that failed (97 where 501 were needed).
+    /// </summary>
+    [Fact]
+    public async Task Start_up_at_the_watch_limit_names_every_directory_the_roots_need()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var root = tree.Combine("root");
+        for (var i = 0; i < 500; i++)
+        {
+            Directory.CreateDirectory(Path.Combine(root, $"d{i / 50}", $"e{i}"));
+        }
+
+        // 1 + 10 + 500 = 511 directories; the limit lets 100 more watches be added than are in use now.
+        using (Kernel.SetSysctl("/proc/sys/fs/inotify/max_user_watches", (Kernel.RootInotifyWatches() + 100).ToString(CultureInfo.InvariantCulture)))
+        {
+            var monitor = new OnAccessMonitor(new OnAccessOptions { IncludePaths = [root], Prevention = true }, new EicarScanner());
+            var e = await Assert.ThrowsAnyAsync<IOException>(() => monitor.StartAsync(CancellationToken.None));
+            Assert.Contains("the roots need 511 directories watched", e.Message, StringComparison.Ordinal);
+            Assert.Contains("fs.inotify.max_user_watches", e.Message, StringComparison.Ordinal);
+            await monitor.DisposeAsync();
+        }
+
+        tree.Dispose();
+    }
 }

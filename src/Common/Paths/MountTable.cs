@@ -53,6 +53,44 @@ internal static class MountTable
         return root == "/";
     }
 
+    /// <summary>
+    /// The filesystem type (mountinfo's fstype: "proc", "tmpfs", "ext4", ...) of the mount that holds
+    /// <paramref name="path"/>: the last listed mount whose mount point is the path or one of its ancestors.
+    /// </summary>
+    public static string? FilesystemTypeOf(string? path, string mountInfoPath = "/proc/self/mountinfo")
+    {
+        if (path is null)
+        {
+            return null;
+        }
+
+        string? type = null;
+        var best = -1;
+        try
+        {
+            foreach (var line in File.ReadLines(mountInfoPath))
+            {
+                var fields = line.Split(' ');
+                var separator = Array.IndexOf(fields, "-");
+                if (fields.Length > 4 && separator > 0 && separator + 1 < fields.Length)
+                {
+                    var mountPoint = DecodeOctalEscapes(fields[4]);
+                    if (PathPrefix.IsSameOrUnder(path, mountPoint) && mountPoint.Length >= best)
+                    {
+                        best = mountPoint.Length;
+                        type = fields[separator + 1];
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        return type;
+    }
+
     /// <summary>mountinfo writes space, tab, newline and backslash as <c>\ooo</c>.</summary>
     public static string DecodeOctalEscapes(string field)
     {

@@ -22,6 +22,10 @@ public static class OnAccessClamAVBuilderExtensions
             options.Configure(configure);
         }
 
+        // A signature file that cannot be read would silently scan for less: start-up fails, naming it.
+        options.ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HashDatabaseScannerOptions>, SignatureFilesValidator>());
+
         builder.Services.TryAddSingleton(sp => new HashDatabaseScanner(sp.GetRequiredService<IOptions<HashDatabaseScannerOptions>>().Value, sp.GetService<ILogger<HashDatabaseScanner>>()));
         builder.Services.RemoveAll<IScanner>();
         builder.Services.AddSingleton<IScanner>(sp => sp.GetRequiredService<HashDatabaseScanner>());
@@ -37,9 +41,31 @@ public static class OnAccessClamAVBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
         builder.Services.AddOptions<ClamdScannerOptions>().Configure(configure);
-        builder.Services.TryAddSingleton(sp => new ClamdScanner(sp.GetRequiredService<IOptions<ClamdScannerOptions>>().Value));
+        builder.Services.TryAddSingleton(sp => new ClamdScanner(sp.GetRequiredService<IOptions<ClamdScannerOptions>>().Value, sp.GetService<ILogger<ClamdScanner>>()));
         builder.Services.RemoveAll<IScanner>();
         builder.Services.AddSingleton<IScanner>(sp => sp.GetRequiredService<ClamdScanner>());
         return builder;
+    }
+}
+
+/// <summary>Names each signature file that cannot be read, so start-up fails with the file in the message.</summary>
+internal sealed class SignatureFilesValidator : IValidateOptions<HashDatabaseScannerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, HashDatabaseScannerOptions options)
+    {
+        var failures = new List<string>();
+        foreach (var file in options.SignatureFiles)
+        {
+            try
+            {
+                using var stream = File.OpenRead(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                failures.Add($"signature file {file} cannot be read: {e.Message}");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -5,6 +5,7 @@ internal static partial class Interop
     internal static partial class Libc
     {
         internal const int SOL_SOCKET = 1;
+        internal const int SO_PEERCRED = 17;
         internal const int SCM_RIGHTS = 1;
         internal const int MSG_NOSIGNAL = 0x4000;
 
@@ -50,6 +51,26 @@ internal static partial class Interop
             public nuint Length;
             public int Level;
             public int Type;
+        }
+
+        /// <summary><code>struct ucred { pid_t pid; uid_t uid; gid_t gid; };</code></summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct UCred
+        {
+            public int Pid;
+            public uint Uid;
+            public uint Gid;
+        }
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "getsockopt", SetLastError = true)]
+        internal static unsafe partial int GetSockOpt(SafeHandle socket, int level, int name, void* value, uint* length);
+
+        /// <summary>The credentials of the process at the other end of a connected unix socket (SO_PEERCRED), from when it connected or listened.</summary>
+        internal static unsafe UCred? GetPeerCredentials(SafeHandle socket)
+        {
+            UCred credentials;
+            var length = (uint)sizeof(UCred);
+            return GetSockOpt(socket, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 ? credentials : null;
         }
 
         [LibraryImport(Libraries.Libc, EntryPoint = "sendmsg", SetLastError = true)]
