@@ -22,6 +22,12 @@ internal sealed class Output(bool json) : IOnAccessObserver
                 w.WriteString("event", "decision");
                 w.WriteString("time", DateTimeOffset.Now.ToString("O", CultureInfo.InvariantCulture));
                 w.WriteString("path", e.Path);
+                if (e.RawPath is { } raw && !System.Text.Unicode.Utf8.IsValid(raw))
+                {
+                    // "path" shows U+FFFD for bytes that are not UTF-8; this is the name exactly.
+                    w.WriteBase64String("pathBase64", raw);
+                }
+
                 w.WriteNumber("pid", e.ProcessId);
                 if (e.UserId is { } uid)
                 {
@@ -46,8 +52,11 @@ internal sealed class Output(bool json) : IOnAccessObserver
             return;
         }
 
+        // A file name (and a threat name) is someone else's text: escaped, it can neither end the line nor drive the terminal.
+        var path = e.RawPath is { } bytes ? OnAccessText.Escape(bytes) : OnAccessText.Escape(e.Path) ?? "?";
+        var threat = e.ThreatName is null ? string.Empty : OnAccessText.Escape(e.ThreatName) + " ";
         var line = string.Create(CultureInfo.InvariantCulture,
-            $"{DateTimeOffset.Now:HH:mm:ss.fff} {e.Decision.ToString().ToUpperInvariant(),-5} {Verdict(e),-8} {(e.ThreatName is null ? string.Empty : e.ThreatName + " ")}{e.Path} pid={e.ProcessId} uid={e.UserId?.ToString(CultureInfo.InvariantCulture) ?? "?"} kind={Kind(e.Kind)} reason={Reason(e.Reason)} {e.Latency.TotalMicroseconds:F0}us");
+            $"{DateTimeOffset.Now:HH:mm:ss.fff} {e.Decision.ToString().ToUpperInvariant(),-5} {Verdict(e),-8} {threat}{path} pid={e.ProcessId} uid={e.UserId?.ToString(CultureInfo.InvariantCulture) ?? "?"} kind={Kind(e.Kind)} reason={Reason(e.Reason)} {e.Latency.TotalMicroseconds:F0}us");
         WriteLine(line);
     }
 

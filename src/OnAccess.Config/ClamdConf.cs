@@ -69,7 +69,28 @@ public sealed class ClamdConf
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            // Read as a short text file: a device (/dev/zero), a FIFO (whose open would wait) or a huge file is refused
+            // before it is read, never read to its end.
+            if (!IsRegularFile(path))
+            {
+                throw new ClamdConfException(path, null, null, "this is not a regular file (a directory, device, FIFO or socket): a clamd.conf is a text file.");
+            }
+
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0, FileOptions.None);
+            bytes = new byte[MaxFileSize + 1];
+            var read = 0;
+            int n;
+            while (read < bytes.Length && (n = file.Read(bytes, read, bytes.Length - read)) > 0)
+            {
+                read += n;
+            }
+
+            if (read > MaxFileSize)
+            {
+                throw new ClamdConfException(path, null, null, $"the file is larger than {MaxFileSize / 1024} KiB: a clamd.conf is a short text file (is this the right file?).");
+            }
+
+            Array.Resize(ref bytes, read);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -77,6 +98,16 @@ public sealed class ClamdConf
         }
 
         return Parse(bytes, path);
+    }
+
+    /// <summary>The largest clamd.conf read (ClamAV's own sample is 30 KiB).</summary>
+    internal const int MaxFileSize = 1024 * 1024;
+
+    /// <summary>Whether the path (links followed) is a regular file; a missing one is left to the open to report.</summary>
+    private static unsafe bool IsRegularFile(string path)
+    {
+        Interop.Libc.Statx statx;
+        return Interop.Libc.StatxPath(Interop.Libc.AT_FDCWD, path, 0, 0x0001 /* STATX_TYPE */, &statx) != 0 || (statx.Mode & 0xF000) == 0x8000;
     }
 
     /// <summary>Parses clamd.conf bytes (UTF-8; a byte-order mark is allowed).</summary>
@@ -97,6 +128,11 @@ public sealed class ClamdConf
         {
             var end = utf8.IndexOf((byte)'\n');
             var lineBytes = end < 0 ? utf8 : utf8[..(end + 1)];
+            if (lineBytes.IndexOf((byte)0) >= 0)
+            {
+                throw new ClamdConfException(filePath, line, null, "the line holds a NUL byte: this is not a text file (is this the right file?).");
+            }
+
             try
             {
                 text.Append(StrictUtf8.GetString(lineBytes));

@@ -36,6 +36,10 @@ public sealed class ClamdConfException : Exception
     internal static string Format(string? filePath, int? line, string? directive, string reason)
     {
         var where = (filePath ?? "clamd.conf") + (line is { } l ? ":" + l.ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty);
-        return directive is null ? $"{where}: {reason}" : $"{where}: {directive}: {reason}";
+        return directive is null ? $"{where}: {reason}" : $"{where}: {Shown(directive)}: {reason}";
     }
+
+    /// <summary>A directive as the file has it, made safe for one line of a message: escaped, and cut when it is long.</summary>
+    private static string Shown(string directive) =>
+        OnAccess.Text.DisplayText.Escape(directive.Length > 64 ? directive[..64] + "..." : directive)!;
 }

@@ -80,4 +80,26 @@ public sealed class CheckConfigTests
         Assert.Equal(1, text.ExitCode);
         Assert.Contains($"{conf}:2: OnAccessMaxThreads:", text.StdOut, StringComparison.Ordinal);
     }
+
+    /// <summary>Before: a --signatures file that did not exist was a warning, and the monitor ran with EICAR only.</summary>
+    [Fact]
+    public async Task A_missing_signature_file_stops_start_up_naming_it()
+    {
+        using var tree = KernelTestSupport.CreateTempTree();
+        var result = await MonitorProcess.RunAsync("--include", tree.Path, "--signatures", tree.Combine("missing.hdb"));
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(tree.Combine("missing.hdb"), result.StdErr, StringComparison.Ordinal);
+    }
+
+    /// <summary>Before: a path on procfs with prevention blamed the kernel ("built without CONFIG_FANOTIFY_ACCESS_PERMISSIONS").</summary>
+    [Fact]
+    public async Task A_path_on_a_filesystem_without_permission_events_is_named_with_its_type()
+    {
+        KernelTestSupport.RequireRoot();
+        var result = await MonitorProcess.RunAsync("--include", "/proc/sys", "--prevention");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("'/proc/sys'", result.StdErr, StringComparison.Ordinal);
+        Assert.Contains("proc filesystem", result.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain("CONFIG_FANOTIFY_ACCESS_PERMISSIONS", result.StdErr, StringComparison.Ordinal);
+    }
 }
