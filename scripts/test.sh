@@ -2,6 +2,8 @@
 # Runs every test project of OnAccess and ends with one line: "N passed, N failed, N skipped".
 # Installs what the tests need (Debian's clamav-daemon, clamav-testfiles, inotify-tools) when it is missing.
 # Kernel tests need root (CAP_SYS_ADMIN); as another user they skip and say why.
+# Test projects run one after another: several change machine-wide limits for a moment (the adversity suite lowers
+# fs.inotify.max_user_watches and max_queued_events), and the machine has two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +25,7 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-dotnet test OnAccess.sln -c Release 2>&1 | tee "$log"
+dotnet test OnAccess.sln -c Release --max-parallel-test-modules 1 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 
