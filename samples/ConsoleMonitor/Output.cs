@@ -97,11 +97,15 @@ internal sealed class Output(bool json) : IOnAccessObserver
                 w.WriteNumber("queueFull", s.QueueFull);
                 w.WriteNumber("overflows", s.Overflows);
                 w.WriteNumber("kernelDenied", s.KernelDenied);
+                w.WriteNumber("timeouts", s.Timeouts);
+                w.WriteNumber("unscanned", s.Unscanned);
+                w.WriteNumber("unprotectedDirectories", s.UnprotectedDirectories);
+                w.WriteNumber("hungScans", s.HungScans);
             });
         }
         else
         {
-            WriteLine($"stopped: {s.Events} events, {s.Scans} scans, {s.Allowed} allowed, {s.Denied} denied, {s.Infected} infected, {s.Errors} errors, {s.Skipped} skipped, {s.QueueFull} queue-full, {s.Overflows} overflows");
+            WriteLine($"stopped: {s.Events} events, {s.Scans} scans, {s.Allowed} allowed, {s.Denied} denied, {s.Infected} infected, {s.Errors} errors, {s.Timeouts} timeouts, {s.Skipped} skipped, {s.QueueFull} queue-full, {s.Unscanned} unscanned, {s.Overflows} overflows, {s.UnprotectedDirectories} directories unprotected, {s.HungScans} hung scans");
         }
     }
 

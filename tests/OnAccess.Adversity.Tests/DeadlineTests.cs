@@ -53,6 +53,8 @@ public sealed class DeadlineTests
             var lines = result.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ', 3)).ToList();
             Assert.Equal(Opens, lines.Count);
             var limit = (ScanTimeout + Bound).TotalMilliseconds;
+            var slowest = lines.Max(l => double.Parse(l[0], CultureInfo.InvariantCulture));
+            TestContext.Current.TestOutputHelper?.WriteLine($"slowest open {slowest:0.0} ms (deadline {ScanTimeout.TotalMilliseconds:0} ms, limit {limit:0} ms)");
             Assert.Empty(lines.Where(l => double.Parse(l[0], CultureInfo.InvariantCulture) > limit).Select(l => string.Join(' ', l)));
 
             // Each answer is the policy's at the deadline (reason timeout), or a clean verdict that came just before it.
