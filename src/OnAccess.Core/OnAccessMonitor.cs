@@ -66,6 +66,13 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// <inheritdoc />
     public OnAccessPlan? Plan { get; private set; }
 
+    /// <summary>
+    /// The most one read of the group takes: 4 KiB, so at most 170 events (and their pidfds) are open at once beyond
+    /// the queue, the scans and the kernel cache, however many opens an attacker makes at once. A read returns
+    /// whatever is there, so this costs nothing until more than that waits.
+    /// </summary>
+    internal const int ReadBufferSize = FanotifyGroupOptions.MinReadBufferSize;
+
     /// <summary>How long <see cref="StopAsync"/> waits for scans still running once their tokens are cancelled.</summary>
     internal static readonly TimeSpan StopBound = TimeSpan.FromSeconds(1);
 
@@ -109,6 +116,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         {
             Class = plan.Prevention ? FanotifyClass.Content : FanotifyClass.Notification,
             ReportPidFd = FanotifyCapabilities.Current.PidFd && (policy.UsesUserId || _reporter.WantsUser),
+            ReadBufferSize = ReadBufferSize,
         };
         _marks = new MarkSet(groupOptions, mask, target, _loggerFactory, ExtraScan);
         try

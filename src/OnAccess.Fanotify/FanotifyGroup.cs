@@ -23,11 +23,13 @@ public sealed class FanotifyGroup : IDisposable
     private volatile bool _closing;
     private int _disposed;
     private int _injectedReadErrno;
+    private readonly int _readBufferSize; // as validated at creation, whatever the options say later
 
     private FanotifyGroup(SafeFanotifyHandle handle, FanotifyGroupOptions options, ILogger logger)
     {
         _handle = handle;
         Options = options;
+        _readBufferSize = options.ReadBufferSize;
         _logger = logger;
     }
 
@@ -51,6 +53,8 @@ public sealed class FanotifyGroup : IDisposable
     public static FanotifyGroup Create(FanotifyGroupOptions? options = null, ILogger? logger = null)
     {
         options ??= new FanotifyGroupOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.ReadBufferSize, FanotifyGroupOptions.MinReadBufferSize, "options.ReadBufferSize");
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.ReadBufferSize, FanotifyGroupOptions.MaxReadBufferSize, "options.ReadBufferSize");
         var flags = options.Class switch
         {
             FanotifyClass.Content => FAN_CLASS_CONTENT,
@@ -243,7 +247,7 @@ public sealed class FanotifyGroup : IDisposable
         bool handleAdded = false, wakeupAdded = false;
         var count = 0;
         var error = default(Interop.ErrorInfo);
-        var buffer = ArrayPool<byte>.Shared.Rent(KernelReadPump.BufferSize);
+        var buffer = ArrayPool<byte>.Shared.Rent(_readBufferSize);
         try
         {
             if (_closing || _handle.IsClosed)
@@ -263,7 +267,7 @@ public sealed class FanotifyGroup : IDisposable
 
             var injected = Interlocked.Exchange(ref _injectedReadErrno, 0);
             var outcome = injected == 0
-                ? KernelRead.WaitAndRead(_handle, wakeup, buffer, millisecondsTimeout, out count, out error)
+                ? KernelRead.WaitAndRead(_handle, wakeup, buffer.AsSpan(0, _readBufferSize), millisecondsTimeout, out count, out error)
                 : KernelReadOutcome.ReadFailed;
             if (injected != 0)
             {

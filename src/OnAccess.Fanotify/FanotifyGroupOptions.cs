@@ -38,4 +38,19 @@ public sealed class FanotifyGroupOptions
     /// <see cref="FanotifyResponse.Allow"/>, which is what the kernel does when the group closes.
     /// </summary>
     public FanotifyResponse UnansweredResponse { get; set; } = FanotifyResponse.Allow;
+
+    /// <summary>
+    /// The most one read(2) of <see cref="FanotifyGroup.ReadEvents"/> takes, in bytes: at least
+    /// <see cref="MinReadBufferSize"/>, at most <see cref="MaxReadBufferSize"/>. Each event read comes with a
+    /// descriptor (and, with <see cref="ReportPidFd"/>, a pidfd) that stays open until the caller disposes the event,
+    /// so this also bounds how many descriptors one read can add: a 24-byte record per event at least. The default is
+    /// 64 KiB.
+    /// </summary>
+    public int ReadBufferSize { get; set; } = MaxReadBufferSize;
+
+    /// <summary>The smallest <see cref="ReadBufferSize"/>: room for any single record the kernel returns.</summary>
+    public const int MinReadBufferSize = 4096;
+
+    /// <summary>The largest <see cref="ReadBufferSize"/>.</summary>
+    public const int MaxReadBufferSize = 64 * 1024;
 }

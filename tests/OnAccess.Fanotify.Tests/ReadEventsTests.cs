@@ -56,6 +56,11 @@ public sealed partial class ReadEventsTests
         Assert.True(reader.Join(KernelTestSupport.Timeout), "a thread waiting in ReadEvents returns when the group closes");
     }
 
+    /// <summary>
+    /// Two threads read one group at once: every event goes to exactly one of them, and both read. The opens are made
+    /// all at once and held; the first thread to read holds its batch until the other has read one too, and a read
+    /// takes at most 170 events (4 KiB), so the other always finds some left.
+    /// </summary>
     [Fact]
     public async Task Two_threads_reading_at_once_get_every_event_exactly_once()
     {
@@ -67,35 +72,113 @@ public sealed partial class ReadEventsTests
             tree.File($"f{i}", "x");
         }
 
-        using var group = FanotifyGroup.Create(new FanotifyGroupOptions { Class = FanotifyClass.Content });
+        using var group = FanotifyGroup.Create(new FanotifyGroupOptions { Class = FanotifyClass.Content, ReadBufferSize = FanotifyGroupOptions.MinReadBufferSize });
         group.AddMark(tree.Path, FanotifyEvents.OpenPermission, FanotifyMarkOptions.EventOnChild);
         var seen = new ConcurrentDictionary<string, int>();
+        var readBy = new ConcurrentDictionary<int, int>(); // thread -> events read
+        using var bothRead = new Barrier(2);
         var readers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
         {
             var batch = new List<FanotifyEvent>();
+            var first = true;
             while (group.ReadEvents(batch))
             {
+                if (batch.Count > 0 && first)
+                {
+                    first = false;
+                    bothRead.SignalAndWait(KernelTestSupport.Timeout); // hold this batch until the other thread has one
+                }
+
                 foreach (var e in batch)
                 {
                     using (e)
                     {
                         e.Respond(FanotifyResponse.Allow);
                         seen.AddOrUpdate(e.GetPath()!, 1, (_, n) => n + 1);
+                        readBy.AddOrUpdate(Environment.CurrentManagedThreadId, 1, (_, n) => n + 1);
                     }
                 }
 
                 batch.Clear();
             }
         })).ToList();
-        readers.ForEach(t => t.Start());
 
-        var child = await KernelTestSupport.RunAsync("/bin/sh", "-c", $"for i in $(seq 0 {files - 1}); do cat '{tree.Path}'/f$i; done > /dev/null");
+        using var child = KernelTestSupport.Start("/bin/sh", "-c", $"cd '{tree.Path}' && for i in $(seq 0 {files - 1}); do cat f$i > /dev/null & done; wait");
+        readers.ForEach(t => t.Start());
+        await child.WaitForExitAsync(new CancellationTokenSource(KernelTestSupport.Timeout).Token);
         Assert.Equal(0, child.ExitCode);
         group.Dispose();
         Assert.All(readers, t => Assert.True(t.Join(KernelTestSupport.Timeout)));
 
         Assert.Equal(files, seen.Count);
         Assert.All(seen.Values, n => Assert.Equal(1, n));
+        Assert.Equal(2, readBy.Count);
+        Assert.Equal(files, readBy.Values.Sum());
+    }
+
+    /// <summary>
+    /// One read takes at most <see cref="FanotifyGroupOptions.ReadBufferSize"/> bytes of records (24 bytes each here),
+    /// however many events wait: so it bounds the descriptors one read opens. 400 opens are held before anything is read.
+    /// </summary>
+    [Theory]
+    [InlineData(FanotifyGroupOptions.MinReadBufferSize, 4096 / 24)]
+    [InlineData(FanotifyGroupOptions.MaxReadBufferSize, 400)]
+    public async Task One_read_takes_at_most_ReadBufferSize_bytes_of_events(int readBufferSize, int expected)
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        const int files = 400;
+        for (var i = 0; i < files; i++)
+        {
+            tree.File($"f{i}", "x");
+        }
+
+        using var group = FanotifyGroup.Create(new FanotifyGroupOptions { Class = FanotifyClass.Content, ReadBufferSize = readBufferSize });
+        group.AddMark(tree.Path, FanotifyEvents.OpenPermission, FanotifyMarkOptions.EventOnChild);
+        using var child = KernelTestSupport.Start("/bin/sh", "-c", $"cd '{tree.Path}' && for i in $(seq 0 {files - 1}); do cat f$i > /dev/null & done; wait");
+        var batch = new List<FanotifyEvent>();
+        var total = 0;
+        try
+        {
+            await KernelTestSupport.WaitForHeldOpensAsync(child.Id, files);
+            Assert.True(group.ReadEvents(batch, (int)KernelTestSupport.Timeout.TotalMilliseconds));
+            Assert.Equal(expected, batch.Count);
+            while (total < files)
+            {
+                total += batch.Count;
+                foreach (var e in batch)
+                {
+                    e.Respond(FanotifyResponse.Allow);
+                    e.Dispose();
+                }
+
+                batch.Clear();
+                if (total < files)
+                {
+                    Assert.True(group.ReadEvents(batch, (int)KernelTestSupport.Timeout.TotalMilliseconds));
+                    Assert.NotEmpty(batch);
+                }
+            }
+        }
+        finally
+        {
+            batch.ForEach(e => e.Dispose());
+            group.Dispose(); // whatever is still held is allowed
+            await child.WaitForExitAsync(new CancellationTokenSource(KernelTestSupport.Timeout).Token);
+        }
+
+        Assert.Equal(files, total);
+        Assert.Equal(0, child.ExitCode);
+    }
+
+    [Theory]
+    [InlineData(FanotifyGroupOptions.MinReadBufferSize - 1)]
+    [InlineData(FanotifyGroupOptions.MaxReadBufferSize + 1)]
+    public void A_read_buffer_size_out_of_range_is_refused_at_creation(int readBufferSize)
+    {
+        KernelTestSupport.RequireRoot();
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => FanotifyGroup.Create(new FanotifyGroupOptions { ReadBufferSize = readBufferSize }));
+        Assert.Equal("options.ReadBufferSize", e.ParamName);
     }
 
     [Fact]

@@ -86,6 +86,55 @@ internal static partial class KernelTestSupport
         return lines;
     }
 
+    /// <summary>
+    /// How many children of <paramref name="parentPid"/> wait in the kernel for a fanotify verdict now (their
+    /// <c>/proc/PID/wchan</c> reads <c>fanotify_handle_event</c>): how a test knows every open it started is held.
+    /// </summary>
+    public static int HeldOpensOfChildrenOf(int parentPid)
+    {
+        var held = 0;
+        foreach (var dir in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(System.IO.Path.GetFileName(dir), out _))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = System.IO.File.ReadAllText(dir + "/stat");
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) == parentPid
+                    && System.IO.File.ReadAllText(dir + "/wchan") == "fanotify_handle_event")
+                {
+                    held++;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                // gone meanwhile
+            }
+        }
+
+        return held;
+    }
+
+    /// <summary>Waits (at most <see cref="Timeout"/>) until <paramref name="count"/> children of <paramref name="parentPid"/> wait for a verdict.</summary>
+    public static async Task WaitForHeldOpensAsync(int parentPid, int count)
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        int held;
+        while ((held = HeldOpensOfChildrenOf(parentPid)) < count)
+        {
+            if (cts.IsCancellationRequested)
+            {
+                throw new TimeoutException($"{held} of {count} opens held after {Timeout.TotalSeconds} s");
+            }
+
+            await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "geteuid")]
     private static partial uint GetEuid();
 
