@@ -208,10 +208,12 @@ public sealed class FanotifyKernelTests
         Assert.Equal(Path.Combine(files, "0"), next.GetPath());
     }
 
+    /// <summary>Every feature probed arrived by Linux 6.0; this machine runs 6.18 (the negative case is the next test).</summary>
     [Fact]
     public void Probe_reports_what_this_kernel_has()
     {
         KernelTestSupport.RequireRoot();
+        Assert.True(Environment.OSVersion.Version >= new Version(6, 0), $"this test expects Linux 6.0 or later, not {Environment.OSVersion.Version}");
         var c = FanotifyCapabilities.Probe();
         Assert.True(c.Available, c.UnavailableReason);
         Assert.True(c.PermissionEvents);
@@ -225,6 +227,41 @@ public sealed class FanotifyKernelTests
         Assert.Equal(Sysctl("max_user_marks"), c.MaxUserMarks);
         Assert.Equal(Sysctl("max_user_groups"), c.MaxUserGroups);
         Assert.Equal(Sysctl("max_queued_events"), c.MaxQueuedEvents);
+    }
+
+    /// <summary>On a thread without CAP_SYS_ADMIN, fanotify_init refuses a group like the engine's: the probe says so, and claims nothing.</summary>
+    [Fact]
+    public void Probe_without_CAP_SYS_ADMIN_reports_fanotify_unavailable_and_no_feature()
+    {
+        KernelTestSupport.RequireRoot();
+        FanotifyCapabilities? c = null;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                ThreadCapabilities.DropEffective(ThreadCapabilities.CAP_SYS_ADMIN); // this thread only; it ends here
+                c = FanotifyCapabilities.Probe();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        Assert.True(thread.Join(KernelTestSupport.Timeout));
+        Assert.Null(failure);
+
+        Assert.False(c!.Available);
+        Assert.Contains("fanotify_init failed", c.UnavailableReason, StringComparison.Ordinal);
+        Assert.Contains("(errno 1)", c.UnavailableReason, StringComparison.Ordinal); // EPERM
+        Assert.Equal(
+            (false, false, false, false, false, false, false),
+            (c.PermissionEvents, c.OpenExecPermission, c.FilesystemMarks, c.PidFd, c.DirectoryFidAndName, c.EvictableMarks, c.IgnoreMark));
+        Assert.True(c.MaxQueuedEvents > 0, "the limits are readable without the capability");
+
+        // The process itself still has it.
+        Assert.True(FanotifyCapabilities.Probe().Available);
     }
 
     [Fact]
@@ -248,19 +285,44 @@ public sealed class FanotifyKernelTests
         Assert.False(group.RemoveMark(missing, FanotifyEvents.Open));
     }
 
+    /// <summary>
+    /// The pidfd names the process that opened the file (read back from its fdinfo while that process is alive), and
+    /// the event owns it: disposing the event closes it.
+    /// </summary>
     [Fact]
     public async Task A_pidfd_is_reported_and_owned_by_the_event()
     {
         KernelTestSupport.RequireRoot();
         using var tree = KernelTestSupport.CreateTempTree();
         var file = tree.File("pid.txt", "x");
+        Directory.CreateDirectory(tree.Combine("sub"));
+        var fifo = tree.Combine("sub", "fifo");
+        Assert.Equal(0, (await KernelTestSupport.RunAsync("/usr/bin/mkfifo", fifo)).ExitCode);
         var (group, events) = await StartAsync(FanotifyClass.Notification, g => g.AddMark(tree.Path, FanotifyEvents.Open, FanotifyMarkOptions.EventOnChild), new FanotifyGroupOptions { ReportPidFd = true });
         using (group)
         await using (events)
         {
-            await KernelTestSupport.RunAsync("/bin/cat", file);
-            using var e = await events.NextForPathAsync(file);
-            Assert.Contains(e.InfoRecords, r => r.Type == 4);
+            // The shell opens the file itself, then waits on the FIFO (nobody writes it) until the test ends it.
+            using var child = KernelTestSupport.Start("/bin/sh", "-c", $"exec 3< '{file}'; read x < '{fifo}'");
+            try
+            {
+                var e = await events.NextAsync(e => e.ProcessId == child.Id);
+                Assert.Equal(file, e.GetPath());
+                Assert.False(e.ProcessExited);
+                var pidfd = Assert.IsAssignableFrom<System.Runtime.InteropServices.SafeHandle>(e.ProcessFd);
+                Assert.False(pidfd.IsInvalid);
+                var fdinfo = File.ReadAllLines($"/proc/self/fdinfo/{pidfd.DangerousGetHandle()}");
+                Assert.Contains($"Pid:\t{child.Id}", fdinfo);
+                Assert.Contains(e.InfoRecords, r => r.Type == 4);
+
+                e.Dispose();
+                Assert.True(pidfd.IsClosed);
+            }
+            finally
+            {
+                child.Kill(); // the shell this test started, waiting on the FIFO
+                await child.WaitForExitAsync(new CancellationTokenSource(KernelTestSupport.Timeout).Token);
+            }
         }
     }
 }
