@@ -64,11 +64,25 @@ public sealed class CacheTests(CacheTests.InfectedSamplesClamd clamd) : IClassFi
 
         if (writerStillMapped)
         {
-            using var writer = KernelTestSupport.Start(Attacker.Path, "mmapwrite", file, infected, "3000");
-            Assert.Equal("written", await writer.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken));
-            var whileMapped = await Attacker.OpenAsync(file);
-            Assert.True(whileMapped.Denied, $"while the writer holds the mapping: {whileMapped}");
-            await writer.WaitForExitAsync(TestContext.Current.CancellationToken);
+            var start = new System.Diagnostics.ProcessStartInfo(Attacker.Path) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var a in new[] { "mmapwrite", file, infected, "hold" })
+            {
+                start.ArgumentList.Add(a);
+            }
+
+            using var writer = System.Diagnostics.Process.Start(start)!;
+            using var timeout = new CancellationTokenSource(KernelTestSupport.Timeout);
+            try
+            {
+                Assert.Equal("written", await writer.StandardOutput.ReadLineAsync(timeout.Token));
+                var whileMapped = await Attacker.OpenAsync(file);
+                Assert.True(whileMapped.Denied, $"while the writer holds the mapping: {whileMapped}");
+            }
+            finally
+            {
+                writer.StandardInput.Close(); // the writer lets the mapping go and exits
+                await writer.WaitForExitAsync(timeout.Token);
+            }
         }
         else
         {

@@ -165,13 +165,14 @@ public sealed class MarkTests
         File.WriteAllBytes(Path.Combine(target, "s19999", "eicar.com"), Samples.Eicar);
         await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [root], Prevention = true }, new EicarScanner());
 
-        // The attacker's timing: the walk of 20,000 directories has begun when the link replaces the directory, and
-        // the link is gone again before the tracker learns that the directory moved away.
+        // The walk of 20,000 directories is under way (100 marked) when the link replaces the directory; the link is
+        // gone again 300 ms later (the attacker's timing), before the tracker learns that the directory moved away.
+        var marked = h.Monitor.GetStatistics().MarkedDirectories;
         Directory.Move(Path.Combine(staging, "big"), Path.Combine(root, "big"));
-        await Task.Delay(30, TestContext.Current.CancellationToken);
+        await Settled.UntilAsync(() => h.Monitor.GetStatistics().MarkedDirectories > marked + 100, KernelTestSupport.Timeout);
         Directory.Move(Path.Combine(root, "big"), Path.Combine(staging, "big"));
         File.CreateSymbolicLink(Path.Combine(root, "big"), target);
-        await Task.Delay(300, TestContext.Current.CancellationToken);
+        await Task.Delay(300, TestContext.Current.CancellationToken); // the attack's window, not a wait for a state
         File.Delete(Path.Combine(root, "big"));
 
         await Settled.WaitAsync(root);

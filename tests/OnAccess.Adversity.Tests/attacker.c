@@ -5,7 +5,8 @@
  *
  *   open PATH...                 open, read; one line each: OK|DENIED|ERR<errno> EICAR|CLEAN PATH
  *   poison DIR N CLEAN INFECTED  N tries of the cache-poisoning race (see poison()); prints "poisoned K of N"
- *   mmapwrite PATH SRC [HOLDMS]  writes SRC's bytes into PATH through a shared writable mapping (O_RDWR, mmap)
+ *   mmapwrite PATH SRC [hold]    writes SRC's bytes into PATH through a shared writable mapping (O_RDWR, mmap);
+ *                                with hold, prints "written" and keeps the mapping until its stdin is closed
  *   write PATH SRC               creates PATH with SRC's bytes (write(2))
  *   mkdir PATH                   mkdir -p
  *   parallel-open N PATH...      N threads open the paths at once; one line each: MS OK|DENIED|ERR<errno> PATH
@@ -176,7 +177,7 @@ static int poison(const char *dir, int tries, const char *clean_path, const char
     return 0;
 }
 
-static int mmap_write(const char *arg, const char *src, int hold_ms)
+static int mmap_write(const char *arg, const char *src, int hold)
 {
     char *path = unescape(arg);
     size_t size;
@@ -189,10 +190,11 @@ static int mmap_write(const char *arg, const char *src, int hold_ms)
     char *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) { printf("ERR%d mmap\n", errno); return 1; }
     memcpy(map, data, size);
-    if (hold_ms > 0) {
+    if (hold) {
         printf("written\n");
         fflush(stdout);
-        usleep(hold_ms * 1000);
+        char c;
+        while (read(0, &c, 1) > 0) { } /* the mapping is held until the test closes our stdin */
     }
     munmap(map, size);
     close(fd);
@@ -469,7 +471,7 @@ int main(int argc, char **argv)
     const char *mode = argv[1];
     if (!strcmp(mode, "open")) { for (int i = 2; i < argc; i++) open_one(argv[i]); return 0; }
     if (!strcmp(mode, "poison") && argc == 6) return poison(argv[2], atoi(argv[3]), argv[4], argv[5]);
-    if (!strcmp(mode, "mmapwrite") && argc >= 4) return mmap_write(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 0);
+    if (!strcmp(mode, "mmapwrite") && argc >= 4) return mmap_write(argv[2], argv[3], argc > 4 && !strcmp(argv[4], "hold"));
     if (!strcmp(mode, "write") && argc == 4) return write_file(argv[2], argv[3]);
     if (!strcmp(mode, "mkdir") && argc == 3) return mkdir_p(argv[2]);
     if (!strcmp(mode, "parallel-open") && argc >= 4) return parallel_open(atoi(argv[2]), argv + 3, argc - 3);

@@ -23,20 +23,21 @@ public sealed class GuideExampleEndToEndTests
         await using var h = await MonitorHarness.StartAsync(tree, conf.ToOnAccessOptions(), new EicarScanner());
         Assert.False(h.Monitor.Plan!.Prevention);
 
-        // Notification events do not hold the reader, so it stays alive a moment for its UID to be read from /proc
-        // (a reader already gone is scanned anyway, as ClamAV documents for notify mode).
-        var asUser = await Child.ReadAndLingerAsync(User, eicar);
-        Assert.Equal(0, asUser.ExitCode); // notify-only: nothing is denied
-        Assert.Equal(EicarScanner.Eicar + "\n", asUser.StdOut);
-        var reported = await h.WaitForAsync(e => e.Path == eicar && e.UserId == User);
-        Assert.Equal(ScanVerdict.Infected, reported.Verdict);
-        Assert.Equal(AccessDecision.None, reported.Decision);
+        // Notify-only denies nothing: the other user reads EICAR, and it is reported with that user.
+        var asUser = await Child.ReadWhileAliveAsync(User, eicar, async pid =>
+        {
+            var reported = await h.WaitForAsync(e => e.ProcessId == pid);
+            Assert.Equal((eicar, User, ScanVerdict.Infected, AccessDecision.None), (reported.Path, reported.UserId, reported.Verdict, reported.Decision));
+        });
+        Assert.Equal(EicarScanner.Eicar, asUser);
 
-        var asRoot = await Child.ReadAndLingerAsync(0, eicar);
-        Assert.Equal(EicarScanner.Eicar + "\n", asRoot.StdOut);
-        var ignored = await h.WaitForAsync(e => e.ProcessId == asRoot.Pid);
-        Assert.Equal(DecisionReason.ExcludedUser, ignored.Reason);
-        Assert.Null(ignored.Verdict);
+        var asRoot = await Child.ReadWhileAliveAsync(0, eicar, async pid =>
+        {
+            var ignored = await h.WaitForAsync(e => e.ProcessId == pid);
+            Assert.Equal(DecisionReason.ExcludedUser, ignored.Reason);
+            Assert.Null(ignored.Verdict);
+        });
+        Assert.Equal(EicarScanner.Eicar, asRoot);
     }
 
     [Fact]
@@ -51,8 +52,14 @@ public sealed class GuideExampleEndToEndTests
         var conf = ClamdConf.Parse($"ScanOnAccess yes\nOnAccessIncludePath {home}\nOnAccessExcludePath {home}/user2\nOnAccessExcludePath {home}/user4\nOnAccessExtraScanning yes\n");
         await using var h = await MonitorHarness.StartAsync(tree, conf.ToOnAccessOptions(), new EicarScanner());
 
-        Assert.Equal(0, (await Child.CatAsync(hidden2)).ExitCode);
-        Assert.Equal(0, (await Child.CatAsync(hidden4)).ExitCode);
+        // One child reads both excluded files, then a protected one. Events come in order, so once the last one is
+        // decided every event of the first two has been read: there must be none.
+        var eventsBefore = h.Monitor.GetStatistics().Events;
+        var readme = Path.Combine(home, "user1", "readme.txt");
+        var reader = await Child.ShAsync($"cat '{hidden2}' '{hidden4}' '{readme}'");
+        Assert.Equal(EicarScanner.Eicar + EicarScanner.Eicar + "clean", reader.StdOut);
+        await h.WaitForPathAsync(readme);
+        Assert.Equal(1, h.Monitor.GetStatistics().Events - eventsBefore);
 
         // A new EICAR file in a new subdirectory, written by a child process: reported by extra scanning.
         var created = Path.Combine(home, "user1", "new", "dropped.com");

@@ -87,11 +87,40 @@ internal static class Child
         KernelTestSupport.RunAsync("/usr/bin/setpriv", $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "/bin/cat", path);
 
     /// <summary>
-    /// A shell running as <paramref name="uid"/> reads the first line of <paramref name="path"/> itself, prints it,
-    /// and stays a second: a notification does not hold the reader, and its UID must still be readable in /proc.
+    /// A shell running as <paramref name="uid"/> reads the first line of <paramref name="path"/> itself, prints it, and
+    /// stays until <paramref name="whileAlive"/> (given its PID) has finished: a notification does not hold the
+    /// reader, and a test that checks the user of its access must see the decision while the process exists.
     /// </summary>
-    public static Task<KernelTestSupport.ChildResult> ReadAndLingerAsync(uint uid, string path) =>
-        KernelTestSupport.RunAsync("/usr/bin/setpriv", $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "/bin/sh", "-c", $"read -r line < '{path}'; echo \"$line\"; sleep 1");
+    /// <returns>The line the shell read.</returns>
+    public static async Task<string?> ReadWhileAliveAsync(uint uid, string path, Func<int, Task> whileAlive)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("/usr/bin/setpriv") { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in new[] { $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "/bin/sh", "-c", $"read -r line < '{path}'; echo \"$line\"; read -r done" })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
+        try
+        {
+            var line = await process.StandardOutput.ReadLineAsync(cts.Token);
+            await whileAlive(process.Id);
+            return line;
+        }
+        finally
+        {
+            process.StandardInput.Close(); // its last read ends: it exits
+            try
+            {
+                await process.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill();
+            }
+        }
+    }
 
     public static Task<KernelTestSupport.ChildResult> ShAsync(string script) => KernelTestSupport.RunAsync("/bin/sh", "-c", script);
 

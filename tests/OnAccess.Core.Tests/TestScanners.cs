@@ -142,3 +142,24 @@ internal sealed class BlockingScanner(string blocked) : IScanner, IDisposable
         Entered.Dispose();
     }
 }
+
+/// <summary>Every scan waits (asynchronously) until the test opens the gate, then finds the file clean.</summary>
+internal sealed class GatedScanner : IScanner, IDisposable
+{
+    private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _entered;
+
+    /// <summary>How many scans have started.</summary>
+    public int Entered => Volatile.Read(ref _entered);
+
+    public void Open() => _gate.TrySetResult();
+
+    public async ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _entered);
+        await _gate.Task.WaitAsync(KernelTestSupport.Timeout, CancellationToken.None);
+        return ScanResult.Clean;
+    }
+
+    public void Dispose() => _gate.TrySetResult();
+}
