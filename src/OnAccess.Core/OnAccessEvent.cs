@@ -25,13 +25,16 @@ public enum DecisionReason
     /// <summary>The accessing process's effective UID is excluded.</summary>
     ExcludedUser,
 
-    /// <summary>The file lies under an exclude path.</summary>
+    /// <summary>
+    /// The file lies under an exclude path. Excluded directories are not marked, so the kernel reports such an access
+    /// only in the moment between a directory's move under an exclude path and the tracker taking its mark away.
+    /// </summary>
     ExcludedPath,
 
     /// <summary>The file is larger than <c>OnAccessMaxFileSize</c>.</summary>
     TooLarge,
 
-    /// <summary>Not a regular file.</summary>
+    /// <summary>Not a regular file: answered unscanned (a FIFO's reader could wait forever). Linux 6.x raises no open events for FIFOs, devices or sockets.</summary>
     NotRegularFile,
 
     /// <summary>The scan queue was full.</summary>

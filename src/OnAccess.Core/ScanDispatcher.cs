@@ -25,12 +25,13 @@ internal sealed class ScanDispatcher : IDisposable
     private readonly DeadlineWatch _deadlines;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _workers = [];
-    private long _depth;
+    private readonly int _queueCapacity;
+    private long _depth; // items admitted to wait that have no slot yet: in the channel, or taken by a worker waiting for one
     private long _inFlight;
 
     /// <param name="scanner">The scanner.</param>
     /// <param name="plan">Slots, retries, timeout.</param>
-    /// <param name="queueCapacity">How many items may wait for a slot.</param>
+    /// <param name="queueCapacity">How many items may wait for a slot (however they wait: queued, or taken by a worker that waits for one).</param>
     /// <param name="policy">Verdicts to answers.</param>
     /// <param name="verdicts">Where clean verdicts are remembered.</param>
     /// <param name="reporter">Where decisions go.</param>
@@ -46,7 +47,8 @@ internal sealed class ScanDispatcher : IDisposable
         _generation = generation;
         _scanned = scanned;
         _slots = new SemaphoreSlim(plan.MaxThreads, plan.MaxThreads);
-        _queue = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(queueCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleWriter = false });
+        _queueCapacity = queueCapacity;
+        _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleWriter = false }); // bounded by _depth
         _deadlines = new DeadlineWatch(plan.ScanTimeout, Expired, _reporter.ScanHung);
         for (var i = 0; i < plan.MaxThreads; i++)
         {
@@ -86,8 +88,8 @@ internal sealed class ScanDispatcher : IDisposable
     /// <summary>Queues an item for the next free slot (extra scanning uses this directly: nothing is held).</summary>
     public void Enqueue(WorkItem item)
     {
-        Interlocked.Increment(ref _depth);
-        if (!_queue.Writer.TryWrite(item))
+        // The capacity counts every item waiting for a slot, including those a worker has taken and waits with.
+        if (Interlocked.Increment(ref _depth) > _queueCapacity || !_queue.Writer.TryWrite(item))
         {
             Interlocked.Decrement(ref _depth);
             if (item.TryDecide())
@@ -177,9 +179,9 @@ internal sealed class ScanDispatcher : IDisposable
         {
             await foreach (var item in _queue.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
             {
-                Interlocked.Decrement(ref _depth);
                 if (item.IsDecided)
                 {
+                    Interlocked.Decrement(ref _depth);
                     ScanOver(item); // its deadline passed while it waited
                     continue;
                 }
@@ -190,10 +192,12 @@ internal sealed class ScanDispatcher : IDisposable
                 }
                 catch (OperationCanceledException)
                 {
+                    Interlocked.Decrement(ref _depth);
                     Shutdown(item);
                     return;
                 }
 
+                Interlocked.Decrement(ref _depth);
                 await RunAsync(item).ConfigureAwait(false);
             }
         }

@@ -153,14 +153,6 @@ internal static class Kernel
         return ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
     }
 
-    /// <summary>Sets a sysctl for the length of a test and puts the old value back on dispose.</summary>
-    public static IDisposable SetSysctl(string path, string value)
-    {
-        var old = File.ReadAllText(path).Trim();
-        File.WriteAllText(path, value);
-        return new Restore(path, old);
-    }
-
     /// <summary>How many inotify watches processes of root hold now, system-wide (the per-user count the limit applies to).</summary>
     public static int RootInotifyWatches()
     {
@@ -184,10 +176,5 @@ internal static class Kernel
         }
 
         return count;
-    }
-
-    private sealed class Restore(string path, string value) : IDisposable
-    {
-        public void Dispose() => File.WriteAllText(path, value);
     }
 }

@@ -65,7 +65,7 @@ public sealed class MarkTests
         }
 
         MonitorHarness h;
-        using (overflow ? Kernel.SetSysctl("/proc/sys/fs/inotify/max_queued_events", "256") : null)
+        using (overflow ? KernelTestSupport.SetSysctl("/proc/sys/fs/inotify/max_queued_events", "256") : null)
         {
             h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [root], Prevention = true }, new EicarScanner());
         }

@@ -135,6 +135,17 @@ internal static partial class KernelTestSupport
         }
     }
 
+    /// <summary>
+    /// Sets a sysctl (machine-wide: test projects run one after another) for the length of a test and puts the old
+    /// value back on dispose.
+    /// </summary>
+    public static IDisposable SetSysctl(string path, string value)
+    {
+        var old = System.IO.File.ReadAllText(path).Trim();
+        System.IO.File.WriteAllText(path, value);
+        return new SysctlRestore(path, old);
+    }
+
     [LibraryImport("libc", EntryPoint = "geteuid")]
     private static partial uint GetEuid();
 
@@ -142,6 +153,11 @@ internal static partial class KernelTestSupport
     internal static partial int Umount2(string target, int flags);
 
     internal sealed record ChildResult(int ExitCode, string StdOut, string StdErr, int Pid);
+
+    private sealed class SysctlRestore(string path, string value) : IDisposable
+    {
+        public void Dispose() => System.IO.File.WriteAllText(path, value);
+    }
 
     internal sealed class TempTree : IDisposable
     {
