@@ -152,29 +152,4 @@ internal static class Kernel
         var minor = (uint)(kdev & 0xFFFFF);
         return ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
     }
-
-    /// <summary>How many inotify watches processes of root hold now, system-wide (the per-user count the limit applies to).</summary>
-    public static int RootInotifyWatches()
-    {
-        var count = 0;
-        foreach (var dir in Directory.GetDirectories("/proc").Where(d => int.TryParse(System.IO.Path.GetFileName(d), out _)))
-        {
-            try
-            {
-                if (!File.ReadAllLines(System.IO.Path.Combine(dir, "status")).Any(l => l.StartsWith("Uid:\t0\t", StringComparison.Ordinal)))
-                {
-                    continue;
-                }
-
-                var pid = int.Parse(System.IO.Path.GetFileName(dir), CultureInfo.InvariantCulture);
-                count += KernelTestSupport.FdInfoLines(pid, "anon_inode:inotify").Count(l => l.StartsWith("inotify wd:", StringComparison.Ordinal));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // exited meanwhile
-            }
-        }
-
-        return count;
-    }
 }

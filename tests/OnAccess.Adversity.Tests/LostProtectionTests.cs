@@ -26,7 +26,7 @@ public sealed class LostProtectionTests
 
         await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [root], Prevention = true }, new EicarScanner());
         var files = new List<string>();
-        using (KernelTestSupport.SetSysctl("/proc/sys/fs/inotify/max_user_watches", Kernel.RootInotifyWatches().ToString(CultureInfo.InvariantCulture)))
+        using (KernelTestSupport.SetSysctl("/proc/sys/fs/inotify/max_user_watches", KernelTestSupport.RootInotifyWatches().ToString(CultureInfo.InvariantCulture)))
         {
             for (var i = 0; i < Made; i++)
             {
@@ -66,7 +66,7 @@ public sealed class LostProtectionTests
         }
 
         // 1 + 10 + 500 = 511 directories; the limit lets 100 more watches be added than are in use now.
-        using (KernelTestSupport.SetSysctl("/proc/sys/fs/inotify/max_user_watches", (Kernel.RootInotifyWatches() + 100).ToString(CultureInfo.InvariantCulture)))
+        using (KernelTestSupport.SetSysctl("/proc/sys/fs/inotify/max_user_watches", (KernelTestSupport.RootInotifyWatches() + 100).ToString(CultureInfo.InvariantCulture)))
         {
             var monitor = new OnAccessMonitor(new OnAccessOptions { IncludePaths = [root], Prevention = true }, new EicarScanner());
             var e = await Assert.ThrowsAnyAsync<IOException>(() => monitor.StartAsync(CancellationToken.None));

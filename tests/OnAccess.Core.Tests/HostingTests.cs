@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -31,6 +33,59 @@ public sealed class HostingTests
         // Stopped: nothing holds the file any more.
         Assert.Equal(0, (await Child.CatAsync(eicar)).ExitCode);
         Assert.Equal(1, monitor.GetStatistics().Denied);
+    }
+
+    /// <summary>
+    /// Options bound from configuration (keys are the option names), an observer added through the builder (it sees
+    /// every decision), and the engine configured through it (no kernel cache: the second open of a clean file is
+    /// answered from the user-space cache, which only a working ConfigureEngine makes visible).
+    /// </summary>
+    [Fact]
+    public async Task Configuration_binding_AddObserver_and_ConfigureEngine_take_effect()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var eicar = tree.File("data/eicar.com", EicarScanner.Eicar);
+        var clean = tree.File("data/clean.txt", "clean");
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["OnAccess:IncludePaths:0"] = tree.Combine("data"),
+            ["OnAccess:Prevention"] = "true",
+            ["OnAccess:MaxThreads"] = "3",
+        });
+        builder.Services.AddOnAccessScanning(builder.Configuration.GetSection("OnAccess"))
+            .AddScanner<EicarScanner>()
+            .AddObserver<RecordingObserver>()
+            .ConfigureEngine(e => e.KernelCache = false);
+        using var host = builder.Build();
+        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
+        await host.StartAsync(cts.Token);
+        try
+        {
+            var monitor = host.Services.GetRequiredService<IOnAccessMonitor>();
+            Assert.Equal((true, 3), (monitor.Plan!.Prevention, monitor.Plan.MaxThreads));
+            var observer = Assert.Single(host.Services.GetServices<IOnAccessObserver>().OfType<RecordingObserver>());
+
+            Assert.True(Child.WasDenied(await Child.CatAsync(eicar)));
+            // Only a file whose ctime is older than the clock's granularity is remembered (docs/reliability.md).
+            while (DateTime.UtcNow - File.GetLastWriteTimeUtc(clean) < TimeSpan.FromMilliseconds(100))
+            {
+                await Task.Delay(10, cts.Token);
+            }
+
+            var first = await Child.CatAsync(clean);
+            var second = await Child.CatAsync(clean);
+            Assert.Equal(("clean", "clean"), (first.StdOut, second.StdOut));
+
+            Assert.Equal(AccessDecision.Deny, (await observer.WaitForAsync(e => e.Path == eicar, cts.Token)).Decision);
+            Assert.Equal(DecisionReason.Scanned, (await observer.WaitForAsync(e => e.ProcessId == first.Pid, cts.Token)).Reason);
+            Assert.Equal(DecisionReason.Cached, (await observer.WaitForAsync(e => e.ProcessId == second.Pid, cts.Token)).Reason);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
     }
 
     [Fact]
@@ -69,5 +124,26 @@ public sealed class HostingTests
         using var provider = services.BuildServiceProvider();
         var e = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<IOnAccessMonitor>());
         Assert.Contains("AddScanner", e.Message, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>An observer the container creates: records every decision.</summary>
+internal sealed class RecordingObserver : IOnAccessObserver
+{
+    private readonly ConcurrentQueue<OnAccessEvent> _events = new();
+
+    public void OnEvent(OnAccessEvent accessEvent) => _events.Enqueue(accessEvent);
+
+    public async Task<OnAccessEvent> WaitForAsync(Func<OnAccessEvent, bool> match, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (_events.FirstOrDefault(match) is { } found)
+            {
+                return found;
+            }
+
+            await Task.Delay(10, cancellationToken);
+        }
     }
 }

@@ -135,6 +135,31 @@ internal static partial class KernelTestSupport
         }
     }
 
+    /// <summary>How many inotify watches processes of root hold now, system-wide (the per-user count the limit applies to).</summary>
+    public static int RootInotifyWatches()
+    {
+        var count = 0;
+        foreach (var dir in Directory.GetDirectories("/proc").Where(d => int.TryParse(System.IO.Path.GetFileName(d), out _)))
+        {
+            try
+            {
+                if (!System.IO.File.ReadAllLines(System.IO.Path.Combine(dir, "status")).Any(l => l.StartsWith("Uid:\t0\t", StringComparison.Ordinal)))
+                {
+                    continue;
+                }
+
+                var pid = int.Parse(System.IO.Path.GetFileName(dir), System.Globalization.CultureInfo.InvariantCulture);
+                count += FdInfoLines(pid, "anon_inode:inotify").Count(l => l.StartsWith("inotify wd:", StringComparison.Ordinal));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // exited meanwhile
+            }
+        }
+
+        return count;
+    }
+
     /// <summary>
     /// Sets a sysctl (machine-wide: test projects run one after another) for the length of a test and puts the old
     /// value back on dispose.
