@@ -134,13 +134,19 @@ public sealed partial class ClamdScanner : IScanner, ISignatureGeneration, IAsyn
             var now = Environment.TickCount64;
             if (now >= Interlocked.Read(ref _nextVersionCheck) && Interlocked.Exchange(ref _versionCheckRunning, 1) == 0)
             {
-                Interlocked.Exchange(ref _nextVersionCheck, now + 10_000);
+                Interlocked.Exchange(ref _nextVersionCheck, now + (long)VersionCheckInterval.TotalMilliseconds);
                 _ = RefreshGenerationAsync();
             }
 
             return Interlocked.Read(ref _generation);
         }
     }
+
+    /// <summary>How often, at most, <see cref="Generation"/> asks clamd for its VERSION (a test seam; 10 seconds).</summary>
+    internal TimeSpan VersionCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The VERSION the last background check saw, or <see langword="null"/> before one has answered (a test seam).</summary>
+    internal string? LastVersion => Volatile.Read(ref _lastVersion);
 
     /// <summary>The endpoints, in failover order.</summary>
     public IReadOnlyList<string> Endpoints => [.. _endpoints.Select(e => e.Text)];
@@ -234,7 +240,7 @@ public sealed partial class ClamdScanner : IScanner, ISignatureGeneration, IAsyn
                 Interlocked.Increment(ref _generation);
             }
 
-            _lastVersion = version;
+            Volatile.Write(ref _lastVersion, version);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or SocketException or TimeoutException)
         {

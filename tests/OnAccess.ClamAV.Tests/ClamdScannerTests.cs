@@ -1,10 +1,11 @@
 using System.Diagnostics;
+using OnAccess.Tests;
 
 namespace OnAccess.ClamAV.Tests;
 
 /// <summary>ClamdScanner against a real clamd (Debian's clamav-daemon) started by the fixture. clamd names signatures from an unofficial database NAME.UNOFFICIAL.</summary>
 [Collection(nameof(ClamdCollection))]
-public sealed class ClamdScannerTests(ClamdFixture clamd)
+public sealed class ClamdScannerTests(SharedClamd clamd)
 {
     public static TheoryData<string, ClamdScanMode> Paths => new()
     {
@@ -30,6 +31,20 @@ public sealed class ClamdScannerTests(ClamdFixture clamd)
         // The same session is reused for the next scan.
         Assert.Equal(ScanVerdict.Clean, (await TestFiles.ScanAsync(scanner, tree.File("clean2.txt", "still nothing"))).Verdict);
         Assert.Equal(1, scanner.PeakOpenSessions);
+
+        // Which command went: an infected file over clamd's StreamMaxLength is found only when clamd reads the
+        // descriptor (FILDES); streamed (INSTREAM), it is over the limit and skipped.
+        var big = tree.Combine("big.bin");
+        File.WriteAllBytes(big, SharedClamd.OverStreamLimit);
+        var result = await TestFiles.ScanAsync(scanner, big);
+        if (transport == "unix" && mode == ClamdScanMode.Auto)
+        {
+            Assert.Equal("Test.OverStreamLimit.UNOFFICIAL", result.ThreatName);
+        }
+        else
+        {
+            Assert.Equal(ScanVerdict.Skipped, result.Verdict);
+        }
     }
 
     [Theory]
@@ -53,25 +68,24 @@ public sealed class ClamdScannerTests(ClamdFixture clamd)
     [Fact]
     public async Task Twenty_parallel_scans_succeed_on_twenty_sessions_at_once()
     {
+        // A stub clamd answers no scan until twenty wait for their reply at once: only twenty sessions open together
+        // get any answer before its timeout.
         using var tree = TestFiles.Tree();
-        await using var scanner = Scanner("unix");
+        await using var stub = StubClamd.Start(tree.Combine("clamd.sock"), hold: 20, KernelTestSupport.Timeout);
+        await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = ["unix:" + stub.SocketPath], Mode = ClamdScanMode.Stream });
         var files = Enumerable.Range(0, 20).Select(i => tree.File($"f{i}", i % 2 == 0 ? HashDatabaseScanner.EicarTestString : $"clean {i}")).ToList();
         var handles = files.Select(f => File.OpenHandle(f)).ToList();
         try
         {
-            using var start = new Barrier(20);
-            var scans = handles.Select((h, i) => Task.Run(async () =>
-            {
-                start.SignalAndWait(TimeSpan.FromSeconds(20));
-                return await scanner.ScanAsync(new ScanRequest(h, files[i], RandomAccess.GetLength(h), 0, null, AccessKind.Open), CancellationToken.None);
-            })).ToList();
-            var results = await Task.WhenAll(scans);
+            var scans = handles.Select((h, i) => scanner.ScanAsync(new ScanRequest(h, files[i], RandomAccess.GetLength(h), 0, null, AccessKind.Open), CancellationToken.None).AsTask()).ToList();
+            var results = await Task.WhenAll(scans).WaitAsync(KernelTestSupport.Timeout * 2, TestContext.Current.CancellationToken);
             for (var i = 0; i < 20; i++)
             {
                 Assert.Equal(i % 2 == 0 ? ScanVerdict.Infected : ScanVerdict.Clean, results[i].Verdict);
             }
 
-            Assert.True(scanner.PeakOpenSessions > 1, $"only {scanner.PeakOpenSessions} session(s) were open at once: scans were serialised");
+            Assert.True(stub.PeakWaiting == 20, $"only {stub.PeakWaiting} scan(s) were waiting at clamd at once: sessions were shared or scans serialised");
+            Assert.Equal(20, scanner.PeakOpenSessions);
         }
         finally
         {
@@ -91,8 +105,37 @@ public sealed class ClamdScannerTests(ClamdFixture clamd)
     [Fact]
     public async Task VERSION_gives_a_signature_generation()
     {
-        await using var scanner = Scanner("unix");
-        Assert.StartsWith("ClamAV ", await scanner.GetVersionAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        // A clamd of its own: its signatures change here.
+        await using var own = new ClamdFixture();
+        await own.InitializeAsync();
+        var db = own.Tree.Combine("db");
+        using var tree = TestFiles.Tree();
+        var sample = "detected only from version 2"u8.ToArray();
+        var target = tree.File("target", "detected only from version 2");
+        ClamdDatabase.WriteDaily(db, 1, [TestFiles.HdbLine("unrelated"u8.ToArray(), "Test.Unrelated")]);
+        Assert.Equal("RELOADING", await ClamdDatabase.CommandAsync(own.Socket, "RELOAD"));
+        await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [own.UnixEndpoint] }) { VersionCheckInterval = TimeSpan.Zero };
+        await Poll.UntilAsync(async () => (await scanner.GetVersionAsync(TestContext.Current.CancellationToken)).Contains("/1/", StringComparison.Ordinal), "clamd to load version 1");
+
+        // Reading Generation asks clamd in the background; wait until it has seen version 1.
+        var before = scanner.Generation;
+        await Poll.UntilAsync(
+            () =>
+            {
+                _ = scanner.Generation;
+                return scanner.LastVersion is not null;
+            },
+            "the first VERSION check");
+        Assert.StartsWith("ClamAV ", scanner.LastVersion, StringComparison.Ordinal);
+        Assert.Contains("/1/", scanner.LastVersion, StringComparison.Ordinal);
+        Assert.Equal(before, scanner.Generation);
+        Assert.Equal(ScanVerdict.Clean, (await TestFiles.ScanAsync(scanner, target)).Verdict);
+
+        ClamdDatabase.WriteDaily(db, 2, [TestFiles.HdbLine("unrelated"u8.ToArray(), "Test.Unrelated"), TestFiles.HdbLine(sample, "Test.Version2")]);
+        Assert.Equal("RELOADING", await ClamdDatabase.CommandAsync(own.Socket, "RELOAD"));
+        await Poll.UntilAsync(() => scanner.Generation > before, "Generation to change after clamd loaded version 2");
+        Assert.Contains("/2/", scanner.LastVersion, StringComparison.Ordinal);
+        Assert.Equal("Test.Version2.UNOFFICIAL", (await TestFiles.ScanAsync(scanner, target)).ThreatName);
     }
 
     [Fact]
@@ -120,7 +163,7 @@ public sealed class ClamdScannerTests(ClamdFixture clamd)
 
 /// <summary>Killing and restarting clamd: alone, since it takes the shared daemon down.</summary>
 [Collection(nameof(ClamdCollection))]
-public sealed class ClamdRestartTests(ClamdFixture clamd)
+public sealed class ClamdRestartTests(SharedClamd clamd)
 {
     [Fact]
     public async Task Clamd_killed_during_scans_gives_errors_within_the_deadline_and_a_restarted_clamd_scans_again()
@@ -132,7 +175,7 @@ public sealed class ClamdRestartTests(ClamdFixture clamd)
 
         var deadline = TimeSpan.FromSeconds(5);
         using var stop = new CancellationTokenSource();
-        var results = new System.Collections.Concurrent.ConcurrentBag<(ScanVerdict Verdict, TimeSpan Took)>();
+        var results = new System.Collections.Concurrent.ConcurrentBag<(ScanVerdict Verdict, bool Cancelled, TimeSpan Took)>();
         var load = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
         {
             while (!stop.IsCancellationRequested)
@@ -141,6 +184,7 @@ public sealed class ClamdRestartTests(ClamdFixture clamd)
                 using var cts = new CancellationTokenSource(deadline);
                 var watch = Stopwatch.StartNew();
                 ScanVerdict verdict;
+                var cancelled = false;
                 try
                 {
                     verdict = (await scanner.ScanAsync(new ScanRequest(handle, TestFiles.ClamExe, RandomAccess.GetLength(handle), 0, null, AccessKind.Open), cts.Token)).Verdict;
@@ -148,17 +192,24 @@ public sealed class ClamdRestartTests(ClamdFixture clamd)
                 catch (OperationCanceledException)
                 {
                     verdict = ScanVerdict.Error;
+                    cancelled = true;
                 }
 
-                results.Add((verdict, watch.Elapsed));
+                results.Add((verdict, cancelled, watch.Elapsed));
             }
         })).ToList();
 
-        await Task.Delay(300, TestContext.Current.CancellationToken);
-        clamd.Kill();
-        await Task.Delay(500, TestContext.Current.CancellationToken);
-        await stop.CancelAsync();
-        await Task.WhenAll(load).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        try
+        {
+            await Poll.UntilAsync(() => results.Any(r => r.Verdict == ScanVerdict.Infected), "scans under load to succeed");
+            clamd.Kill();
+            await Poll.UntilAsync(() => results.Any(r => r.Verdict == ScanVerdict.Error && !r.Cancelled), "the scanner to report an error after clamd was killed");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(load).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        }
 
         Assert.Contains(results, r => r.Verdict == ScanVerdict.Infected);
         Assert.Contains(results, r => r.Verdict == ScanVerdict.Error);
@@ -170,4 +221,13 @@ public sealed class ClamdRestartTests(ClamdFixture clamd)
 }
 
 [CollectionDefinition(nameof(ClamdCollection))]
-public sealed class ClamdCollection : ICollectionFixture<ClamdFixture>;
+public sealed class ClamdCollection : ICollectionFixture<SharedClamd>;
+
+/// <summary>The clamd these tests share: <see cref="ClamdFixture"/> plus a signature for a file over its StreamMaxLength, which only FILDES can scan.</summary>
+public sealed class SharedClamd : ClamdFixture
+{
+    /// <summary>Twice StreamMaxLength and a byte: INSTREAM cannot carry it, FILDES can.</summary>
+    public static byte[] OverStreamLimit { get; } = [.. Enumerable.Range(0, (int)(2 * StreamMaxLength) + 1).Select(i => (byte)(i % 251))];
+
+    protected override IEnumerable<string> ExtraSignatures => [TestFiles.HdbLine(OverStreamLimit, "Test.OverStreamLimit")];
+}

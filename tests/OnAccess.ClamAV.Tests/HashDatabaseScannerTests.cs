@@ -87,6 +87,30 @@ public sealed class HashDatabaseScannerTests
     }
 
     [Fact]
+    public async Task Reload_reads_the_changed_files_now_and_reports_their_errors()
+    {
+        using var tree = TestFiles.Tree();
+        var target = tree.File("target", "to be detected after Reload");
+        var hdb = tree.File("manual.hdb", TestFiles.HdbLine("unrelated"u8.ToArray(), "Other") + "\n");
+
+        // No automatic check for a day: only Reload() can pick the change up.
+        var scanner = new HashDatabaseScanner(new HashDatabaseScannerOptions { SignatureFiles = [hdb], IncludeEicar = false, ReloadCheckInterval = TimeSpan.FromDays(1) });
+        Assert.Equal(ScanVerdict.Clean, (await TestFiles.ScanAsync(scanner, target)).Verdict);
+        var before = scanner.Generation;
+
+        File.WriteAllText(hdb, TestFiles.HdbLine("to be detected after Reload"u8.ToArray(), "Reloaded.Now") + "\nnot-a-signature\n");
+        Assert.Equal(ScanVerdict.Clean, (await TestFiles.ScanAsync(scanner, target)).Verdict);
+        Assert.Empty(scanner.LoadErrors);
+
+        scanner.Reload();
+        Assert.Equal("Reloaded.Now", (await TestFiles.ScanAsync(scanner, target)).ThreatName);
+        Assert.Equal(before + 1, scanner.Generation);
+        Assert.Equal(1, scanner.SignatureCount);
+        var error = Assert.Single(scanner.LoadErrors);
+        Assert.Equal((hdb, 2), (error.FilePath, error.Line));
+    }
+
+    [Fact]
     public void A_missing_signature_file_is_a_load_error_not_an_exception()
     {
         var scanner = new HashDatabaseScanner(new HashDatabaseScannerOptions { SignatureFiles = ["/nonexistent/x.hdb"] });
