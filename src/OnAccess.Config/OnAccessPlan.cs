@@ -1,3 +1,4 @@
+using System.Globalization;
 using OnAccess.Paths;
 
 namespace OnAccess.Config;
@@ -176,12 +177,33 @@ public sealed class OnAccessPlan
                 uids.Add(0);
             }
 
+            var uidsGiven = new Dictionary<uint, int>();
             foreach (var uid in options.ExcludeUids)
             {
+                var occurrence = uidsGiven[uid] = uidsGiven.GetValueOrDefault(uid) + 1;
+                if (occurrence > 1)
+                {
+                    AddRepeatedValue(ClamdDirectiveNames.ExcludeUid, uid.ToString(CultureInfo.InvariantCulture), occurrence, v => uint.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var u) && u == uid);
+                }
+
                 if (!uids.Contains(uid))
                 {
                     uids.Add(uid);
                 }
+            }
+
+            var unames = new List<string>();
+            var unamesGiven = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var name in options.ExcludeUnames)
+            {
+                var occurrence = unamesGiven[name] = unamesGiven.GetValueOrDefault(name) + 1;
+                if (occurrence > 1)
+                {
+                    AddRepeatedValue(ClamdDirectiveNames.ExcludeUname, $"'{name}'", occurrence, v => string.Equals(v, name, StringComparison.Ordinal));
+                    continue;
+                }
+
+                unames.Add(name);
             }
 
             return new OnAccessPlan
@@ -198,7 +220,7 @@ public sealed class OnAccessPlan
                 DenyOnError = options.DenyOnError,
                 ScanTimeout = options.ScanTimeout,
                 ExcludeUids = uids,
-                ExcludeUnames = options.ExcludeUnames.Distinct(StringComparer.Ordinal).ToArray(),
+                ExcludeUnames = unames,
                 Diagnostics = _diagnostics,
             };
         }
@@ -429,6 +451,30 @@ public sealed class OnAccessPlan
 
             AddAt(PlanDiagnosticCodes.RelativePath, DiagnosticSeverity.Error, $"{directive} '{raw}' is not an absolute path; write it from the root, starting with '/'.", directive, raw);
             return false;
+        }
+
+        /// <summary>
+        /// OA2007: a repeatable directive names the same value again, which is used once. The line is the repeat's own:
+        /// the <paramref name="occurrence"/>-th line of <paramref name="directive"/> whose value <paramref name="matches"/>
+        /// (none when the value came from code or a flag, not from the file).
+        /// </summary>
+        private void AddRepeatedValue(string directive, string shown, int occurrence, Func<string, bool> matches)
+        {
+            int? line = null;
+            if (source is not null)
+            {
+                var seen = 0;
+                foreach (var entry in source.Entries)
+                {
+                    if (entry.Directive == directive && matches(entry.Value) && ++seen == occurrence)
+                    {
+                        line = entry.Line;
+                        break;
+                    }
+                }
+            }
+
+            _diagnostics.Add(new PlanDiagnostic(PlanDiagnosticCodes.DuplicateValue, DiagnosticSeverity.Warning, [directive], $"{directive} {shown} is given more than once; it is used once. Remove the repeated value.", source?.FilePath, line));
         }
 
         private void Add(string code, DiagnosticSeverity severity, string message, params string[] directives) =>

@@ -89,6 +89,19 @@ public sealed class ClamdConfSyntaxTests
         Assert.Equal("OnAccessMaxThreads", e.Directive);
     }
 
+    /// <summary>So OA1017, OA1018 and OA1019 see a negative value only from code or configuration binding (PlanRuleTests).</summary>
+    [Theory]
+    [InlineData("OnAccessMaxThreads")]
+    [InlineData("OnAccessRetryAttempts")]
+    [InlineData("OnAccessCurlTimeout")]
+    public void A_negative_number_is_a_syntax_error_naming_the_directive_and_line(string directive)
+    {
+        var e = Fails($"OnAccessIncludePath /srv\n{directive} -1\n");
+        Assert.Equal(directive, e.Directive);
+        Assert.Equal(2, e.Line);
+        Assert.Contains("-1", e.Reason, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Number_with_a_leading_zero_is_decimal()
     {

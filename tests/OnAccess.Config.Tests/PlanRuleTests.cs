@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Configuration;
+
 namespace OnAccess.Config.Tests;
 
 /// <summary>One test per precedence or validation rule of the plan.</summary>
@@ -132,6 +134,36 @@ public sealed class PlanRuleTests
     }
 
     [Fact]
+    public void OA1008_an_include_path_that_cannot_be_examined_is_an_error_that_says_so()
+    {
+        var env = new FakePlanEnvironment().Dir("/srv");
+        env.Paths["/locked/data"] = PathKind.Inaccessible;
+        var plan = Resolve("OnAccessIncludePath /srv\nOnAccessIncludePath /locked/data\n", env);
+        var d = Single(plan, PlanDiagnosticCodes.PathMissing);
+        Assert.Equal(DiagnosticSeverity.Error, d.Severity);
+        Assert.Equal(2, d.Line);
+        Assert.Equal("OnAccessIncludePath", d.Directives[0]);
+        Assert.Contains("OnAccessIncludePath /locked/data cannot be examined", d.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("does not exist", d.Message, StringComparison.Ordinal);
+        Assert.Equal([new PlanRoot("/srv", true)], plan.Roots);
+    }
+
+    [Fact]
+    public void OA1008_a_mount_path_that_cannot_be_examined_is_an_error_even_when_mountinfo_lists_it()
+    {
+        var env = new FakePlanEnvironment().Dir("/srv");
+        env.Paths["/locked/mnt"] = PathKind.Inaccessible;
+        env.MountPoints.UnionWith(["/srv", "/locked/mnt"]);
+        var plan = Resolve("OnAccessMountPath /srv\nOnAccessMountPath /locked/mnt\n", env);
+        var d = Single(plan, PlanDiagnosticCodes.PathMissing);
+        Assert.Equal(DiagnosticSeverity.Error, d.Severity);
+        Assert.Equal(2, d.Line);
+        Assert.Equal("OnAccessMountPath", d.Directives[0]);
+        Assert.Contains("OnAccessMountPath /locked/mnt cannot be examined", d.Message, StringComparison.Ordinal);
+        Assert.Equal([new PlanRoot("/srv", true)], plan.Roots);
+    }
+
+    [Fact]
     public void OA1009_an_include_path_that_is_a_file_is_an_error()
     {
         var env = new FakePlanEnvironment();
@@ -213,6 +245,21 @@ public sealed class PlanRuleTests
     }
 
     [Fact]
+    public void OA1015_duplicate_mount_paths_are_watched_once()
+    {
+        var env = new FakePlanEnvironment().Dir("/srv", "/data");
+        env.MountPoints.UnionWith(["/srv", "/data"]);
+        var plan = Resolve("OnAccessMountPath /srv\nOnAccessMountPath /data\nOnAccessMountPath /srv/\n", env);
+        Assert.False(plan.HasErrors);
+        Assert.Equal([new PlanRoot("/srv", true), new PlanRoot("/data", true)], plan.Roots);
+        var d = Single(plan, PlanDiagnosticCodes.IncludesMerged);
+        Assert.Equal(DiagnosticSeverity.Info, d.Severity);
+        Assert.Equal(3, d.Line);
+        Assert.Equal("OnAccessMountPath", d.Directives[0]);
+        Assert.Contains("OnAccessMountPath /srv/ is listed more than once", d.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void OA1016_MaxFileSize_zero_means_unlimited()
     {
         var plan = Resolve("OnAccessIncludePath /srv\nOnAccessMaxFileSize 0\n");
@@ -245,6 +292,62 @@ public sealed class PlanRuleTests
         Assert.Equal(DiagnosticSeverity.Error, Single(Resolve("OnAccessIncludePath /srv\nOnAccessCurlTimeout 0\n"), PlanDiagnosticCodes.NoScanTimeout).Severity);
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(int.MinValue)]
+    public void OA1017_negative_MaxThreads_set_in_code_is_an_error(int threads)
+    {
+        var plan = OnAccessPlan.Resolve(new OnAccessOptions { IncludePaths = ["/srv"], MaxThreads = threads }, null, Env);
+        var d = NegativeIsTheOnlyError(plan, PlanDiagnosticCodes.NoThreads, "OnAccessMaxThreads");
+        Assert.Contains($"OnAccessMaxThreads is {threads}:", d.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(int.MinValue)]
+    public void OA1018_negative_RetryAttempts_set_in_code_is_an_error(int retries)
+    {
+        var plan = OnAccessPlan.Resolve(new OnAccessOptions { IncludePaths = ["/srv"], RetryAttempts = retries }, null, Env);
+        var d = NegativeIsTheOnlyError(plan, PlanDiagnosticCodes.RetryAttemptsOutOfRange, "OnAccessRetryAttempts");
+        Assert.Contains($"OnAccessRetryAttempts is {retries};", d.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(int.MinValue)]
+    public void OA1019_a_negative_scan_timeout_set_in_code_is_an_error(int milliseconds)
+    {
+        var plan = OnAccessPlan.Resolve(new OnAccessOptions { IncludePaths = ["/srv"], ScanTimeout = TimeSpan.FromMilliseconds(milliseconds) }, null, Env);
+        NegativeIsTheOnlyError(plan, PlanDiagnosticCodes.NoScanTimeout, "OnAccessCurlTimeout");
+    }
+
+    /// <summary>clamd.conf cannot spell -1 (ClamdConfSyntaxTests), but configuration binding can: the plan still refuses it.</summary>
+    [Fact]
+    public void OA1017_OA1018_OA1019_negative_values_bound_from_configuration_are_errors()
+    {
+        var options = new OnAccessOptions();
+        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["OnAccess:IncludePaths:0"] = "/srv",
+            ["OnAccess:MaxThreads"] = "-1",
+            ["OnAccess:RetryAttempts"] = "-1",
+            ["OnAccess:ScanTimeout"] = "-00:00:00.001",
+        }).Build().GetSection("OnAccess").Bind(options);
+        var plan = OnAccessPlan.Resolve(options, null, Env);
+        Assert.Equal(
+            [PlanDiagnosticCodes.NoThreads, PlanDiagnosticCodes.RetryAttemptsOutOfRange, PlanDiagnosticCodes.NoScanTimeout],
+            plan.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.Code));
+    }
+
+    private static PlanDiagnostic NegativeIsTheOnlyError(OnAccessPlan plan, string code, string directive)
+    {
+        var d = Assert.Single(plan.Diagnostics, d => d.Severity == DiagnosticSeverity.Error);
+        Assert.Equal(code, d.Code);
+        Assert.Equal([directive], d.Directives);
+        Assert.Null(d.Line);
+        return d;
+    }
+
     [Fact]
     public void OA1020_a_negative_size_set_in_code_is_an_error()
     {
@@ -262,6 +365,50 @@ public sealed class PlanRuleTests
         Assert.Equal(2, plan.Diagnostics.Count(d => d.Code == PlanDiagnosticCodes.ExcludesMerged));
     }
 
+    [Fact]
+    public void OA2007_a_repeated_ExcludeUID_is_used_once_with_a_warning_at_each_repeated_line()
+    {
+        var plan = Resolve("OnAccessIncludePath /srv\nOnAccessExcludeUID 1000\nOnAccessExcludeUID 33\nOnAccessExcludeUID 01000\nOnAccessExcludeUID 1000\n");
+        Assert.False(plan.HasErrors);
+        Assert.Equal([1000u, 33u], plan.ExcludeUids);
+        var repeats = plan.Diagnostics.Where(d => d.Code == PlanDiagnosticCodes.DuplicateValue).ToList();
+        Assert.Equal([4, 5], repeats.Select(d => d.Line ?? 0));
+        Assert.All(repeats, d =>
+        {
+            Assert.Equal(DiagnosticSeverity.Warning, d.Severity);
+            Assert.Equal(["OnAccessExcludeUID"], d.Directives);
+            Assert.Equal("test.conf", d.FilePath);
+            Assert.Contains("OnAccessExcludeUID 1000 is given more than once", d.Message, StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
+    public void OA2007_a_repeated_ExcludeUname_is_used_once_and_names_are_compared_exactly()
+    {
+        var plan = Resolve("OnAccessIncludePath /srv\nOnAccessExcludeUname clamav\nOnAccessExcludeUname Clamav\nOnAccessExcludeUname clamav\n");
+        Assert.Equal(["clamav", "Clamav"], plan.ExcludeUnames);
+        var d = Single(plan, PlanDiagnosticCodes.DuplicateValue);
+        Assert.Equal(DiagnosticSeverity.Warning, d.Severity);
+        Assert.Equal(4, d.Line);
+        Assert.Equal(["OnAccessExcludeUname"], d.Directives);
+        Assert.Contains("OnAccessExcludeUname 'clamav' is given more than once", d.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OA2007_a_repeat_added_after_the_file_was_read_has_no_line_and_distinct_values_are_silent()
+    {
+        var conf = ClamdConf.Parse("OnAccessIncludePath /srv\nOnAccessExcludeUID 7\nOnAccessExcludeUname backup\n", "test.conf");
+        var options = conf.ToOnAccessOptions();
+        Assert.DoesNotContain(OnAccessPlan.Resolve(options, conf, Env).Diagnostics, d => d.Code == PlanDiagnosticCodes.DuplicateValue);
+
+        options.ExcludeUids.Add(7); // as ConsoleMonitor's --exclude-uid 7 does
+        var plan = OnAccessPlan.Resolve(options, conf, Env);
+        var d = Single(plan, PlanDiagnosticCodes.DuplicateValue);
+        Assert.Null(d.Line);
+        Assert.Contains("OnAccessExcludeUID 7 ", d.Message, StringComparison.Ordinal);
+        Assert.Equal([7u], plan.ExcludeUids);
+    }
+
     [Theory]
     [InlineData("/home/", "/home")]
     [InlineData("/home//user/./Downloads/", "/home/user/Downloads")]
@@ -276,6 +423,7 @@ public sealed class PlanRuleTests
     {
         var plan = Resolve("OnAccessIncludePath /data\nOnAccessExcludeRootUID yes\nOnAccessExcludeUID 1000\nOnAccessExcludeUID 1000\nOnAccessExcludePath /data/a\nOnAccessExcludeUname clamav\n");
         Assert.Equal([0u, 1000u], plan.ExcludeUids);
+        Assert.Equal(4, Single(plan, PlanDiagnosticCodes.DuplicateValue).Line); // the repeated 1000 is no longer silent
         Assert.Equal(["clamav"], plan.ExcludeUnames);
         Assert.True(plan.IsExcluded("/data/a"));
         Assert.True(plan.IsExcluded("/data/a/x/y"));

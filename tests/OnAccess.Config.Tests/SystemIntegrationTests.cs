@@ -82,6 +82,33 @@ public sealed class SystemIntegrationTests
         }
     }
 
+    /// <summary>
+    /// What the real environment answers for paths it cannot look up. A path below a regular file (ENOTDIR) is missing,
+    /// and the plan says "does not exist"; the only answer "cannot be examined" the real environment gives as root is
+    /// for a name the system cannot take at all (a NUL), which the plan's normaliser refuses first (OA1011).
+    /// </summary>
+    [Fact]
+    public void The_system_environment_classes_a_path_below_a_file_as_missing_and_an_unusable_name_as_inaccessible()
+    {
+        var root = Directory.CreateTempSubdirectory("onaccess-env-").FullName;
+        try
+        {
+            var file = Path.Combine(root, "f");
+            File.WriteAllText(file, "x");
+            var belowFile = Path.Combine(file, "sub");
+            var env = new SystemPlanEnvironment();
+            Assert.Equal(PathKind.Missing, env.GetPathKind(belowFile));
+            Assert.Equal(PathKind.Inaccessible, env.GetPathKind(root + "/a\0b"));
+
+            var d = Assert.Single(OnAccessPlan.Resolve(new OnAccessOptions { IncludePaths = [root, belowFile] }).Diagnostics, d => d.Code == PlanDiagnosticCodes.PathMissing);
+            Assert.Equal($"OnAccessIncludePath {belowFile} does not exist.", d.Message);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
     [Fact]
     public void Mountinfo_fields_are_decoded()
     {
