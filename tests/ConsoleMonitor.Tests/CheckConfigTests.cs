@@ -81,6 +81,33 @@ public sealed class CheckConfigTests
         Assert.Contains($"{conf}:2: OnAccessMaxThreads:", text.StdOut, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// OA1008 from the real environment: an include path its user may not examine (below a directory of mode 000, seen
+    /// as nobody) is refused, not watched. Its message reads "does not exist": the system environment classes EACCES
+    /// as missing, so "cannot be examined" is only reached from other environments (PlanRuleTests).
+    /// </summary>
+    [Fact]
+    public async Task An_include_path_its_user_may_not_examine_is_OA1008_and_check_config_exits_1()
+    {
+        KernelTestSupport.RequireRoot(); // to become nobody
+        using var tree = KernelTestSupport.CreateTempTree();
+        File.SetUnixFileMode(tree.Path, (UnixFileMode)0b111_101_101);
+        var data = tree.Combine("locked", "data");
+        Directory.CreateDirectory(data);
+        File.SetUnixFileMode(tree.Combine("locked"), UnixFileMode.None);
+        var conf = tree.File("clamd.conf", $"OnAccessIncludePath {tree.Path}\nOnAccessIncludePath {data}\n");
+        File.SetUnixFileMode(conf, (UnixFileMode)0b110_100_100);
+
+        var result = await MonitorProcess.RunAsAsync("nobody", "nogroup", "/nonexistent", "check-config", conf, "--json");
+        Assert.Equal(1, result.ExitCode);
+        var plan = JsonDocument.Parse(result.StdOut).RootElement;
+        var error = Assert.Single(plan.GetProperty("diagnostics").EnumerateArray(), d => d.GetProperty("severity").GetString() == "error");
+        Assert.Equal("OA1008", error.GetProperty("code").GetString());
+        Assert.Equal(2, error.GetProperty("line").GetInt32());
+        Assert.Contains(data, error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal([tree.Path], plan.GetProperty("roots").EnumerateArray().Select(r => r.GetProperty("path").GetString()));
+    }
+
     /// <summary>Before: a --signatures file that did not exist was a warning, and the monitor ran with EICAR only.</summary>
     [Fact]
     public async Task A_missing_signature_file_stops_start_up_naming_it()

@@ -22,9 +22,11 @@ public sealed class GuideExampleTests
         Assert.Equal("mount", ready.GetProperty("mode").GetString());
         Assert.False(ready.GetProperty("prevention").GetBoolean());
 
-        var read = await KernelTestSupport.RunAsync("/usr/bin/setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "/bin/sh", "-c", $"read -r line < '{eicar}'; echo \"$line\"; sleep 1");
-        Assert.Equal(MonitorProcess.Eicar + "\n", read.StdOut);
+        // The reader stays alive until its decision is seen: the UID of a notify-only access is read from the live process.
+        using var reader = await HeldChild.StartAsync(["/usr/bin/setpriv", "--reuid=1000", "--regid=1000", "--clear-groups"], $"read -r line < '{eicar}'; echo \"$line\"");
         var decision = await monitor.WaitForAsync(l => l.GetProperty("event").GetString() == "decision" && l.GetProperty("path").GetString() == eicar && l.GetProperty("uid").ValueKind == System.Text.Json.JsonValueKind.Number && l.GetProperty("uid").GetUInt32() == 1000);
+        Assert.Equal(reader.Pid, decision.GetProperty("pid").GetInt32());
+        Assert.Equal(MonitorProcess.Eicar + "\n", (await reader.ReleaseAsync()).StdOut); // read whole: nothing was held
         Assert.Equal("infected", decision.GetProperty("verdict").GetString());
         Assert.Equal("none", decision.GetProperty("decision").GetString());
         Assert.Equal("Eicar-Test-Signature", decision.GetProperty("threat").GetString());
@@ -40,19 +42,30 @@ public sealed class GuideExampleTests
         using var tree = KernelTestSupport.CreateTempTree();
         var home = tree.Combine("home");
         var hidden = tree.File("home/user2/eicar.com", MonitorProcess.Eicar);
-        tree.File("home/user4/x.txt", "x");
-        tree.File("home/user1/readme.txt", "hi");
+        var other = tree.File("home/user4/x.txt", "x");
+        var sentinel = tree.File("home/user1/readme.txt", "hi");
         await using var monitor = MonitorProcess.Start("--config", Conf(tree, $"ScanOnAccess yes\nOnAccessIncludePath {home}\nOnAccessExcludePath {home}/user2\nOnAccessExcludePath {home}/user4\nOnAccessExtraScanning yes\n"));
         await monitor.ReadyAsync();
-        Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/cat", hidden)).ExitCode);
+
+        // Both excluded files are really read (the premise), then the watched sentinel: its decision comes after any
+        // the excluded opens would have caused, so by then their absence means they were not seen.
+        Assert.Equal(MonitorProcess.Eicar, (await KernelTestSupport.RunAsync("/bin/cat", hidden)).StdOut);
+        Assert.Equal("x", (await KernelTestSupport.RunAsync("/bin/cat", other)).StdOut);
+        Assert.Equal("hi", (await KernelTestSupport.RunAsync("/bin/cat", sentinel)).StdOut);
+        Assert.Equal("clean", (await monitor.DecisionForAsync(sentinel)).GetProperty("verdict").GetString());
+        Assert.DoesNotContain(monitor.Decisions, l => IsUnder(l, home, "user2") || IsUnder(l, home, "user4"));
+
         var dropped = Path.Combine(home, "user1", "new", "dropped.com");
         Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/sh", "-c", $"mkdir -p '{Path.GetDirectoryName(dropped)}' && printf '%s' '{MonitorProcess.Eicar}' > '{dropped}'")).ExitCode);
         var found = await monitor.WaitForAsync(l => l.GetProperty("event").GetString() == "decision" && l.GetProperty("path").GetString() == dropped && l.GetProperty("verdict").GetString() == "infected");
         Assert.Equal("none", found.GetProperty("decision").GetString());
         Assert.Contains(found.GetProperty("kind").GetString(), new[] { "created", "close-write", "open" });
         await monitor.StopAsync();
-        Assert.DoesNotContain(monitor.Seen, l => l.TryGetProperty("path", out var p) && p.GetString()!.StartsWith(Path.Combine(home, "user2"), StringComparison.Ordinal));
+        Assert.DoesNotContain(monitor.Decisions, l => IsUnder(l, home, "user2") || IsUnder(l, home, "user4"));
     }
+
+    private static bool IsUnder(System.Text.Json.JsonElement decision, string home, string user) =>
+        MonitorProcess.PathOf(decision)?.StartsWith(Path.Combine(home, user) + "/", StringComparison.Ordinal) == true;
 
     [Fact]
     public async Task C_recursive_prevention_denies_deep_EICAR_and_allows_clean_files()

@@ -5,27 +5,30 @@ using OnAccess.Tests;
 
 namespace ConsoleMonitor.Tests;
 
-/// <summary>The built ConsoleMonitor, run as a child process with --json; its stdout lines are parsed as they come.</summary>
+/// <summary>
+/// The built ConsoleMonitor, run as a child process (with --json, or in text mode with <see cref="StartText"/>); its
+/// stdout lines are read as they come, JSON lines parsed.
+/// </summary>
 internal sealed class MonitorProcess : IAsyncDisposable
 {
     public const string Eicar = @"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
     private readonly Process _process;
-    private readonly Channel<JsonElement> _lines = Channel.CreateUnbounded<JsonElement>();
+    private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
+    private readonly List<string> _seenLines = [];
     private readonly List<JsonElement> _seen = [];
     private readonly Task _pump;
+    private readonly Task<string> _stderr;
 
     private MonitorProcess(Process process)
     {
         _process = process;
+        _stderr = process.StandardError.ReadToEndAsync(); // drained all along: a full pipe would stall the monitor
         _pump = Task.Run(async () =>
         {
             while (await process.StandardOutput.ReadLineAsync() is { } line)
             {
-                if (line.StartsWith('{'))
-                {
-                    _lines.Writer.TryWrite(JsonDocument.Parse(line).RootElement.Clone());
-                }
+                _lines.Writer.TryWrite(line);
             }
 
             _lines.Writer.TryComplete();
@@ -56,7 +59,14 @@ internal sealed class MonitorProcess : IAsyncDisposable
     public static MonitorProcess StartIn(string? workingDirectory, params string[] args) =>
         new(KernelTestSupport.StartIn(workingDirectory, "dotnet", [Dll, .. args, "--json"]));
 
+    /// <summary>Starts it without --json: the lines a person reads.</summary>
+    public static MonitorProcess StartText(params string[] args) => new(KernelTestSupport.StartIn(null, "dotnet", [Dll, .. args]));
+
     public static Task<KernelTestSupport.ChildResult> RunAsync(params string[] args) => KernelTestSupport.RunAsync("dotnet", [Dll, .. args]);
+
+    /// <summary>Runs it as another user (setpriv, no supplementary groups), with a HOME that user can write.</summary>
+    public static Task<KernelTestSupport.ChildResult> RunAsAsync(string user, string group, string home, params string[] args) =>
+        KernelTestSupport.RunAsync("/usr/bin/setpriv", [$"--reuid={user}", $"--regid={group}", "--clear-groups", "/usr/bin/env", $"HOME={home}", $"DOTNET_CLI_HOME={home}", "dotnet", Dll, .. args]);
 
     /// <summary>The next JSON line that matches (earlier ones are kept for <see cref="Seen"/>).</summary>
     public async Task<JsonElement> WaitForAsync(Func<JsonElement, bool> match)
@@ -66,41 +76,102 @@ internal sealed class MonitorProcess : IAsyncDisposable
             return found;
         }
 
-        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
-        try
+        while (true)
         {
-            while (true)
+            if (await NextAsync() is { } json && match(json))
             {
-                var line = await _lines.Reader.ReadAsync(cts.Token);
-                _seen.Add(line);
-                if (match(line))
-                {
-                    return line;
-                }
+                return json;
             }
-        }
-        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
-        {
-            var stderr = _process.HasExited ? await _process.StandardError.ReadToEndAsync() : string.Empty;
-            throw new TimeoutException($"No matching line; seen: {string.Join(" ", _seen.Select(s => s.GetRawText()))} {stderr}");
         }
     }
 
+    /// <summary>The first line (JSON or text) that matches, among those read so far or the next ones.</summary>
+    public async Task<string> WaitForLineAsync(Func<string, bool> match)
+    {
+        if (_seenLines.FirstOrDefault(match) is { } found)
+        {
+            return found;
+        }
+
+        while (true)
+        {
+            await NextAsync();
+            if (match(_seenLines[^1]))
+            {
+                return _seenLines[^1];
+            }
+        }
+    }
+
+    /// <summary>Every JSON line read so far.</summary>
     public IReadOnlyList<JsonElement> Seen => _seen;
 
-    public Task<JsonElement> ReadyAsync() => WaitForAsync(l => l.GetProperty("event").GetString() == "ready");
+    /// <summary>Every stdout line read so far.</summary>
+    public IReadOnlyList<string> SeenLines => _seenLines;
+
+    /// <summary>The decisions read so far.</summary>
+    public IEnumerable<JsonElement> Decisions => _seen.Where(l => Event(l) == "decision");
+
+    public static string? Event(JsonElement line) => line.GetProperty("event").GetString();
+
+    public static string? PathOf(JsonElement line) => line.TryGetProperty("path", out var p) ? p.GetString() : null;
+
+    public Task<JsonElement> ReadyAsync() => WaitForAsync(l => Event(l) == "ready");
 
     public Task<JsonElement> DecisionForAsync(string path) =>
-        WaitForAsync(l => l.GetProperty("event").GetString() == "decision" && l.GetProperty("path").GetString() == path);
+        WaitForAsync(l => Event(l) == "decision" && PathOf(l) == path);
 
-    /// <summary>SIGTERM, then the "stopped" line and the exit code.</summary>
-    public async Task<(JsonElement Stopped, int ExitCode)> StopAsync()
+    /// <summary>A signal (TERM, INT, ...) to this process, by its pid.</summary>
+    public async Task SignalAsync(string signal) =>
+        Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/kill", "-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture))).ExitCode);
+
+    /// <summary>The signal (SIGTERM unless told), then the "stopped" line and the exit code.</summary>
+    public async Task<(JsonElement Stopped, int ExitCode)> StopAsync(string signal = "TERM")
     {
-        await KernelTestSupport.RunAsync("/bin/kill", "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var stopped = await WaitForAsync(l => l.GetProperty("event").GetString() == "stopped");
+        await SignalAsync(signal);
+        var stopped = await WaitForAsync(l => Event(l) == "stopped");
+        return (stopped, await ExitCodeAsync());
+    }
+
+    /// <summary>In text mode: the signal, then the "stopped:" line and the exit code.</summary>
+    public async Task<(string Stopped, int ExitCode)> StopTextAsync(string signal = "TERM")
+    {
+        await SignalAsync(signal);
+        var stopped = await WaitForLineAsync(l => l.StartsWith("stopped: ", StringComparison.Ordinal));
+        return (stopped, await ExitCodeAsync());
+    }
+
+    private async Task<int> ExitCodeAsync()
+    {
         using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
         await _process.WaitForExitAsync(cts.Token);
-        return (stopped, _process.ExitCode);
+        return _process.ExitCode;
+    }
+
+    /// <summary>Reads one more line; returns it parsed when it is JSON.</summary>
+    private async Task<JsonElement?> NextAsync()
+    {
+        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
+        string line;
+        try
+        {
+            line = await _lines.Reader.ReadAsync(cts.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+            var stderr = _stderr.IsCompleted ? await _stderr : string.Empty;
+            throw new TimeoutException($"No matching line; seen: {string.Join(" | ", _seenLines)} {stderr}");
+        }
+
+        _seenLines.Add(line);
+        if (!line.StartsWith('{'))
+        {
+            return null;
+        }
+
+        var json = JsonDocument.Parse(line).RootElement.Clone();
+        _seen.Add(json);
+        return json;
     }
 
     public async ValueTask DisposeAsync()
@@ -112,6 +183,7 @@ internal sealed class MonitorProcess : IAsyncDisposable
         }
 
         await _pump.WaitAsync(KernelTestSupport.Timeout);
+        await _stderr.WaitAsync(KernelTestSupport.Timeout);
         _process.Dispose();
     }
 }
