@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using OnAccess.Paths;
 
 namespace OnAccess.Config;
@@ -31,28 +32,37 @@ internal sealed class SystemPlanEnvironment : IPlanEnvironment
 
     public SystemPlanEnvironment(string mountInfoPath = "/proc/self/mountinfo") => _mountInfoPath = mountInfoPath;
 
-    public PathKind GetPathKind(string path)
+    /// <summary>
+    /// One statx of the path without following a final link. ENOENT and ENOTDIR mean it does not exist; any other
+    /// failure (EACCES, ELOOP, ENAMETOOLONG, EIO) that it cannot be examined, which is not the same thing to tell a user.
+    /// </summary>
+    public unsafe PathKind GetPathKind(string path)
     {
-        try
+        if (path.Contains('\0', StringComparison.Ordinal))
         {
-            var info = new FileInfo(path);
-            if (!info.Exists && !Directory.Exists(path) && info.LinkTarget is null)
-            {
-                return PathKind.Missing;
-            }
-
-            if (info.LinkTarget is not null)
-            {
-                return PathKind.SymbolicLink;
-            }
-
-            return (info.Attributes & FileAttributes.Directory) != 0 ? PathKind.Directory : PathKind.Other;
+            return PathKind.Inaccessible; // no such name can exist, and the kernel would see only what precedes the NUL
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+
+        Interop.Libc.Statx statx;
+        if (Interop.Libc.StatxPath(Interop.Libc.AT_FDCWD, path, Interop.Libc.AT_SYMLINK_NOFOLLOW, StatxType, &statx) != 0)
         {
-            return PathKind.Inaccessible;
+            return Marshal.GetLastPInvokeError() is ENOENT or ENOTDIR ? PathKind.Missing : PathKind.Inaccessible;
         }
+
+        return (statx.Mode & S_IFMT) switch
+        {
+            S_IFLNK => PathKind.SymbolicLink,
+            S_IFDIR => PathKind.Directory,
+            _ => PathKind.Other,
+        };
     }
+
+    private const uint StatxType = 0x1; // STATX_TYPE
+    private const int ENOENT = 2;
+    private const int ENOTDIR = 20;
+    private const int S_IFMT = 0xF000;
+    private const int S_IFDIR = 0x4000;
+    private const int S_IFLNK = 0xA000;
 
     public bool IsMountPoint(string path) => (_mountPoints ??= MountTable.Read(_mountInfoPath)).Contains(path);
 }

@@ -88,7 +88,7 @@ public sealed class SystemIntegrationTests
     /// for a name the system cannot take at all (a NUL), which the plan's normaliser refuses first (OA1011).
     /// </summary>
     [Fact]
-    public void The_system_environment_classes_a_path_below_a_file_as_missing_and_an_unusable_name_as_inaccessible()
+    public void The_system_environment_tells_a_missing_path_from_one_that_cannot_be_examined()
     {
         var root = Directory.CreateTempSubdirectory("onaccess-env-").FullName;
         try
@@ -97,8 +97,15 @@ public sealed class SystemIntegrationTests
             File.WriteAllText(file, "x");
             var belowFile = Path.Combine(file, "sub");
             var env = new SystemPlanEnvironment();
-            Assert.Equal(PathKind.Missing, env.GetPathKind(belowFile));
+            Assert.Equal(PathKind.Missing, env.GetPathKind(belowFile)); // ENOTDIR
+            Assert.Equal(PathKind.Missing, env.GetPathKind(Path.Combine(root, "absent"))); // ENOENT
             Assert.Equal(PathKind.Inaccessible, env.GetPathKind(root + "/a\0b"));
+            Assert.Equal(PathKind.Inaccessible, env.GetPathKind(root + "/" + new string('n', 300))); // ENAMETOOLONG
+            File.CreateSymbolicLink(Path.Combine(root, "loop"), Path.Combine(root, "loop"));
+            Assert.Equal(PathKind.Inaccessible, env.GetPathKind(Path.Combine(root, "loop", "x"))); // ELOOP
+            Assert.Equal(PathKind.SymbolicLink, env.GetPathKind(Path.Combine(root, "loop")));
+            Assert.Equal(PathKind.Directory, env.GetPathKind(root));
+            Assert.Equal(PathKind.Other, env.GetPathKind(file));
 
             var d = Assert.Single(OnAccessPlan.Resolve(new OnAccessOptions { IncludePaths = [root, belowFile] }).Diagnostics, d => d.Code == PlanDiagnosticCodes.PathMissing);
             Assert.Equal($"OnAccessIncludePath {belowFile} does not exist.", d.Message);
