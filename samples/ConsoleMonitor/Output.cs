@@ -125,6 +125,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
                 w.WriteStartObject();
                 w.WriteString("path", r.Path);
                 w.WriteBoolean("recursive", r.Recursive);
+                w.WriteString("marking", Marking(r.Marking));
                 w.WriteEndObject();
             }
 
@@ -175,7 +176,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
         text.Append(CultureInfo.InvariantCulture, $"enabled: {(plan.Enabled ? "yes" : "no")}\nmode: {Mode(plan)}\nprevention: {(plan.Prevention ? "yes" : "no")}\nDDD: {(plan.DynamicDirectoryDetermination ? "yes" : "no")}\n");
         foreach (var r in plan.Roots)
         {
-            text.Append(CultureInfo.InvariantCulture, $"watch: {r.Path}{(r.Recursive ? " (and every subdirectory)" : " (this directory's files only)")}\n");
+            text.Append(CultureInfo.InvariantCulture, $"watch: {r.Path}{(r.Recursive ? " (and every subdirectory)" : " (this directory's files only)")}, {MarkingText(r.Marking)}\n");
         }
 
         foreach (var e in plan.ExcludePaths)
@@ -191,6 +192,22 @@ internal sealed class Output(bool json) : IOnAccessObserver
 
         return text.ToString();
     }
+
+    private static string Marking(RootMarking marking) => marking switch
+    {
+        RootMarking.DirectoryTree => "directoryTree",
+        RootMarking.Filesystem => "filesystem",
+        RootMarking.Directory => "directory",
+        _ => "mount",
+    };
+
+    private static string MarkingText(RootMarking marking) => marking switch
+    {
+        RootMarking.DirectoryTree => "marked directory by directory",
+        RootMarking.Filesystem => "one filesystem mark",
+        RootMarking.Directory => "one directory mark",
+        _ => "one mount mark",
+    };
 
     private static void WriteDiagnostics(Utf8JsonWriter w, IEnumerable<PlanDiagnostic> diagnostics)
     {

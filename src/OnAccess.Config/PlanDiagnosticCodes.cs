@@ -69,6 +69,9 @@ public static class PlanDiagnosticCodes
     /// <summary>Info: duplicate or redundant exclude paths were merged.</summary>
     public const string ExcludesMerged = "OA1021";
 
+    /// <summary>Info: a recursive include path that is a whole filesystem is protected by one filesystem mark.</summary>
+    public const string FilesystemMark = "OA1022";
+
     /// <summary>Warning: a repeated single-valued directive; the first value is kept, as ClamAV does.</summary>
     public const string RepeatedDirective = "OA2001";
 

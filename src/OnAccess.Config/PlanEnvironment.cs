@@ -14,14 +14,18 @@ internal enum PathKind
 }
 
 /// <summary>
-/// The plan's only window on the system: what a path is (without following a final symlink) and whether it is a
-/// mount point. Tests substitute their own.
+/// The plan's only window on the system: what a path is (without following a final symlink), whether it is a
+/// mount point, and whether it is a whole filesystem. Tests substitute their own.
 /// </summary>
 internal interface IPlanEnvironment
 {
     PathKind GetPathKind(string path);
 
     bool IsMountPoint(string path);
+
+    /// <summary>The filesystem type when <paramref name="path"/> is the root of a whole filesystem (a mount point that
+    /// shows its filesystem's root, not a bind mount of a directory), otherwise <see langword="null"/>.</summary>
+    string? WholeFilesystemType(string path);
 }
 
 /// <summary>The real filesystem and <c>/proc/self/mountinfo</c>.</summary>
@@ -65,4 +69,7 @@ internal sealed class SystemPlanEnvironment : IPlanEnvironment
     private const int S_IFLNK = 0xA000;
 
     public bool IsMountPoint(string path) => (_mountPoints ??= MountTable.Read(_mountInfoPath)).Contains(path);
+
+    public string? WholeFilesystemType(string path) =>
+        MountTable.IsWholeFilesystem(path, _mountInfoPath) ? MountTable.FilesystemTypeOf(path, _mountInfoPath) : null;
 }

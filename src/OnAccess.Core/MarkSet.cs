@@ -32,20 +32,23 @@ internal sealed class MarkSet(FanotifyGroupOptions groupOptions, FanotifyEvents 
         : FanotifyMarkOptions.EventOnChild | FanotifyMarkOptions.OnlyDirectory;
 
     /// <summary>
-    /// A recursive root that is a whole filesystem (a mount point showing its filesystem's root) with nothing excluded
-    /// below it is protected by one filesystem mark instead of a mark per directory: the same files (every file of
-    /// that filesystem lies below the root, by whatever path it is opened), one mark instead of thousands, and an
-    /// open costs the kernel less. Directories of other filesystems mounted below it keep their directory marks.
+    /// The roots the plan marks with one filesystem mark (<see cref="RootMarking.Filesystem"/>, OA1022). A kernel without
+    /// filesystem marks, or a filesystem that refuses one, gets a mark on each directory instead (logged).
     /// </summary>
     public void ChooseWholeFilesystems(OnAccessPlan plan)
     {
         foreach (var root in plan.Roots)
         {
-            if (root.Recursive
-                && !plan.ExcludePaths.Any(x => PathPrefix.IsSameOrUnder(x, root.Path))
-                && !plan.Roots.Any(other => other.Path != root.Path && PathPrefix.IsStrictlyUnder(root.Path, other.Path))
-                && MountTable.IsWholeFilesystem(root.Path)
-                && Interop.Libc.GetDevice(root.Path) is { } device)
+            if (root.Marking != RootMarking.Filesystem)
+            {
+                continue;
+            }
+
+            if (!FanotifyCapabilities.Current.FilesystemMarks)
+            {
+                Log.WholeFilesystemRefused(_logger, root.Path, "this kernel has no filesystem marks");
+            }
+            else if (Interop.Libc.GetDevice(root.Path) is { } device)
             {
                 _wholeFilesystems = [.. _wholeFilesystems, (root.Path, Interop.Libc.MakeDev(device.Major, device.Minor))];
                 Log.WholeFilesystem(_logger, root.Path);

@@ -121,10 +121,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         _marks = new MarkSet(groupOptions, mask, target, _loggerFactory, ExtraScan);
         try
         {
-            if (plan.Mode == OnAccessMode.IncludePaths && plan.DynamicDirectoryDetermination && FanotifyCapabilities.Current.FilesystemMarks)
-            {
-                _marks.ChooseWholeFilesystems(plan);
-            }
+            _marks.ChooseWholeFilesystems(plan);
 
             var group = StartGroup(_generations?.Generation ?? 0);
             _marks.Use(group);

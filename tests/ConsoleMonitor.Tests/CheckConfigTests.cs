@@ -27,6 +27,7 @@ public sealed class CheckConfigTests
         Assert.Equal("mount", a.GetProperty("mode").GetString());
         Assert.False(a.GetProperty("prevention").GetBoolean());
         Assert.Equal(["OA2003", "OA2005"], Codes(a));
+        Assert.Equal("mount", Assert.Single(a.GetProperty("roots").EnumerateArray()).GetProperty("marking").GetString());
 
         var home = tree.Combine("home");
         var (b, exitB) = await CheckAsync(tree.File("b.conf", $"ScanOnAccess yes\nOnAccessIncludePath {home}\nOnAccessExcludePath {home}/user2\nOnAccessExcludePath {home}/user4\nOnAccessExtraScanning yes\n"));
@@ -43,13 +44,40 @@ public sealed class CheckConfigTests
         Assert.Contains("OA1016", Codes(c));
         var root = Assert.Single(c.GetProperty("roots").EnumerateArray());
         Assert.True(root.GetProperty("recursive").GetBoolean());
+        Assert.Equal("directoryTree", root.GetProperty("marking").GetString());
 
         var (d2, _) = await CheckAsync(tree.File("d.conf", $"ScanOnAccess yes\nOnAccessIncludePath {home}/user/dir1\nOnAccessIncludePath {home}/user/dir2\nOnAccessPrevention yes\nOnAccessDisableDDD yes\n"));
         Assert.False(d2.GetProperty("ddd").GetBoolean());
         Assert.All(d2.GetProperty("roots").EnumerateArray(), r => Assert.False(r.GetProperty("recursive").GetBoolean()));
+        Assert.All(d2.GetProperty("roots").EnumerateArray(), r => Assert.Equal("directory", r.GetProperty("marking").GetString()));
         var info = Assert.Single(d2.GetProperty("diagnostics").EnumerateArray(), x => x.GetProperty("code").GetString() == "OA1005");
         Assert.Equal("info", info.GetProperty("severity").GetString());
         Assert.Equal(5, info.GetProperty("line").GetInt32());
+    }
+
+    [Fact]
+    public async Task Each_root_says_how_it_is_marked_and_a_whole_filesystem_is_OA1022()
+    {
+        KernelTestSupport.RequireRoot(); // to mount the tmpfs
+        using var tree = KernelTestSupport.CreateTempTree();
+        var fs = await tree.MountTmpfsAsync("fs");
+        var plain = tree.Combine("plain");
+        Directory.CreateDirectory(plain);
+        var conf = tree.File("m.conf", $"OnAccessIncludePath {fs}\nOnAccessIncludePath {plain}\nOnAccessPrevention yes\n");
+
+        var (plan, exit) = await CheckAsync(conf);
+        Assert.Equal(0, exit);
+        Assert.Equal(
+            [(fs, "filesystem"), (plain, "directoryTree")],
+            plan.GetProperty("roots").EnumerateArray().Select(r => (r.GetProperty("path").GetString(), r.GetProperty("marking").GetString())));
+        var d = Assert.Single(plan.GetProperty("diagnostics").EnumerateArray(), x => x.GetProperty("code").GetString() == "OA1022");
+        Assert.Equal("info", d.GetProperty("severity").GetString());
+        Assert.Equal(1, d.GetProperty("line").GetInt32());
+
+        var text = await MonitorProcess.RunAsync("check-config", conf);
+        Assert.Contains($"watch: {fs} (and every subdirectory), one filesystem mark", text.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"watch: {plain} (and every subdirectory), marked directory by directory", text.StdOut, StringComparison.Ordinal);
+        Assert.Contains("OA1022", text.StdOut, StringComparison.Ordinal);
     }
 
     [Fact]

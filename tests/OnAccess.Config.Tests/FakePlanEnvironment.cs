@@ -7,6 +7,9 @@ internal sealed class FakePlanEnvironment : IPlanEnvironment
 
     public HashSet<string> MountPoints { get; } = new(StringComparer.Ordinal) { "/" };
 
+    /// <summary>Roots of whole filesystems and their types (a mount point not listed here is a bind mount of a directory).</summary>
+    public Dictionary<string, string> WholeFilesystems { get; } = new(StringComparer.Ordinal);
+
     public FakePlanEnvironment Dir(params string[] paths)
     {
         foreach (var p in paths)
@@ -20,4 +23,6 @@ internal sealed class FakePlanEnvironment : IPlanEnvironment
     public PathKind GetPathKind(string path) => Paths.GetValueOrDefault(path, PathKind.Missing);
 
     public bool IsMountPoint(string path) => MountPoints.Contains(path);
+
+    public string? WholeFilesystemType(string path) => WholeFilesystems.GetValueOrDefault(path);
 }

@@ -30,7 +30,7 @@ public sealed class GuideExampleTests : IDisposable
         """,
         """
         enabled=True mode=MountPaths prevention=False ddd=False extra=False maxFileSize=5242880 threads=5 timeoutMs=5000
-        root / recursive=True
+        root / recursive=True marking=Mount
         excludeUids 0
         line 1 OA2003 Info [ScanOnAccess]
         line 3 OA2005 Warning [OnAccessExcludeUID]
@@ -47,7 +47,7 @@ public sealed class GuideExampleTests : IDisposable
         """,
         """
         enabled=True mode=IncludePaths prevention=False ddd=True extra=True maxFileSize=5242880 threads=5 timeoutMs=5000
-        root {T}/home recursive=True
+        root {T}/home recursive=True marking=DirectoryTree
         exclude {T}/home/user2
         exclude {T}/home/user4
         line 1 OA2003 Info [ScanOnAccess]
@@ -63,7 +63,7 @@ public sealed class GuideExampleTests : IDisposable
         """,
         """
         enabled=True mode=IncludePaths prevention=True ddd=True extra=True maxFileSize=5242880 threads=5 timeoutMs=5000
-        root {T}/home/user/Downloads recursive=True
+        root {T}/home/user/Downloads recursive=True marking=DirectoryTree
         line 1 OA2003 Info [ScanOnAccess]
         """);
 
@@ -78,8 +78,8 @@ public sealed class GuideExampleTests : IDisposable
         """,
         """
         enabled=True mode=IncludePaths prevention=True ddd=False extra=False maxFileSize=5242880 threads=5 timeoutMs=5000
-        root {T}/home/user/dir1 recursive=False
-        root {T}/home/user/dir2 recursive=False
+        root {T}/home/user/dir1 recursive=False marking=Directory
+        root {T}/home/user/dir2 recursive=False marking=Directory
         line 1 OA2003 Info [ScanOnAccess]
         line 5 OA1005 Info [OnAccessDisableDDD,OnAccessIncludePath]
         """);
@@ -96,7 +96,7 @@ public sealed class GuideExampleTests : IDisposable
         text.Append(CultureInfo.InvariantCulture, $"enabled={plan.Enabled} mode={plan.Mode} prevention={plan.Prevention} ddd={plan.DynamicDirectoryDetermination} extra={plan.ExtraScanning} maxFileSize={plan.MaxFileSize?.ToString(CultureInfo.InvariantCulture) ?? "unlimited"} threads={plan.MaxThreads} timeoutMs={plan.ScanTimeout.TotalMilliseconds}");
         foreach (var root in plan.Roots)
         {
-            text.Append(CultureInfo.InvariantCulture, $"\nroot {root.Path} recursive={root.Recursive}");
+            text.Append(CultureInfo.InvariantCulture, $"\nroot {root.Path} recursive={root.Recursive} marking={root.Marking}");
         }
 
         foreach (var exclude in plan.ExcludePaths)

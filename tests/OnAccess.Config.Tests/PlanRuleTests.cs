@@ -48,7 +48,7 @@ public sealed class PlanRuleTests
         Assert.False(plan.DynamicDirectoryDetermination);
         Assert.False(plan.ExtraScanning);
         Assert.Empty(plan.ExcludePaths);
-        Assert.Equal([new PlanRoot("/", true)], plan.Roots);
+        Assert.Equal([new PlanRoot("/", true, RootMarking.Mount)], plan.Roots);
         var warnings = plan.Diagnostics.Where(d => d.Code == PlanDiagnosticCodes.IgnoredByMountPath).ToList();
         Assert.All(warnings, w => Assert.Equal(DiagnosticSeverity.Warning, w.Severity));
         Assert.Equal(
@@ -80,7 +80,7 @@ public sealed class PlanRuleTests
         var plan = Resolve("OnAccessIncludePath /home\nOnAccessDisableDDD yes\nOnAccessPrevention yes\n");
         Assert.False(plan.DynamicDirectoryDetermination);
         Assert.True(plan.Prevention);
-        Assert.Equal([new PlanRoot("/home", false)], plan.Roots);
+        Assert.Equal([new PlanRoot("/home", false, RootMarking.Directory)], plan.Roots);
         Assert.Equal(DiagnosticSeverity.Info, Single(plan, PlanDiagnosticCodes.NonRecursiveIncludes).Severity);
     }
 
@@ -105,7 +105,7 @@ public sealed class PlanRuleTests
     {
         var plan = Resolve("OnAccessIncludePath /\nOnAccessDisableDDD yes\n");
         Assert.False(plan.HasErrors);
-        Assert.Equal([new PlanRoot("/", false)], plan.Roots);
+        Assert.Equal([new PlanRoot("/", false, RootMarking.Directory)], plan.Roots);
     }
 
     [Fact]
@@ -145,7 +145,7 @@ public sealed class PlanRuleTests
         Assert.Equal("OnAccessIncludePath", d.Directives[0]);
         Assert.Contains("OnAccessIncludePath /locked/data cannot be examined", d.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("does not exist", d.Message, StringComparison.Ordinal);
-        Assert.Equal([new PlanRoot("/srv", true)], plan.Roots);
+        Assert.Equal([new PlanRoot("/srv", true, RootMarking.DirectoryTree)], plan.Roots);
     }
 
     [Fact]
@@ -160,7 +160,7 @@ public sealed class PlanRuleTests
         Assert.Equal(2, d.Line);
         Assert.Equal("OnAccessMountPath", d.Directives[0]);
         Assert.Contains("OnAccessMountPath /locked/mnt cannot be examined", d.Message, StringComparison.Ordinal);
-        Assert.Equal([new PlanRoot("/srv", true)], plan.Roots);
+        Assert.Equal([new PlanRoot("/srv", true, RootMarking.Mount)], plan.Roots);
     }
 
     [Fact]
@@ -215,7 +215,7 @@ public sealed class PlanRuleTests
     {
         var plan = Resolve("OnAccessIncludePath /home\nOnAccessExcludePath /home/\n");
         Assert.Equal(DiagnosticSeverity.Warning, Single(plan, PlanDiagnosticCodes.ExcludeEqualsInclude).Severity);
-        Assert.Equal([new PlanRoot("/home", true)], plan.Roots);
+        Assert.Equal([new PlanRoot("/home", true, RootMarking.DirectoryTree)], plan.Roots);
         Assert.Empty(plan.ExcludePaths);
     }
 
@@ -223,7 +223,7 @@ public sealed class PlanRuleTests
     public void OA1015_duplicate_and_nested_includes_are_merged()
     {
         var plan = Resolve("OnAccessIncludePath /home/user/Downloads\nOnAccessIncludePath /home\nOnAccessIncludePath /home/\nOnAccessIncludePath /srv\n");
-        Assert.Equal([new PlanRoot("/home", true), new PlanRoot("/srv", true)], plan.Roots);
+        Assert.Equal([new PlanRoot("/home", true, RootMarking.DirectoryTree), new PlanRoot("/srv", true, RootMarking.DirectoryTree)], plan.Roots);
         var merged = plan.Diagnostics.Where(d => d.Code == PlanDiagnosticCodes.IncludesMerged).ToList();
         Assert.Equal(2, merged.Count);
         Assert.All(merged, m => Assert.Equal(DiagnosticSeverity.Info, m.Severity));
@@ -233,7 +233,7 @@ public sealed class PlanRuleTests
     public void OA1015_a_nested_include_below_an_exclusion_stays_a_root_of_its_own()
     {
         var plan = Resolve("OnAccessIncludePath /data\nOnAccessExcludePath /data/a\nOnAccessIncludePath /data/a/b/c\n");
-        Assert.Equal([new PlanRoot("/data", true), new PlanRoot("/data/a/b/c", true)], plan.Roots);
+        Assert.Equal([new PlanRoot("/data", true, RootMarking.DirectoryTree), new PlanRoot("/data/a/b/c", true, RootMarking.DirectoryTree)], plan.Roots);
         Assert.Equal(["/data/a"], plan.ExcludePaths);
     }
 
@@ -241,7 +241,49 @@ public sealed class PlanRuleTests
     public void OA1015_without_DDD_nested_includes_are_independent()
     {
         var plan = Resolve("OnAccessIncludePath /data\nOnAccessIncludePath /data/a\nOnAccessDisableDDD yes\n");
-        Assert.Equal([new PlanRoot("/data", false), new PlanRoot("/data/a", false)], plan.Roots);
+        Assert.Equal([new PlanRoot("/data", false, RootMarking.Directory), new PlanRoot("/data/a", false, RootMarking.Directory)], plan.Roots);
+    }
+
+    [Fact]
+    public void OA1022_a_recursive_include_that_is_a_whole_filesystem_gets_one_filesystem_mark()
+    {
+        var env = new FakePlanEnvironment().Dir("/srv", "/srv/www", "/data", "/data/cache", "/bound", "/flat");
+        env.MountPoints.UnionWith(["/srv", "/data", "/bound", "/flat"]);
+        env.WholeFilesystems["/srv"] = "xfs";
+        env.WholeFilesystems["/data"] = "ext4";
+        env.WholeFilesystems["/flat"] = "tmpfs";
+        var plan = Resolve("OnAccessIncludePath /srv/\nOnAccessIncludePath /srv/www\nOnAccessIncludePath /data\nOnAccessExcludePath /data/cache\nOnAccessIncludePath /bound\n", env);
+        Assert.False(plan.HasErrors);
+
+        // /srv is a whole filesystem with nothing excluded: one filesystem mark (its nested include merged into it).
+        // /data is one too, but an exclusion lies below it; /bound is a mount point that is not its filesystem's root.
+        Assert.Equal(
+            [new PlanRoot("/srv", true, RootMarking.Filesystem), new PlanRoot("/data", true, RootMarking.DirectoryTree), new PlanRoot("/bound", true, RootMarking.DirectoryTree)],
+            plan.Roots);
+        var d = Single(plan, PlanDiagnosticCodes.FilesystemMark);
+        Assert.Equal(DiagnosticSeverity.Info, d.Severity);
+        Assert.Equal(1, d.Line);
+        Assert.Equal("OnAccessIncludePath", d.Directives[0]);
+        Assert.Contains("OnAccessIncludePath /srv/ is the root of a whole xfs filesystem", d.Message, StringComparison.Ordinal);
+
+        // Without DDD a whole filesystem is still one directory's files; a mount path is a mount mark.
+        var flat = Resolve("OnAccessIncludePath /flat\nOnAccessDisableDDD yes\n", env);
+        Assert.Equal([new PlanRoot("/flat", false, RootMarking.Directory)], flat.Roots);
+        Assert.DoesNotContain(flat.Diagnostics, x => x.Code == PlanDiagnosticCodes.FilesystemMark);
+        var mount = Resolve("OnAccessMountPath /flat\n", env);
+        Assert.Equal([new PlanRoot("/flat", true, RootMarking.Mount)], mount.Roots);
+        Assert.DoesNotContain(mount.Diagnostics, x => x.Code == PlanDiagnosticCodes.FilesystemMark);
+    }
+
+    [Fact]
+    public void OA1022_an_include_kept_below_an_exclusion_is_marked_directory_by_directory()
+    {
+        var env = new FakePlanEnvironment().Dir("/data", "/data/a", "/data/a/mnt");
+        env.MountPoints.UnionWith(["/data", "/data/a/mnt"]);
+        env.WholeFilesystems["/data/a/mnt"] = "tmpfs";
+        var plan = Resolve("OnAccessIncludePath /data\nOnAccessExcludePath /data/a\nOnAccessIncludePath /data/a/mnt\n", env);
+        Assert.Equal([new PlanRoot("/data", true, RootMarking.DirectoryTree), new PlanRoot("/data/a/mnt", true, RootMarking.DirectoryTree)], plan.Roots);
+        Assert.DoesNotContain(plan.Diagnostics, x => x.Code == PlanDiagnosticCodes.FilesystemMark);
     }
 
     [Fact]
@@ -251,7 +293,7 @@ public sealed class PlanRuleTests
         env.MountPoints.UnionWith(["/srv", "/data"]);
         var plan = Resolve("OnAccessMountPath /srv\nOnAccessMountPath /data\nOnAccessMountPath /srv/\n", env);
         Assert.False(plan.HasErrors);
-        Assert.Equal([new PlanRoot("/srv", true), new PlanRoot("/data", true)], plan.Roots);
+        Assert.Equal([new PlanRoot("/srv", true, RootMarking.Mount), new PlanRoot("/data", true, RootMarking.Mount)], plan.Roots);
         var d = Single(plan, PlanDiagnosticCodes.IncludesMerged);
         Assert.Equal(DiagnosticSeverity.Info, d.Severity);
         Assert.Equal(3, d.Line);

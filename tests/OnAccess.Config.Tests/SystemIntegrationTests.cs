@@ -117,6 +117,26 @@ public sealed class SystemIntegrationTests
     }
 
     [Fact]
+    public void The_system_environment_names_a_whole_filesystem_and_not_a_bind_mount_of_a_directory()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, "22 1 0:21 / / rw - ext4 /dev/sda rw\n36 22 0:40 / /srv rw - xfs /dev/sdb rw\n37 22 98:0 /data/sub /mnt/bound rw - ext4 /dev/sda rw\n38 22 0:41 / /mnt/t\\040mp rw - tmpfs tmpfs rw\n");
+            var env = new SystemPlanEnvironment(path);
+            Assert.Equal("ext4", env.WholeFilesystemType("/"));
+            Assert.Equal("xfs", env.WholeFilesystemType("/srv"));
+            Assert.Equal("tmpfs", env.WholeFilesystemType("/mnt/t mp"));
+            Assert.Null(env.WholeFilesystemType("/mnt/bound")); // a directory of /dev/sda mounted again
+            Assert.Null(env.WholeFilesystemType("/srv/www")); // not a mount point
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void Mountinfo_fields_are_decoded()
     {
         var path = Path.GetTempFileName();

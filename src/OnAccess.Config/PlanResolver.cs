@@ -1,0 +1,384 @@
+using System.Globalization;
+using OnAccess.Paths;
+
+namespace OnAccess.Config;
+
+/// <summary>
+/// Applies the guide's precedence rules to options, once, against the system as an <see cref="IPlanEnvironment"/> sees
+/// it, with a diagnostic for each override or rejection; also decides how each root is marked.
+/// </summary>
+internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, IPlanEnvironment environment)
+{
+    private readonly List<PlanDiagnostic> _diagnostics = source is null ? [] : [.. source.Diagnostics];
+
+    public OnAccessPlan Resolve()
+    {
+        if (options.ScanOnAccess == false)
+        {
+            Add(PlanDiagnosticCodes.Disabled, DiagnosticSeverity.Info, "ScanOnAccess is 'no': nothing is monitored and every other on-access directive is ignored.", ClamdDirectiveNames.ScanOnAccess);
+            return new OnAccessPlan { Mode = OnAccessMode.Disabled, Diagnostics = _diagnostics };
+        }
+
+        if (options.ScanOnAccess is null)
+        {
+            Add(PlanDiagnosticCodes.EnabledByDefault, DiagnosticSeverity.Info, "ScanOnAccess is not set: on-access monitoring is enabled, as in ClamAV 1.4 where the directive is deprecated.", ClamdDirectiveNames.ScanOnAccess);
+        }
+
+        CheckLimits();
+
+        OnAccessPlan plan;
+        if (options.MountPaths.Count > 0)
+        {
+            plan = ResolveMountPaths();
+        }
+        else if (options.IncludePaths.Count > 0)
+        {
+            plan = ResolveIncludePaths();
+        }
+        else
+        {
+            Add(PlanDiagnosticCodes.NothingToWatch, DiagnosticSeverity.Error, "On-access monitoring is enabled but neither OnAccessIncludePath nor OnAccessMountPath is set: there is nothing to watch. Add a directory to protect, or set ScanOnAccess no.", ClamdDirectiveNames.IncludePath, ClamdDirectiveNames.MountPath);
+            plan = new OnAccessPlan { Mode = OnAccessMode.IncludePaths };
+        }
+
+        var uids = new List<uint>();
+        if (options.ExcludeRootUid)
+        {
+            uids.Add(0);
+        }
+
+        var uidsGiven = new Dictionary<uint, int>();
+        foreach (var uid in options.ExcludeUids)
+        {
+            var occurrence = uidsGiven[uid] = uidsGiven.GetValueOrDefault(uid) + 1;
+            if (occurrence > 1)
+            {
+                AddRepeatedValue(ClamdDirectiveNames.ExcludeUid, uid.ToString(CultureInfo.InvariantCulture), occurrence, v => uint.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var u) && u == uid);
+            }
+
+            if (!uids.Contains(uid))
+            {
+                uids.Add(uid);
+            }
+        }
+
+        var unames = new List<string>();
+        var unamesGiven = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var name in options.ExcludeUnames)
+        {
+            var occurrence = unamesGiven[name] = unamesGiven.GetValueOrDefault(name) + 1;
+            if (occurrence > 1)
+            {
+                AddRepeatedValue(ClamdDirectiveNames.ExcludeUname, $"'{name}'", occurrence, v => string.Equals(v, name, StringComparison.Ordinal));
+                continue;
+            }
+
+            unames.Add(name);
+        }
+
+        return new OnAccessPlan
+        {
+            Mode = plan.Mode,
+            Prevention = plan.Prevention,
+            DynamicDirectoryDetermination = plan.DynamicDirectoryDetermination,
+            Roots = plan.Roots,
+            ExcludePaths = plan.ExcludePaths,
+            ExtraScanning = plan.ExtraScanning,
+            MaxFileSize = options.MaxFileSize > 0 ? options.MaxFileSize : null,
+            MaxThreads = options.MaxThreads,
+            RetryAttempts = options.RetryAttempts,
+            DenyOnError = options.DenyOnError,
+            ScanTimeout = options.ScanTimeout,
+            ExcludeUids = uids,
+            ExcludeUnames = unames,
+            Diagnostics = _diagnostics,
+        };
+    }
+
+    private void CheckLimits()
+    {
+        if (options.MaxFileSize == 0)
+        {
+            Add(PlanDiagnosticCodes.UnlimitedFileSize, DiagnosticSeverity.Info, "OnAccessMaxFileSize is 0: files of every size are scanned.", ClamdDirectiveNames.MaxFileSize);
+        }
+        else if (options.MaxFileSize < 0)
+        {
+            Add(PlanDiagnosticCodes.NegativeFileSize, DiagnosticSeverity.Error, $"OnAccessMaxFileSize is {options.MaxFileSize}; it must be 0 (no limit) or a positive size.", ClamdDirectiveNames.MaxFileSize);
+        }
+
+        if (options.MaxThreads <= 0)
+        {
+            Add(PlanDiagnosticCodes.NoThreads, DiagnosticSeverity.Error, $"OnAccessMaxThreads is {options.MaxThreads}: no scan could ever run, so with prevention every access would hang. Use 1 or more.", ClamdDirectiveNames.MaxThreads);
+        }
+
+        if (options.RetryAttempts is < 0 or > 255)
+        {
+            Add(PlanDiagnosticCodes.RetryAttemptsOutOfRange, DiagnosticSeverity.Error, $"OnAccessRetryAttempts is {options.RetryAttempts}; it must be from 0 to 255 (clamonacc stores it in one byte, so 256 would silently become 0).", ClamdDirectiveNames.RetryAttempts);
+        }
+
+        if (options.ScanTimeout <= TimeSpan.Zero)
+        {
+            Add(PlanDiagnosticCodes.NoScanTimeout, DiagnosticSeverity.Error, $"OnAccessCurlTimeout is {options.ScanTimeout.TotalMilliseconds} ms: every scan would time out at once. Use a positive number of milliseconds.", ClamdDirectiveNames.CurlTimeout);
+        }
+    }
+
+    private OnAccessPlan ResolveMountPaths()
+    {
+        const string Mount = ClamdDirectiveNames.MountPath;
+        if (options.IncludePaths.Count > 0)
+        {
+            Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessIncludePath is ignored because OnAccessMountPath is set: mount paths pre-empt include paths.", ClamdDirectiveNames.IncludePath, Mount);
+        }
+
+        if (options.ExcludePaths.Count > 0)
+        {
+            Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessExcludePath is ignored because OnAccessMountPath is set: exclusions need the directory tracker, which mount paths turn off.", ClamdDirectiveNames.ExcludePath, Mount);
+        }
+
+        if (options.ExtraScanning)
+        {
+            Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessExtraScanning is ignored because OnAccessMountPath is set: extra scanning needs the directory tracker, which mount paths turn off.", ClamdDirectiveNames.ExtraScanning, Mount);
+        }
+
+        if (options.Prevention)
+        {
+            Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessPrevention is ignored because OnAccessMountPath is set: a whole mount is watched notify-only, so that the system cannot lock itself up. Use OnAccessIncludePath to block access.", ClamdDirectiveNames.Prevention, Mount);
+        }
+
+        if (options.DisableDdd)
+        {
+            Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessDisableDDD is ignored because OnAccessMountPath is set: mount paths never use the directory tracker.", ClamdDirectiveNames.DisableDdd, Mount);
+        }
+
+        var roots = new List<PlanRoot>();
+        foreach (var raw in options.MountPaths)
+        {
+            if (!Normalize(Mount, raw, out var path))
+            {
+                continue;
+            }
+
+            var kind = environment.GetPathKind(path);
+            if (kind is PathKind.Missing or PathKind.Inaccessible)
+            {
+                AddAt(PlanDiagnosticCodes.PathMissing, DiagnosticSeverity.Error, $"OnAccessMountPath {raw} {(kind == PathKind.Missing ? "does not exist" : "cannot be examined")}.", Mount, raw);
+                continue;
+            }
+
+            if (!environment.IsMountPoint(path))
+            {
+                AddAt(PlanDiagnosticCodes.NotAMountPoint, DiagnosticSeverity.Error, $"OnAccessMountPath {raw} is not a mount point (it is not listed in /proc/self/mountinfo). Name the mount point itself, or use OnAccessIncludePath for a directory.", Mount, raw);
+                continue;
+            }
+
+            if (roots.Exists(r => r.Path == path))
+            {
+                AddAt(PlanDiagnosticCodes.IncludesMerged, DiagnosticSeverity.Info, $"OnAccessMountPath {raw} is listed more than once; it is watched once.", Mount, raw);
+                continue;
+            }
+
+            roots.Add(new PlanRoot(path, Recursive: true, RootMarking.Mount));
+        }
+
+        return new OnAccessPlan { Mode = OnAccessMode.MountPaths, Roots = roots };
+    }
+
+    private OnAccessPlan ResolveIncludePaths()
+    {
+        const string Include = ClamdDirectiveNames.IncludePath;
+        var ddd = !options.DisableDdd;
+        if (!ddd)
+        {
+            Add(PlanDiagnosticCodes.NonRecursiveIncludes, DiagnosticSeverity.Info, "OnAccessDisableDDD is 'yes': each OnAccessIncludePath is watched non-recursively (its files, not its subdirectories).", ClamdDirectiveNames.DisableDdd, Include);
+            if (options.ExcludePaths.Count > 0)
+            {
+                Add(PlanDiagnosticCodes.IgnoredWithoutDdd, DiagnosticSeverity.Warning, "OnAccessExcludePath is ignored because OnAccessDisableDDD is 'yes': without the directory tracker nothing below an include path is watched, so there is nothing to exclude.", ClamdDirectiveNames.ExcludePath, ClamdDirectiveNames.DisableDdd);
+            }
+
+            if (options.ExtraScanning)
+            {
+                Add(PlanDiagnosticCodes.IgnoredWithoutDdd, DiagnosticSeverity.Warning, "OnAccessExtraScanning is ignored because OnAccessDisableDDD is 'yes': extra scanning relies on the directory tracker.", ClamdDirectiveNames.ExtraScanning, ClamdDirectiveNames.DisableDdd);
+            }
+        }
+
+        var includes = new List<(string Path, string Raw)>();
+        foreach (var raw in options.IncludePaths)
+        {
+            if (!Normalize(Include, raw, out var path))
+            {
+                continue;
+            }
+
+            if (ddd && path == "/")
+            {
+                AddAt(PlanDiagnosticCodes.RootInclude, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is the root directory, which cannot be protected recursively: the system would block on its own files. Use OnAccessMountPath / to watch everything notify-only, or include narrower directories.", Include, raw);
+                continue;
+            }
+
+            switch (environment.GetPathKind(path))
+            {
+                case PathKind.Missing:
+                    AddAt(PlanDiagnosticCodes.PathMissing, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} does not exist.", Include, raw);
+                    continue;
+                case PathKind.Inaccessible:
+                    AddAt(PlanDiagnosticCodes.PathMissing, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} cannot be examined (permission denied or I/O error).", Include, raw);
+                    continue;
+                case PathKind.SymbolicLink:
+                    AddAt(PlanDiagnosticCodes.SymbolicLink, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is a symbolic link; symbolic links are never followed, so name the directory it points to.", Include, raw);
+                    continue;
+                case PathKind.Other:
+                    AddAt(PlanDiagnosticCodes.NotADirectory, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is not a directory.", Include, raw);
+                    continue;
+            }
+
+            includes.Add((path, raw));
+        }
+
+        var excludes = ddd ? ResolveExcludes(includes) : [];
+        var roots = new List<PlanRoot>();
+        foreach (var (path, raw) in includes)
+        {
+            if (roots.Exists(r => r.Path == path))
+            {
+                AddAt(PlanDiagnosticCodes.IncludesMerged, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is listed more than once; it is watched once.", Include, raw);
+                continue;
+            }
+
+            // With DDD a nested include is already covered by its ancestor, unless an exclusion cuts it off.
+            var cover = ddd
+                ? includes.FirstOrDefault(o => PathPrefix.IsStrictlyUnder(path, o.Path) && !excludes.Any(e => PathPrefix.IsSameOrUnder(path, e) && PathPrefix.IsStrictlyUnder(e, o.Path))).Path
+                : null;
+            if (cover is not null)
+            {
+                AddAt(PlanDiagnosticCodes.IncludesMerged, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} lies inside OnAccessIncludePath {cover}, which already covers it recursively; the two are merged.", Include, raw);
+                continue;
+            }
+
+            roots.Add(new PlanRoot(path, Recursive: ddd, ddd ? RootMarking.DirectoryTree : RootMarking.Directory));
+        }
+
+        ChooseFilesystemMarks(roots, excludes);
+
+        return new OnAccessPlan
+        {
+            Mode = OnAccessMode.IncludePaths,
+            Prevention = options.Prevention,
+            DynamicDirectoryDetermination = ddd,
+            Roots = roots,
+            ExcludePaths = excludes,
+            ExtraScanning = ddd && options.ExtraScanning,
+        };
+    }
+
+    /// <summary>
+    /// OA1022: a recursive root that is the root of a whole filesystem (a mount point showing its filesystem's root)
+    /// with nothing excluded and no other root below it is protected by one filesystem mark instead of a mark on each
+    /// directory: the same files (every file of that filesystem lies below it, by whatever path it is opened), one
+    /// mark instead of thousands, and an open costs the kernel less.
+    /// </summary>
+    private void ChooseFilesystemMarks(List<PlanRoot> roots, List<string> excludes)
+    {
+        for (var i = 0; i < roots.Count; i++)
+        {
+            var root = roots[i];
+            if (root.Marking != RootMarking.DirectoryTree
+                || excludes.Exists(x => PathPrefix.IsSameOrUnder(x, root.Path))
+                || roots.Exists(other => PathPrefix.IsStrictlyUnder(other.Path, root.Path) || PathPrefix.IsStrictlyUnder(root.Path, other.Path))
+                || environment.WholeFilesystemType(root.Path) is not { } type)
+            {
+                continue;
+            }
+
+            roots[i] = root with { Marking = RootMarking.Filesystem };
+            var raw = options.IncludePaths.FirstOrDefault(r => PathNormalizer.TryNormalize(r, out var p) && p == root.Path) ?? root.Path;
+            AddAt(PlanDiagnosticCodes.FilesystemMark, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is the root of a whole {type} filesystem with nothing excluded below it: it is protected by one filesystem mark instead of a mark on each directory. Directories of other filesystems mounted below it are marked one by one.", ClamdDirectiveNames.IncludePath, raw);
+        }
+    }
+
+    private List<string> ResolveExcludes(List<(string Path, string Raw)> includes)
+    {
+        const string Exclude = ClamdDirectiveNames.ExcludePath;
+        var excludes = new List<(string Path, string Raw)>();
+        foreach (var raw in options.ExcludePaths)
+        {
+            if (!Normalize(Exclude, raw, out var path))
+            {
+                continue;
+            }
+
+            if (includes.Any(i => i.Path == path))
+            {
+                AddAt(PlanDiagnosticCodes.ExcludeEqualsInclude, DiagnosticSeverity.Warning, $"OnAccessExcludePath {raw} equals an OnAccessIncludePath; ClamAV would then watch nothing there. The exclusion is ignored and the directory stays protected; remove one of the two.", Exclude, raw);
+                continue;
+            }
+
+            if (!includes.Any(i => PathPrefix.IsStrictlyUnder(path, i.Path)))
+            {
+                AddAt(PlanDiagnosticCodes.ExcludeOutsideIncludes, DiagnosticSeverity.Warning, $"OnAccessExcludePath {raw} is not inside any OnAccessIncludePath, so it has no effect.", Exclude, raw);
+                continue;
+            }
+
+            excludes.Add((path, raw));
+        }
+
+        var result = new List<string>();
+        foreach (var (path, raw) in excludes)
+        {
+            var cover = excludes.FirstOrDefault(o => PathPrefix.IsStrictlyUnder(path, o.Path)).Path;
+            if (result.Contains(path) || cover is not null)
+            {
+                AddAt(PlanDiagnosticCodes.ExcludesMerged, DiagnosticSeverity.Info, cover is null
+                    ? $"OnAccessExcludePath {raw} is listed more than once; it is applied once."
+                    : $"OnAccessExcludePath {raw} lies inside OnAccessExcludePath {cover}, which already excludes it.", Exclude, raw);
+                continue;
+            }
+
+            result.Add(path);
+        }
+
+        return result;
+    }
+
+    private bool Normalize(string directive, string raw, out string path)
+    {
+        if (PathNormalizer.TryNormalize(raw, out path))
+        {
+            return true;
+        }
+
+        AddAt(PlanDiagnosticCodes.RelativePath, DiagnosticSeverity.Error, $"{directive} '{raw}' is not an absolute path; write it from the root, starting with '/'.", directive, raw);
+        return false;
+    }
+
+    /// <summary>
+    /// OA2007: a repeatable directive names the same value again, which is used once. The line is the repeat's own:
+    /// the <paramref name="occurrence"/>-th line of <paramref name="directive"/> whose value <paramref name="matches"/>
+    /// (none when the value came from code or a flag, not from the file).
+    /// </summary>
+    private void AddRepeatedValue(string directive, string shown, int occurrence, Func<string, bool> matches)
+    {
+        int? line = null;
+        if (source is not null)
+        {
+            var seen = 0;
+            foreach (var entry in source.Entries)
+            {
+                if (entry.Directive == directive && matches(entry.Value) && ++seen == occurrence)
+                {
+                    line = entry.Line;
+                    break;
+                }
+            }
+        }
+
+        _diagnostics.Add(new PlanDiagnostic(PlanDiagnosticCodes.DuplicateValue, DiagnosticSeverity.Warning, [directive], $"{directive} {shown} is given more than once; it is used once. Remove the repeated value.", source?.FilePath, line));
+    }
+
+    private void Add(string code, DiagnosticSeverity severity, string message, params string[] directives) =>
+        _diagnostics.Add(new PlanDiagnostic(code, severity, directives, message, source?.FilePath, LineOf(directives[0], null)));
+
+    private void AddAt(string code, DiagnosticSeverity severity, string message, string directive, string value, params string[] more) =>
+        _diagnostics.Add(new PlanDiagnostic(code, severity, [directive, .. more], message, source?.FilePath, LineOf(directive, value)));
+
+    private int? LineOf(string directive, string? value) => source?.FindLine(directive, value);
+}
