@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.Extensions.Logging;
 using OnAccess.Config;
 
 namespace OnAccess;
@@ -23,6 +24,28 @@ internal sealed class AccessPolicy
         _excludedPaths = [.. plan.ExcludePaths.Select(p => Encoding.UTF8.GetBytes(p))];
         _maxFileSize = plan.MaxFileSize;
         _queueFullDecision = queueFullDecision;
+    }
+
+    /// <summary>
+    /// The policy of a plan, with <c>OnAccessExcludeUname</c> names looked up once, now (a name the system does not
+    /// know is logged and excludes nobody).
+    /// </summary>
+    public static AccessPolicy Create(OnAccessPlan plan, AccessDecision? queueFullDecision, ILogger logger)
+    {
+        HashSet<uint> uids = [.. plan.ExcludeUids];
+        foreach (var name in plan.ExcludeUnames)
+        {
+            if (Interop.Libc.GetUserId(name) is { } uid)
+            {
+                uids.Add(uid);
+            }
+            else
+            {
+                Log.UnknownUser(logger, name);
+            }
+        }
+
+        return new AccessPolicy(plan, uids, queueFullDecision);
     }
 
     public bool Prevention { get; }

@@ -21,8 +21,7 @@ namespace OnAccess;
 /// each scan, and it sleeps for good after <see cref="IdleTicks"/> ticks without a scan here.
 /// </para>
 /// </remarks>
-internal sealed class EventLoop<TWork>
-    where TWork : class
+internal sealed class EventLoop
 {
     /// <summary>How often the rescuer looks, and how long a scan may hold the reader before it takes over.</summary>
     internal const int TickMilliseconds = 1;
@@ -31,9 +30,9 @@ internal sealed class EventLoop<TWork>
     internal const int IdleTicks = 200;
 
     private readonly FanotifyGroup _group;
-    private readonly Func<FanotifyEvent, TWork?> _decide;
-    private readonly Func<TWork, bool> _scanHere;
-    private readonly Action<TWork> _scan;
+    private readonly GroupState _state;
+    private readonly FastPath _fastPath;
+    private readonly ScanDispatcher _dispatcher;
     private readonly Action<Exception> _failed;
     private readonly object _gate = new();
     private bool _activated;
@@ -44,18 +43,17 @@ internal sealed class EventLoop<TWork>
     private long _rescues;
     private volatile bool _stopping;
 
-    /// <param name="group">The group to read.</param>
-    /// <param name="decide">Decides one event: answers it and returns <see langword="null"/>, or returns the work of a
-    /// scan (whose slot it holds). Called by the reader and the rescuer at once; it must not block.</param>
-    /// <param name="scanHere">Whether a scan's synchronous part may run on the reader (small files).</param>
-    /// <param name="scan">Runs a scan's work; its synchronous part runs on the calling thread.</param>
-    /// <param name="failed">Reading failed for good; the callee closes the group.</param>
-    public EventLoop(FanotifyGroup group, Func<FanotifyEvent, TWork?> decide, Func<TWork, bool> scanHere, Action<TWork> scan, Action<Exception> failed)
+    /// <param name="state">The group to read, and what the fast path needs of it.</param>
+    /// <param name="fastPath">Decides each event: answers it, or admits a scan (which then holds a slot). Called by
+    /// the reader and the rescuer at once; it never blocks.</param>
+    /// <param name="dispatcher">Runs an admitted scan; its synchronous part runs on the calling thread.</param>
+    /// <param name="failed">Reading failed for good; the callee replaces the group.</param>
+    public EventLoop(GroupState state, FastPath fastPath, ScanDispatcher dispatcher, Action<Exception> failed)
     {
-        _group = group;
-        _decide = decide;
-        _scanHere = scanHere;
-        _scan = scan;
+        _group = state.Group;
+        _state = state;
+        _fastPath = fastPath;
+        _dispatcher = dispatcher;
         _failed = failed;
     }
 
@@ -74,7 +72,7 @@ internal sealed class EventLoop<TWork>
     private void Read()
     {
         var batch = new List<FanotifyEvent>();
-        var scans = new List<TWork>();
+        var scans = new List<WorkItem>();
         try
         {
             while (TryRead(batch, Timeout.Infinite))
@@ -85,7 +83,7 @@ internal sealed class EventLoop<TWork>
                 {
                     var e = batch[i];
                     batch[i] = null!;
-                    if (_decide(e) is { } work)
+                    if (_fastPath.Decide(e, _state) is { } work)
                     {
                         scans.Add(work);
                     }
@@ -95,7 +93,7 @@ internal sealed class EventLoop<TWork>
                 for (var i = 0; i < scans.Count; i++)
                 {
                     // The last one may run on this awake thread (the rescuer reads meanwhile); the others go to the pool.
-                    if (i == scans.Count - 1 && _scanHere(scans[i]))
+                    if (i == scans.Count - 1 && scans[i].Size <= FastPath.InlineScanMaxSize)
                     {
                         ScanHere(scans[i]);
                     }
@@ -128,7 +126,7 @@ internal sealed class EventLoop<TWork>
         }
     }
 
-    private void ScanHere(TWork work)
+    private void ScanHere(WorkItem work)
     {
         Interlocked.Exchange(ref _scanning, ++_scans);
         if (Volatile.Read(ref _rescuerAwake) == 0 && Interlocked.CompareExchange(ref _rescuerAwake, 1, 0) == 0)
@@ -138,7 +136,7 @@ internal sealed class EventLoop<TWork>
 
         try
         {
-            _scan(work);
+            _ = _dispatcher.RunAsync(work);
         }
         finally
         {
@@ -146,8 +144,8 @@ internal sealed class EventLoop<TWork>
         }
     }
 
-    private void ToThreadPool(TWork work) =>
-        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Scan(state.Work), (Scan: _scan, Work: work), preferLocal: false);
+    private void ToThreadPool(WorkItem work) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Dispatcher.RunAsync(state.Work), (Dispatcher: _dispatcher, Work: work), preferLocal: false);
 
     /// <summary>Reads; when the group has closed (or reading failed), stops both threads' reading for good.</summary>
     private bool TryRead(List<FanotifyEvent> batch, int millisecondsTimeout)
@@ -228,7 +226,7 @@ internal sealed class EventLoop<TWork>
                         {
                             var e = batch[i];
                             batch[i] = null!; // decided events belong to whoever took them
-                            if (_decide(e) is { } work)
+                            if (_fastPath.Decide(e, _state) is { } work)
                             {
                                 ToThreadPool(work);
                             }

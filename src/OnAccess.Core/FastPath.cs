@@ -10,12 +10,15 @@ namespace OnAccess;
 /// remembered clean verdict; otherwise a scan, admitted to the dispatcher. It never blocks and never runs a scanner, an
 /// observer or a log sink (the reporter hands those off).
 /// </summary>
-internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, ScanDispatcher dispatcher, DecisionReporter reporter, Action<string> groupNeedsReplacing)
+internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, ScanDispatcher dispatcher, DecisionReporter reporter)
 {
-    /// <summary>Files up to this size are scanned on the thread that read them (see <see cref="EventLoop{TWork}"/>).</summary>
+    /// <summary>Files up to this size are scanned on the thread that read them (see <see cref="EventLoop"/>).</summary>
     public const long InlineScanMaxSize = 128 * 1024;
 
     private readonly int _ownPid = Environment.ProcessId;
+
+    /// <summary>Told when the group returned records that cannot be parsed: it must be replaced (by the <see cref="GroupRotation"/>).</summary>
+    public Action<string>? GroupFailed { get; set; }
 
     /// <summary>Decides one event: answers it and returns null, or returns the work of a scan that holds a slot.</summary>
     public WorkItem? Decide(FanotifyEvent e, GroupState group)
@@ -27,7 +30,7 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
             reporter.KernelNotice(e);
             if (e.ReadError == Interop.Errno.EBADMSG)
             {
-                groupNeedsReplacing("the kernel returned a record that could not be parsed; accesses it held are released by closing the group");
+                GroupFailed?.Invoke("the kernel returned a record that could not be parsed; accesses it held are released by closing the group");
             }
 
             e.Dispose();

@@ -14,8 +14,9 @@ namespace OnAccess;
 /// themselves. A new group (new signatures, or a group that failed) is built beside the old one and takes over before
 /// the old one closes. The verdict caches own the ignore marks.
 /// </summary>
-internal sealed class MarkSet(FanotifyGroupOptions groupOptions, FanotifyEvents mask, FanotifyMarkTarget target, ILoggerFactory loggerFactory, Action<TrackedFile> filesChanged) : IDirectoryTreeHandler
+internal sealed class MarkSet(OnAccessPlan plan, FanotifyGroupOptions groupOptions, FanotifyEvents mask, ILoggerFactory loggerFactory, Action<TrackedFile> filesChanged) : IDirectoryTreeHandler
 {
+    private readonly FanotifyMarkTarget _target = plan.Mode == OnAccessMode.MountPaths ? FanotifyMarkTarget.Mount : FanotifyMarkTarget.Inode;
     private readonly ILogger _logger = loggerFactory.CreateLogger<MarkSet>();
     private volatile (string Path, ulong Device)[] _wholeFilesystems = []; // replaced whole, read on the tracker's thread
     private volatile GroupState? _current;
@@ -27,15 +28,42 @@ internal sealed class MarkSet(FanotifyGroupOptions groupOptions, FanotifyEvents 
     /// <summary>The roots marked directly (no tracker).</summary>
     public int MarkedRoots => Volatile.Read(ref _roots);
 
-    private FanotifyMarkOptions DirectoryOptions => target == FanotifyMarkTarget.Mount
+    private FanotifyMarkOptions DirectoryOptions => _target == FanotifyMarkTarget.Mount
         ? FanotifyMarkOptions.None
         : FanotifyMarkOptions.EventOnChild | FanotifyMarkOptions.OnlyDirectory;
+
+    /// <summary>
+    /// The events a mark asks for: opens (permission events with prevention), and, as the engine options say, execs
+    /// and reads. A kernel without exec permission events is logged and opens of programs are still scanned.
+    /// </summary>
+    public static FanotifyEvents MaskFor(OnAccessPlan plan, OnAccessEngineOptions engine, ILogger logger)
+    {
+        var mask = plan.Prevention ? FanotifyEvents.OpenPermission : FanotifyEvents.Open;
+        if (engine.ExecPermission)
+        {
+            if (FanotifyCapabilities.Current.OpenExecPermission)
+            {
+                mask |= plan.Prevention ? FanotifyEvents.OpenExecPermission : FanotifyEvents.OpenExec;
+            }
+            else
+            {
+                Log.NoExecPermission(logger);
+            }
+        }
+
+        if (engine.AccessPermission)
+        {
+            mask |= plan.Prevention ? FanotifyEvents.AccessPermission : FanotifyEvents.Access;
+        }
+
+        return mask;
+    }
 
     /// <summary>
     /// The roots the plan marks with one filesystem mark (<see cref="RootMarking.Filesystem"/>, OA1022). A kernel without
     /// filesystem marks, or a filesystem that refuses one, gets a mark on each directory instead (logged).
     /// </summary>
-    public void ChooseWholeFilesystems(OnAccessPlan plan)
+    public void ChooseWholeFilesystems()
     {
         foreach (var root in plan.Roots)
         {
@@ -82,12 +110,12 @@ internal sealed class MarkSet(FanotifyGroupOptions groupOptions, FanotifyEvents 
 
     /// <summary>Marks the plan's roots directly (mount paths, or include paths without the tracker).</summary>
     /// <exception cref="IOException">A root cannot be marked (the message names it and the reason).</exception>
-    public void MarkRoots(GroupState group, OnAccessPlan plan)
+    public void MarkRoots(GroupState group)
     {
         var count = 0;
         foreach (var root in plan.Roots)
         {
-            if (target == FanotifyMarkTarget.Mount)
+            if (_target == FanotifyMarkTarget.Mount)
             {
                 group.Group.AddMark(root.Path, mask, FanotifyMarkOptions.None, FanotifyMarkTarget.Mount);
             }
@@ -161,23 +189,4 @@ internal sealed class MarkSet(FanotifyGroupOptions groupOptions, FanotifyEvents 
 
         return false;
     }
-}
-
-/// <summary>One fanotify group and its reader. A new one replaces it when the signatures change or it fails.</summary>
-internal sealed class GroupState(FanotifyGroup group, long generation)
-{
-    /// <summary>Accesses admitted for a scan and not yet released (a replaced group waits for them, bounded).</summary>
-    public int Pending;
-
-    public FanotifyGroup Group { get; } = group;
-
-    public long Generation { get; } = generation;
-
-    /// <summary>Replaced: its new events are held by its successor too, so they are allowed at once here.</summary>
-    public volatile bool Retired;
-
-    public EventLoop<WorkItem>? Loop { get; set; }
-
-    /// <summary>Completes when the group's events are no longer read.</summary>
-    public Task Consumer => Loop?.ReadingStopped ?? Task.CompletedTask;
 }

@@ -8,12 +8,13 @@ using OnAccess.Text;
 namespace OnAccess;
 
 /// <summary>
-/// The on-access engine: the lifecycle that composes its parts. The <see cref="MarkSet"/> owns the fanotify group and
-/// its marks (kept on every directory a <see cref="DirectoryTree"/> hands over, through descriptors); an
-/// <see cref="EventLoop{TWork}"/> reads each group; the <see cref="FastPath"/> decides what needs no scan on the
-/// thread that read it; the <see cref="ScanDispatcher"/> runs scans within the open's deadline; the
-/// <see cref="CleanVerdicts"/> remember clean verdicts while a lease proves them true; the
-/// <see cref="DecisionReporter"/> counts, logs and tells observers.
+/// The on-access engine: the lifecycle that composes its parts. The <see cref="MarkSet"/> owns the fanotify group's
+/// marks (kept on every directory a <see cref="DirectoryTree"/> hands over, through descriptors); the
+/// <see cref="GroupRotation"/> decides which group is read, each by an <see cref="EventLoop"/>; the
+/// <see cref="FastPath"/> decides what needs no scan on the thread that read it; the <see cref="ScanDispatcher"/> runs
+/// scans within the open's deadline; the <see cref="CleanVerdicts"/> remember clean verdicts while a lease proves
+/// them true; the <see cref="DecisionReporter"/> counts, logs and tells observers; <see cref="ExtraScans"/> scans
+/// what the tracker saw written.
 /// </summary>
 /// <remarks>
 /// Ownership of a permission event: the thread that read it owns it until it is answered there or admitted for a scan;
@@ -30,17 +31,14 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ISignatureGeneration? _generations;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly SemaphoreSlim _regroupGate = new(1, 1);
-    private readonly List<Task> _tasks = [];
     private DecisionReporter? _reporter;
     private CleanVerdicts? _verdicts;
     private ScanDispatcher? _dispatcher;
-    private FastPath? _fastPath;
     private MarkSet? _marks;
+    private GroupRotation? _groups;
     private DirectoryTree? _tree;
+    private Task _treeNotices = Task.CompletedTask;
     private int _state; // 0 new, 1 started, 2 stopped
-    private int _replacing;
 
     /// <summary>Creates a monitor. Nothing happens until <see cref="StartAsync"/>.</summary>
     /// <param name="options">The on-access directives.</param>
@@ -106,24 +104,24 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        var policy = new AccessPolicy(plan, ExcludedUids(plan), _engine.QueueFullDecision);
-        var (mask, target) = MaskFor(plan);
+        var policy = AccessPolicy.Create(plan, _engine.QueueFullDecision, _logger);
+        var mask = MarkSet.MaskFor(plan, _engine, _logger);
         _reporter = new DecisionReporter(_observers, _logger, _engine.ObserverQueueCapacity, plan.DenyOnError);
         _verdicts = new CleanVerdicts(_engine.CacheCapacity, _engine.KernelCache ? _engine.KernelCacheCapacity : 0, mask & (FanotifyEvents.OpenPermission | FanotifyEvents.OpenExecPermission | FanotifyEvents.AccessPermission), _logger);
-        _dispatcher = new ScanDispatcher(_scanner, plan, _engine.QueueCapacity, policy, _verdicts, _reporter, () => _generations?.Generation ?? 0, CheckGeneration);
-        _fastPath = new FastPath(policy, _verdicts, _dispatcher, _reporter, reason => _ = ReplaceGroupAsync(reason));
+        _dispatcher = new ScanDispatcher(_scanner, plan, _engine.QueueCapacity, policy, _verdicts, _reporter, () => _generations?.Generation ?? 0);
+        var fastPath = new FastPath(policy, _verdicts, _dispatcher, _reporter);
         var groupOptions = new FanotifyGroupOptions
         {
             Class = plan.Prevention ? FanotifyClass.Content : FanotifyClass.Notification,
             ReportPidFd = FanotifyCapabilities.Current.PidFd && (policy.UsesUserId || _reporter.WantsUser),
             ReadBufferSize = ReadBufferSize,
         };
-        _marks = new MarkSet(groupOptions, mask, target, _loggerFactory, ExtraScan);
+        _marks = new MarkSet(plan, groupOptions, mask, _loggerFactory, new ExtraScans(plan, _dispatcher, _reporter, _logger).Submit);
+        _groups = new GroupRotation(_marks, fastPath, _dispatcher, _verdicts, _reporter, _generations, plan.ScanTimeout + TimeSpan.FromSeconds(1), _logger);
         try
         {
-            _marks.ChooseWholeFilesystems(plan);
-
-            var group = StartGroup(_generations?.Generation ?? 0);
+            _marks.ChooseWholeFilesystems();
+            var group = _groups.Start(_groups.Generation);
             _marks.Use(group);
             if (plan.Mode == OnAccessMode.IncludePaths && plan.DynamicDirectoryDetermination)
             {
@@ -136,11 +134,12 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                         Handler = _marks,
                     },
                     _loggerFactory.CreateLogger<DirectoryTree>());
+                _groups.Tree = _tree;
                 _tree.Start(); // every directory is marked through its own descriptor before this returns
             }
             else
             {
-                _marks.MarkRoots(group, plan);
+                _marks.MarkRoots(group);
             }
 
             cancellationToken.ThrowIfCancellationRequested();
@@ -155,14 +154,10 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
 
         _reporter.ObserveGauges(() => _dispatcher.QueueDepth, () => _dispatcher.InFlight, () => _dispatcher.Hung, () => _tree?.UnprotectedCount ?? 0);
         _reporter.Start();
-        if (_generations is not null)
-        {
-            _tasks.Add(Task.Run(WatchGenerationAsync, CancellationToken.None));
-        }
-
+        _groups.WatchGenerations();
         if (_tree is not null)
         {
-            _tasks.Add(Task.Run(ConsumeTreeAsync, CancellationToken.None));
+            _treeNotices = Task.Run(ConsumeTreeAsync, CancellationToken.None);
         }
 
         var (mode, marked) = (plan.Mode.ToString(), MarkedDirectories);
@@ -183,15 +178,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             return;
         }
 
-        await _regroupGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
-            var current = _marks?.Current;
-            current?.Group.Dispose();
-            await _stopping.CancelAsync().ConfigureAwait(false);
-            if (current is not null)
+            if (_groups is not null)
             {
-                await current.Consumer.WaitAsync(cancellationToken).ConfigureAwait(false);
+                await _groups.StopAsync(cancellationToken).ConfigureAwait(false);
             }
 
             if (_tree is not null)
@@ -208,7 +199,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 }
             }
 
-            await Task.WhenAll(_tasks).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _treeNotices.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -221,8 +212,6 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             {
                 await _reporter.DisposeAsync().ConfigureAwait(false);
             }
-
-            _regroupGate.Release();
         }
 
         Log.Stopped(_logger);
@@ -250,8 +239,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _dispatcher?.Dispose();
-        _stopping.Dispose();
-        _regroupGate.Dispose();
+        _groups?.Dispose();
     }
 
     /// <summary>Directories protected now: tracked ones (each marked, or on a whole filesystem's mark), or the roots.</summary>
@@ -273,165 +261,6 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
     }
 
-    private HashSet<uint> ExcludedUids(OnAccessPlan plan)
-    {
-        HashSet<uint> uids = [.. plan.ExcludeUids];
-        foreach (var name in plan.ExcludeUnames)
-        {
-            if (Interop.Libc.GetUserId(name) is { } uid)
-            {
-                uids.Add(uid);
-            }
-            else
-            {
-                Log.UnknownUser(_logger, name);
-            }
-        }
-
-        return uids;
-    }
-
-    private (FanotifyEvents Mask, FanotifyMarkTarget Target) MaskFor(OnAccessPlan plan)
-    {
-        var mask = plan.Prevention ? FanotifyEvents.OpenPermission : FanotifyEvents.Open;
-        if (_engine.ExecPermission)
-        {
-            if (FanotifyCapabilities.Current.OpenExecPermission)
-            {
-                mask |= plan.Prevention ? FanotifyEvents.OpenExecPermission : FanotifyEvents.OpenExec;
-            }
-            else
-            {
-                Log.NoExecPermission(_logger);
-            }
-        }
-
-        if (_engine.AccessPermission)
-        {
-            mask |= plan.Prevention ? FanotifyEvents.AccessPermission : FanotifyEvents.Access;
-        }
-
-        return (mask, plan.Mode == OnAccessMode.MountPaths ? FanotifyMarkTarget.Mount : FanotifyMarkTarget.Inode);
-    }
-
-    /// <summary>A new group (with the filesystem marks) and its reader, reading from now on.</summary>
-    private GroupState StartGroup(long generation)
-    {
-        var state = _marks!.CreateGroup(generation);
-        var group = state.Group;
-        state.Loop = new EventLoop<WorkItem>(
-            group,
-            e => _fastPath!.Decide(e, state),
-            static item => item.Size <= FastPath.InlineScanMaxSize,
-            item => _ = _dispatcher!.RunAsync(item),
-            ex =>
-            {
-                Log.EventLoopFailed(_logger, ex);
-                _ = ReplaceGroupAsync("reading it failed: " + ex.Message);
-            });
-        state.Loop.Start();
-        return state;
-    }
-
-    /// <summary>A group that failed is replaced at once: the new one gets every mark before the old one closes.</summary>
-    private async Task ReplaceGroupAsync(string reason)
-    {
-        if (Interlocked.Exchange(ref _replacing, 1) != 0)
-        {
-            return; // one replacement at a time; it covers every failure reported meanwhile
-        }
-
-        try
-        {
-            _reporter!.GroupRestarted(reason);
-            await RegroupAsync(_marks!.Current?.Generation ?? 0, force: true).ConfigureAwait(false);
-        }
-        finally
-        {
-            Volatile.Write(ref _replacing, 0);
-        }
-    }
-
-    /// <summary>
-    /// A new group takes over: built beside the old one, given every mark (the tracker hands every directory over
-    /// again, after switching to the new group on its own thread, so nothing created meanwhile is missed), and only
-    /// then is the old one retired (its new events are allowed: the new group holds them too) and closed. For new
-    /// signatures, every cached verdict is dropped first.
-    /// </summary>
-    private async Task RegroupAsync(long generation, bool force = false)
-    {
-        await _regroupGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-        try
-        {
-            var old = _marks!.Current;
-            if (old is null || (old.Generation == generation && !force) || _state != 1)
-            {
-                return;
-            }
-
-            if (old.Generation != generation)
-            {
-                _verdicts!.Clear();
-                _reporter!.CacheReset();
-            }
-
-            var next = StartGroup(generation);
-            try
-            {
-                if (_tree is not null)
-                {
-                    await _tree.ReprotectAsync(() => _marks.Use(next)).ConfigureAwait(false);
-                }
-                else
-                {
-                    _marks.MarkRoots(next, Plan!);
-                    _marks.Use(next);
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or OperationCanceledException)
-            {
-                Log.EventLoopFailed(_logger, e);
-            }
-
-            old.Retired = true;
-            var until = Environment.TickCount64 + (long)(Plan!.ScanTimeout + TimeSpan.FromSeconds(1)).TotalMilliseconds;
-            while (Volatile.Read(ref old.Pending) > 0 && Environment.TickCount64 < until)
-            {
-                await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            old.Group.Dispose();
-            await old.Consumer.ConfigureAwait(false);
-        }
-        finally
-        {
-            _regroupGate.Release();
-        }
-    }
-
-    private async Task WatchGenerationAsync()
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
-            {
-                CheckGeneration();
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private void CheckGeneration()
-    {
-        if (_generations is { } source && _marks?.Current is { } current && source.Generation != current.Generation)
-        {
-            _ = RegroupAsync(source.Generation);
-        }
-    }
-
     /// <summary>The tracker's notices: overflows are counted; a directory that left the tree but could not be found
     /// again to unmark it (a filesystem without file handles) starts a new group, which marks only what is tracked.</summary>
     private async Task ConsumeTreeAsync()
@@ -444,53 +273,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                     _reporter!.Overflowed();
                     break;
                 case DirectoryTreeEventKind.RemovalUncertain:
-                    _ = ReplaceGroupAsync("a directory left the tree on a filesystem without file handles: " + DisplayText.Escape(change.Path));
+                    _ = _groups!.ReplaceAsync("a directory left the tree on a filesystem without file handles: " + DisplayText.Escape(change.Path));
                     break;
             }
         }
-    }
-
-    /// <summary>
-    /// OnAccessExtraScanning: a file the tracker saw created, moved in or written, opened by it relative to its
-    /// directory without following a link (never a device, FIFO or socket), is scanned; nothing is held, so the result
-    /// is reported only.
-    /// </summary>
-    private void ExtraScan(TrackedFile file)
-    {
-        if (!Plan!.ExtraScanning || _dispatcher is null)
-        {
-            file.File.Dispose();
-            return;
-        }
-
-        FileIdentity identity;
-        try
-        {
-            identity = FileIdentity.Of(file.File);
-        }
-        catch (IOException e)
-        {
-            _reporter!.ExtraScanFailed();
-            Log.ExtraScanFailed(_logger, DisplayText.Escape(file.RawPath), e.Message);
-            file.File.Dispose();
-            return;
-        }
-
-        var kind = file.Kind switch
-        {
-            DirectoryTreeEventKind.FileMovedIn => AccessKind.MovedIn,
-            DirectoryTreeEventKind.FileClosedWrite => AccessKind.CloseWrite,
-            _ => AccessKind.Created,
-        };
-        var item = new WorkItem(null, file.File, kind, 0, null, identity.Size, file.RawPath, System.Diagnostics.Stopwatch.GetTimestamp(), null, default);
-        if (Plan.MaxFileSize is { } max && identity.Size > max)
-        {
-            item.TryDecide();
-            _reporter!.Finish(item, null, AccessDecision.None, DecisionReason.TooLarge, null);
-            file.File.Dispose();
-            return;
-        }
-
-        _dispatcher.Enqueue(item);
     }
 }

@@ -19,7 +19,6 @@ internal sealed class ScanDispatcher : IDisposable
     private readonly CleanVerdicts _verdicts;
     private readonly DecisionReporter _reporter;
     private readonly Func<long> _generation;
-    private readonly Action _scanned;
     private readonly SemaphoreSlim _slots;
     private readonly Channel<WorkItem> _queue;
     private readonly DeadlineWatch _deadlines;
@@ -36,8 +35,7 @@ internal sealed class ScanDispatcher : IDisposable
     /// <param name="verdicts">Where clean verdicts are remembered.</param>
     /// <param name="reporter">Where decisions go.</param>
     /// <param name="generation">The scanner's signature generation now (a verdict of an older one is not cached).</param>
-    /// <param name="scanned">Called after each scan (the engine checks for new signatures there).</param>
-    public ScanDispatcher(IScanner scanner, OnAccessPlan plan, int queueCapacity, AccessPolicy policy, CleanVerdicts verdicts, DecisionReporter reporter, Func<long> generation, Action scanned)
+    public ScanDispatcher(IScanner scanner, OnAccessPlan plan, int queueCapacity, AccessPolicy policy, CleanVerdicts verdicts, DecisionReporter reporter, Func<long> generation)
     {
         _scanner = scanner;
         _plan = plan;
@@ -45,7 +43,6 @@ internal sealed class ScanDispatcher : IDisposable
         _verdicts = verdicts;
         _reporter = reporter;
         _generation = generation;
-        _scanned = scanned;
         _slots = new SemaphoreSlim(plan.MaxThreads, plan.MaxThreads);
         _queueCapacity = queueCapacity;
         _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleWriter = false }); // bounded by _depth
@@ -55,6 +52,9 @@ internal sealed class ScanDispatcher : IDisposable
             _workers.Add(Task.Run(WorkAsync, CancellationToken.None));
         }
     }
+
+    /// <summary>Called after each scan: the <see cref="GroupRotation"/> checks for new signatures there.</summary>
+    public Action? AfterScan { get; set; }
 
     /// <summary>Items waiting for a slot now.</summary>
     public long QueueDepth => Interlocked.Read(ref _depth);
@@ -246,7 +246,7 @@ internal sealed class ScanDispatcher : IDisposable
         Answer(item, decision);
         _reporter.Finish(item, result.Verdict, decision, reason, result.Reason, result.ThreatName);
         Drop(item);
-        _scanned();
+        AfterScan?.Invoke();
     }
 
     /// <summary>One deadline for the whole event (retries included), counted from its arrival.</summary>
