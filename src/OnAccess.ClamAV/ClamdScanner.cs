@@ -271,7 +271,7 @@ public sealed partial class ClamdScanner : IScanner, ISignatureGeneration, IAsyn
             Session session;
             try
             {
-                session = await endpoint.RentAsync(_options.ConnectTimeout, socket => Verify(endpoint, socket), cancellationToken).ConfigureAwait(false);
+                session = await endpoint.RentAsync(_options.ConnectTimeout, socket => Verify(endpoint, socket), fresh: attempt > 0, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -305,7 +305,10 @@ public sealed partial class ClamdScanner : IScanner, ISignatureGeneration, IAsyn
                 session.Dispose();
                 if (reused && attempt == 0)
                 {
-                    continue; // a pooled session clamd had closed (IdleTimeout): try once on a fresh one
+                    // A pooled session clamd had closed (IdleTimeout, or a clamd that restarted, which took every idle
+                    // session with it): drop the others too and try once on a fresh one.
+                    endpoint.Clear();
+                    continue;
                 }
 
                 return (ScanResult.Error($"protocol: the connection to clamd at {endpoint.Text} failed ({e.Message})"), true);
@@ -459,9 +462,10 @@ public sealed partial class ClamdScanner : IScanner, ISignatureGeneration, IAsyn
             }
         }
 
-        public async Task<Session> RentAsync(TimeSpan timeout, Action<Socket> verify, CancellationToken cancellationToken)
+        /// <summary>An idle session, or (when there is none, or <paramref name="fresh"/>) a new verified one.</summary>
+        public async Task<Session> RentAsync(TimeSpan timeout, Action<Socket> verify, bool fresh, CancellationToken cancellationToken)
         {
-            if (_idle.TryTake(out var session))
+            if (!fresh && _idle.TryTake(out var session))
             {
                 return session;
             }
@@ -483,9 +487,9 @@ public sealed partial class ClamdScanner : IScanner, ISignatureGeneration, IAsyn
             {
             }
 
-            var fresh = new Session(socket, () => Interlocked.Decrement(ref _open));
-            await fresh.BeginAsync(cancellationToken).ConfigureAwait(false);
-            return fresh;
+            var created = new Session(socket, () => Interlocked.Decrement(ref _open));
+            await created.BeginAsync(cancellationToken).ConfigureAwait(false);
+            return created;
         }
 
         /// <summary>Whether a refusal should be logged now: once a minute per endpoint at most.</summary>

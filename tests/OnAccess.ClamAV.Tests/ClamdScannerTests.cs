@@ -218,6 +218,30 @@ public sealed class ClamdRestartTests(SharedClamd clamd)
         await clamd.StartAsync();
         Assert.Equal(ScanVerdict.Infected, (await TestFiles.ScanAsync(scanner, eicar)).Verdict);
     }
+
+    /// <summary>
+    /// Sessions kept idle for reuse all die with the clamd that served them. The first scan after a restart must not
+    /// fail because its retry took another dead session from the pool (it used to: "protocol: the connection to
+    /// clamd failed" whenever two or more idle sessions were left).
+    /// </summary>
+    [Fact]
+    public async Task After_clamd_restarts_no_scan_fails_on_the_sessions_the_old_one_left_idle()
+    {
+        using var tree = TestFiles.Tree();
+        var eicar = tree.File("eicar.com", HashDatabaseScanner.EicarTestString);
+        await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [clamd.UnixEndpoint], MaxIdleSessions = 8 });
+        var scans = Enumerable.Range(0, 8).Select(_ => TestFiles.ScanAsync(scanner, eicar)).ToList();
+        Assert.All(await Task.WhenAll(scans), r => Assert.Equal(ScanVerdict.Infected, r.Verdict));
+        Assert.True(scanner.PeakOpenSessions >= 2, $"only {scanner.PeakOpenSessions} session was opened: the pool holds too few to test");
+
+        clamd.Kill();
+        await clamd.StartAsync();
+        for (var i = 0; i < 8; i++)
+        {
+            var result = await TestFiles.ScanAsync(scanner, eicar);
+            Assert.True(result.Verdict == ScanVerdict.Infected, $"scan {i} after the restart: {result.Verdict} {result.Reason}");
+        }
+    }
 }
 
 [CollectionDefinition(nameof(ClamdCollection))]
