@@ -26,7 +26,7 @@ internal enum KernelReadOutcome
 
 /// <summary>
 /// The one wait-then-read of the kernel bindings: poll(2) on a kernel descriptor and a wake-up eventfd, then one
-/// read(2). Used by <see cref="KernelReadPump"/>'s thread and by callers that read on their own threads.
+/// read(2). Used by <see cref="KernelReadPump"/>'s thread (inotify) and by fanotify's reading threads.
 /// </summary>
 internal static class KernelRead
 {

@@ -14,7 +14,8 @@ internal enum ReadFailureAction
 }
 
 /// <summary>
-/// The kernel-reading plumbing shared by the fanotify and inotify bindings: one dedicated, named background thread
+/// The inotify binding's kernel-reading plumbing (fanotify reads on the threads that decide, see FanotifyGroup.Read):
+/// one dedicated, named background thread
 /// waits on the kernel descriptor and on a wake-up eventfd and reads whole records (<see cref="KernelRead"/>) straight
 /// into <see cref="PipeWriter"/> memory, and flushes. It never parses and never runs user code; the consumer parses from
 /// the <see cref="PipeReader"/>. Backpressure: when the pipe holds <see cref="PauseWriterThreshold"/> unread bytes the

@@ -1,38 +1,53 @@
-using System.Buffers;
-using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using System.Threading.Channels;
 using OnAccess.Kernel;
 
 namespace OnAccess.Fanotify;
 
 /// <summary>
-/// Reads a group's events. A dedicated background thread ("OnAccess fanotify reader") blocks in poll/read and writes
-/// raw records into a pipe; <see cref="ReadAllAsync"/> parses whole records from the pipe and yields one
-/// <see cref="FanotifyEvent"/> each, on the consumer's side: user code never runs on the reading thread.
-/// Queue overflows and failed reads are yielded too (<see cref="FanotifyEvent.IsQueueOverflow"/>,
-/// <see cref="FanotifyEvent.ReadError"/>), logged and counted; they never stop the reader.
+/// Reads a group's events for a consumer that awaits them: a dedicated background thread ("OnAccess fanotify reader")
+/// reads them as <see cref="FanotifyGroup.ReadEvents"/> does (the one read path: read(2) into a pipe, parsed on that
+/// thread) and hands them over; <see cref="ReadAllAsync"/> yields one <see cref="FanotifyEvent"/> each, on the
+/// consumer's side: user code never runs on the reading thread. Queue overflows and failed reads are yielded too
+/// (<see cref="FanotifyEvent.IsQueueOverflow"/>, <see cref="FanotifyEvent.ReadError"/>), logged and counted; they
+/// never stop the reader.
 /// </summary>
 /// <remarks>
 /// Ownership: an event belongs to the reader until it is yielded, then to the consumer, who must dispose it (which
-/// answers an unanswered permission event). Events parsed but not yet yielded when enumeration stops are disposed by
-/// the reader. One consumer at a time.
+/// answers an unanswered permission event). Events read but not yet yielded when the reader stops are disposed by
+/// it. One consumer at a time. When 4,096 events wait unconsumed, the thread stops reading and the
+/// kernel queue fills (then overflows, or holds openers for permission events): the consumer must keep up.
 /// </remarks>
 public sealed class FanotifyEventReader : IAsyncDisposable
 {
+    /// <summary>How many events may wait for the consumer before the reading thread waits too.</summary>
+    internal const int Capacity = 4096;
+
+    /// <summary>How long the thread waits in one poll before it looks whether the reader was disposed.</summary>
+    private const int PollMilliseconds = 100;
+
     private readonly FanotifyGroup _group;
-    private readonly KernelReadPump _pump;
-    private long _events;
+    private readonly Channel<FanotifyEvent> _events = Channel.CreateBounded<FanotifyEvent>(new BoundedChannelOptions(Capacity)
+    {
+        SingleReader = true,
+        SingleWriter = true,
+        FullMode = BoundedChannelFullMode.Wait,
+    });
+
+    private readonly Thread _thread;
+    private volatile bool _stopping;
+    private long _yielded;
     private long _overflows;
     private long _readFailures;
 
     internal FanotifyEventReader(FanotifyGroup group)
     {
         _group = group;
-        _pump = new KernelReadPump(group.Handle, "OnAccess fanotify reader", OnReadFailure);
+        _thread = new Thread(Pump) { IsBackground = true, Name = "OnAccess fanotify reader" };
     }
 
     /// <summary>Events yielded so far, overflow and failure notices included.</summary>
-    public long EventCount => Interlocked.Read(ref _events);
+    public long EventCount => Interlocked.Read(ref _yielded);
 
     /// <summary>Queue overflows seen (<c>FAN_Q_OVERFLOW</c>).</summary>
     public long OverflowCount => Interlocked.Read(ref _overflows);
@@ -45,90 +60,32 @@ public sealed class FanotifyEventReader : IAsyncDisposable
     /// <returns>The events, in kernel order.</returns>
     public async IAsyncEnumerable<FanotifyEvent> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var pipe = _pump.Reader;
-        var batch = new List<FanotifyEvent>();
-        try
+        var reader = _events.Reader;
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            while (true)
+            while (reader.TryRead(out var e))
             {
-                ReadResult result;
-                try
+                if (e.ReadError is { } errno)
                 {
-                    result = await pipe.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    Log.ReadFailed(_group.Logger, errno, Interop.ErrorInfo.FromErrno(errno).Message, Interlocked.Increment(ref _readFailures));
                 }
-                catch (InvalidOperationException)
+                else if (e.IsQueueOverflow)
                 {
-                    yield break; // the pipe was completed and released by DisposeAsync
+                    Log.QueueOverflow(_group.Logger, Interlocked.Increment(ref _overflows));
                 }
 
-                var buffer = result.Buffer;
-                var consumed = Parse(buffer, batch);
-                pipe.AdvanceTo(consumed, buffer.End);
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    var e = batch[i];
-                    batch[i] = null!;
-                    Interlocked.Increment(ref _events);
-                    yield return e;
-                }
-
-                batch.Clear();
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    yield break;
-                }
-            }
-        }
-        finally
-        {
-            foreach (var e in batch)
-            {
-                e?.Dispose();
+                Interlocked.Increment(ref _yielded);
+                yield return e;
             }
         }
     }
 
-    /// <summary>Stops the reader thread. Events already parsed but not yielded are disposed.</summary>
-    /// <returns>A task that completes when the thread has stopped.</returns>
+    /// <summary>Stops the reader thread. Events read but not yielded are disposed.</summary>
+    /// <returns>A completed task: the thread stops within a poll.</returns>
     public ValueTask DisposeAsync()
     {
         StopPump();
         return ValueTask.CompletedTask;
-    }
-
-    internal void Start() => _pump.Start();
-
-    internal void StopPump() => _pump.Dispose();
-
-    /// <summary>Parses the whole records into <paramref name="batch"/>, counting and logging overflows and failed reads.</summary>
-    private SequencePosition Parse(ReadOnlySequence<byte> buffer, List<FanotifyEvent> batch)
-    {
-        var first = batch.Count;
-        FanotifyEventParser.ReadEvents(_group, buffer, batch); // the pump writes whole read(2) results: whole records
-        for (var i = first; i < batch.Count; i++)
-        {
-            if (batch[i].ReadError is { } errno)
-            {
-                Log.ReadFailed(_group.Logger, errno, Interop.ErrorInfo.FromErrno(errno).Message, Interlocked.Increment(ref _readFailures));
-            }
-            else if (batch[i].IsQueueOverflow)
-            {
-                Log.QueueOverflow(_group.Logger, Interlocked.Increment(ref _overflows));
-            }
-        }
-
-        return buffer.End;
-    }
-
-    private static ReadFailureAction OnReadFailure(Interop.ErrorInfo error, PipeWriter writer)
-    {
-        if (IsEventFailure(error.RawErrno))
-        {
-            FanotifyEventParser.WriteReadFailure(writer, error.RawErrno);
-            return ReadFailureAction.Continue;
-        }
-
-        return ReadFailureAction.Stop;
     }
 
     /// <summary>
@@ -139,4 +96,65 @@ public sealed class FanotifyEventReader : IAsyncDisposable
     /// stop the reader.
     /// </summary>
     internal static bool IsEventFailure(int errno) => errno is not (Interop.Errno.EBADF or Interop.Errno.EFAULT);
+
+    internal void Start() => _thread.Start();
+
+    internal void StopPump()
+    {
+        _stopping = true;
+        _events.Writer.TryComplete();
+        while (_events.Reader.TryRead(out var e))
+        {
+            e.Dispose();
+        }
+    }
+
+    private void Pump()
+    {
+        var batch = new List<FanotifyEvent>();
+        try
+        {
+            while (!_stopping && _group.Read(batch, PollMilliseconds))
+            {
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    var e = batch[i];
+                    batch[i] = null!; // from here on the consumer's, or disposed below
+                    if (!Hand(e))
+                    {
+                        e.Dispose();
+                    }
+                }
+
+                batch.Clear();
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            Log.ReaderStopped(_group.Logger, e.Message);
+        }
+        finally
+        {
+            foreach (var e in batch)
+            {
+                e?.Dispose(); // read and not handed over
+            }
+
+            _events.Writer.TryComplete();
+        }
+    }
+
+    /// <summary>Hands one event to the consumer, waiting while <see cref="Capacity"/> wait; false once stopped.</summary>
+    private bool Hand(FanotifyEvent e)
+    {
+        while (!_events.Writer.TryWrite(e))
+        {
+            if (!_events.Writer.WaitToWriteAsync().AsTask().GetAwaiter().GetResult())
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

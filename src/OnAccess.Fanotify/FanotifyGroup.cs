@@ -1,4 +1,5 @@
-using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -18,7 +19,17 @@ public sealed class FanotifyGroup : IDisposable
 {
     private readonly SafeFanotifyHandle _handle;
     private readonly ILogger _logger;
+    private static readonly PipeOptions ReadPipeOptions = new(
+        readerScheduler: PipeScheduler.Inline,
+        writerScheduler: PipeScheduler.Inline,
+        pauseWriterThreshold: 0, // a flush never waits: the same thread reads the pipe at once
+        useSynchronizationContext: false);
+
+    [ThreadStatic]
+    private static Pipe? t_readPipe;
+
     private FanotifyEventReader? _reader;
+    private volatile bool _readDirectly;
     private SafeDescriptorHandle? _wakeup;
     private volatile bool _closing;
     private int _disposed;
@@ -192,13 +203,15 @@ public sealed class FanotifyGroup : IDisposable
     }
 
     /// <summary>
-    /// Starts the group's reader: a dedicated thread that reads events into a pipe. A group has at most one reader.
+    /// Starts the group's reader: a dedicated thread that reads events (as <see cref="ReadEvents"/> does) and hands them
+    /// to <see cref="FanotifyEventReader.ReadAllAsync"/>, which logs and counts overflows and failed reads. A group
+    /// has at most one reader, and is read either this way or with <see cref="ReadEvents"/>.
     /// </summary>
     /// <returns>The reader; enumerate <see cref="FanotifyEventReader.ReadAllAsync"/>.</returns>
     public FanotifyEventReader StartReading()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-        if (Volatile.Read(ref _wakeup) is not null)
+        if (_readDirectly)
         {
             throw new InvalidOperationException("The group is read with ReadEvents; a pipeline reader would take its events.");
         }
@@ -218,11 +231,15 @@ public sealed class FanotifyGroup : IDisposable
     /// Reads the events that are waiting, on the calling thread: it blocks until at least one arrives, reads every
     /// whole record one read(2) returns, and adds them to <paramref name="events"/>, in kernel order. For engines that
     /// dispatch on threads of their own (for example one whose reading thread also answers, with no hand-off);
-    /// <see cref="StartReading"/> is the simpler pipeline, and a group uses one or the other. Several threads may call it at once: each
-    /// event goes to exactly one. Queue overflows, failed reads (one event each: the kernel has denied or dropped it)
-    /// and records that cannot be parsed (EBADMSG) are returned as events, as by the reader, but not logged: this
-    /// method runs no log sink on the reading thread, so the caller reports them where it likes.
+    /// <see cref="StartReading"/> is the simpler reader, and a group uses one or the other. Several threads may call it
+    /// at once: each event goes to exactly one. Queue overflows, failed reads (one event each: the kernel has denied or
+    /// dropped it) and records that cannot be parsed (EBADMSG) are returned as events, but not logged: this method
+    /// runs no log sink on the reading thread, so the caller reports them where it likes.
     /// </summary>
+    /// <remarks>
+    /// What read(2) returns is written into a <see cref="Pipe"/> of the calling thread and parsed from it on the same
+    /// thread (inline schedulers, no pause threshold): one wake-up, the kernel's, per read.
+    /// </remarks>
     /// <param name="events">Where the events go; the caller owns (and must dispose) each one.</param>
     /// <param name="millisecondsTimeout">How long to wait for the first event; <see cref="Timeout.Infinite"/> (the
     /// default) waits until one comes or the group closes. When it passes, nothing is added.</param>
@@ -243,18 +260,22 @@ public sealed class FanotifyGroup : IDisposable
             throw new InvalidOperationException("ReadEvents needs a group created with NonBlocking, so that threads reading at once never block in read(2).");
         }
 
+        _readDirectly = true;
+        return Read(events, millisecondsTimeout);
+    }
+
+    /// <summary>The one read path: waits (poll on the group and the wake-up), reads once into this thread's pipe, parses.</summary>
+    internal bool Read(List<FanotifyEvent> events, int millisecondsTimeout)
+    {
         var wakeup = Wakeup();
         bool handleAdded = false, wakeupAdded = false;
-        var count = 0;
-        var error = default(Interop.ErrorInfo);
-        var buffer = ArrayPool<byte>.Shared.Rent(_readBufferSize);
+        if (_closing || _handle.IsClosed)
+        {
+            return false;
+        }
+
         try
         {
-            if (_closing || _handle.IsClosed)
-            {
-                return false;
-            }
-
             try
             {
                 _handle.DangerousAddRef(ref handleAdded);
@@ -265,9 +286,12 @@ public sealed class FanotifyGroup : IDisposable
                 return false; // closed meanwhile
             }
 
+            var pipe = t_readPipe ??= new Pipe(ReadPipeOptions);
+            var count = 0;
+            var error = default(Interop.ErrorInfo);
             var injected = Interlocked.Exchange(ref _injectedReadErrno, 0);
             var outcome = injected == 0
-                ? KernelRead.WaitAndRead(_handle, wakeup, buffer.AsSpan(0, _readBufferSize), millisecondsTimeout, out count, out error)
+                ? KernelRead.WaitAndRead(_handle, wakeup, pipe.Writer.GetSpan(_readBufferSize)[.._readBufferSize], millisecondsTimeout, out count, out error)
                 : KernelReadOutcome.ReadFailed;
             if (injected != 0)
             {
@@ -277,7 +301,7 @@ public sealed class FanotifyGroup : IDisposable
             switch (outcome)
             {
                 case KernelReadOutcome.Data:
-                    FanotifyEventParser.ReadEvents(this, new ReadOnlySequence<byte>(buffer, 0, count), events);
+                    ParseFromPipe(pipe, count, events);
                     return true;
                 case KernelReadOutcome.TimedOut:
                     return true;
@@ -303,8 +327,31 @@ public sealed class FanotifyGroup : IDisposable
             {
                 _handle.DangerousRelease();
             }
+        }
+    }
 
-            ArrayPool<byte>.Shared.Return(buffer);
+    /// <summary>
+    /// Commits <paramref name="count"/> bytes read into the pipe and parses them from its reader, on this thread: the
+    /// flush completes at once (no pause threshold, inline schedulers) and the read that follows finds them. The kernel
+    /// returns whole records only, so everything written is consumed and the pipe is empty again.
+    /// </summary>
+    private void ParseFromPipe(Pipe pipe, int count, List<FanotifyEvent> events)
+    {
+        pipe.Writer.Advance(count);
+        var flushed = pipe.Writer.FlushAsync();
+        Debug.Assert(flushed.IsCompleted, "a pipe without a pause threshold flushes at once");
+        if (!pipe.Reader.TryRead(out var result))
+        {
+            throw new InvalidOperationException("The read pipe returned nothing after a flush.");
+        }
+
+        try
+        {
+            FanotifyEventParser.ReadEvents(this, result.Buffer, events);
+        }
+        finally
+        {
+            pipe.Reader.AdvanceTo(result.Buffer.End);
         }
     }
 
@@ -367,6 +414,9 @@ public sealed class FanotifyGroup : IDisposable
     /// <summary>Writes one <c>fanotify_response</c>. Throws ObjectDisposedException once the group is closed.</summary>
     internal Interop.ErrorInfo? Respond(int eventFd, FanotifyResponse response, bool audit)
     {
+        // Closed is closed, even while a reading thread still holds the descriptor until its poll returns: the kernel
+        // allows what the group held once the descriptor goes, and an answer now would be a lie about who decided.
+        ObjectDisposedException.ThrowIf(_closing, this);
         var answer = new Interop.FanotifyResponse
         {
             Fd = eventFd,

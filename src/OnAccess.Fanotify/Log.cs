@@ -16,4 +16,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "Writing the answer to a permission event (pid {Pid}) failed with errno {Errno}")]
     public static partial void ResponseFailed(ILogger logger, int pid, int errno);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "The fanotify reader stopped: {Reason}; no more events are read from this group")]
+    public static partial void ReaderStopped(ILogger logger, string reason);
 }
