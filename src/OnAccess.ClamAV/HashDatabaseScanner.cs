@@ -7,32 +7,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace OnAccess.ClamAV;
 
-/// <summary>Where <see cref="HashDatabaseScanner"/> finds its signatures.</summary>
-public sealed class HashDatabaseScannerOptions
-{
-    /// <summary>
-    /// ClamAV hash signature files: <c>.hdb</c> (<c>md5:size:name</c>) and <c>.hsb</c>
-    /// (<c>sha1:size:name</c> or <c>sha256:size:name</c>; <c>*</c> as the size matches any size).
-    /// </summary>
-    public IList<string> SignatureFiles { get; set; } = [];
-
-    /// <summary>Detect the EICAR test file (with or without a trailing line break). The default is <see langword="true"/>.</summary>
-    public bool IncludeEicar { get; set; } = true;
-
-    /// <summary>How often, at most, the files are checked for changes. The default is one second.</summary>
-    public TimeSpan ReloadCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
-}
-
-/// <summary>A problem in a signature file: the file, the line and what is wrong. The rest of the file still loads.</summary>
-/// <param name="FilePath">The signature file.</param>
-/// <param name="Line">The 1-based line, or 0 when the file could not be read.</param>
-/// <param name="Message">What is wrong.</param>
-public sealed record SignatureLoadError(string FilePath, int Line, string Message)
-{
-    /// <inheritdoc />
-    public override string ToString() => $"{FilePath}:{Line}: {Message}";
-}
-
 /// <summary>
 /// An in-process scanner for ClamAV hash signatures: no daemon. A file is hashed (streamed from the descriptor it is
 /// given, with pooled buffers) only when some signature has its size, and only with the algorithms those signatures

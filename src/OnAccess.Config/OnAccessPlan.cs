@@ -1,26 +1,6 @@
-using System.Globalization;
 using OnAccess.Paths;
 
 namespace OnAccess.Config;
-
-/// <summary>What kind of marks the plan asks for.</summary>
-public enum OnAccessMode
-{
-    /// <summary>Nothing is monitored (<c>ScanOnAccess no</c>).</summary>
-    Disabled,
-
-    /// <summary><c>OnAccessIncludePath</c> directories, recursively with DDD.</summary>
-    IncludePaths,
-
-    /// <summary><c>OnAccessMountPath</c> mounts, whole and notify-only.</summary>
-    MountPaths,
-}
-
-/// <summary>A directory or mount the plan monitors.</summary>
-/// <param name="Path">The normalised absolute path.</param>
-/// <param name="Recursive">Whether every subdirectory is covered too (DDD, or a whole mount).</param>
-/// <param name="Marking">How it is marked: the plan's decision, shown by <c>check-config</c>.</param>
-public sealed record PlanRoot(string Path, bool Recursive, RootMarking Marking);
 
 /// <summary>
 /// The effective on-access plan: every precedence rule of the ClamAV on-access guide applied once, here, with a

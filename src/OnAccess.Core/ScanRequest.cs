@@ -2,41 +2,6 @@ using Microsoft.Win32.SafeHandles;
 
 namespace OnAccess;
 
-/// <summary>Scans one file. Implementations must be thread-safe: up to <c>MaxThreads</c> scans run at once.</summary>
-public interface IScanner
-{
-    /// <summary>
-    /// Scans the file behind <see cref="ScanRequest.File"/>. Read it with <see cref="RandomAccess"/> (or pass the
-    /// descriptor on); never reopen <see cref="ScanRequest.Path"/>, which is for display only.
-    /// </summary>
-    /// <param name="request">The file and who accessed it.</param>
-    /// <param name="cancellationToken">Fires at the scan deadline (<c>OnAccessCurlTimeout</c>) or on shutdown.</param>
-    /// <returns>Clean, infected, skipped or error.</returns>
-    ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken);
-}
-
-/// <summary>How a file was accessed.</summary>
-public enum AccessKind
-{
-    /// <summary>Opened.</summary>
-    Open,
-
-    /// <summary>Opened to be executed.</summary>
-    Exec,
-
-    /// <summary>Read (only with per-read permission events).</summary>
-    Read,
-
-    /// <summary>Closed after writing (extra scanning).</summary>
-    CloseWrite,
-
-    /// <summary>Created (extra scanning).</summary>
-    Created,
-
-    /// <summary>Moved in (extra scanning).</summary>
-    MovedIn,
-}
-
 /// <summary>One file to scan.</summary>
 /// <remarks>
 /// <see cref="Path"/> and <see cref="UserId"/> are looked up in procfs the first time they are read (while the
@@ -131,45 +96,4 @@ public sealed class ScanRequest
 
     /// <summary>How it was accessed.</summary>
     public AccessKind Kind { get; }
-}
-
-/// <summary>What a scan found.</summary>
-public enum ScanVerdict
-{
-    /// <summary>Nothing found.</summary>
-    Clean,
-
-    /// <summary>A threat was found.</summary>
-    Infected,
-
-    /// <summary>The file was not scanned (for example over the scanner's stream limit); never taken as clean.</summary>
-    Skipped,
-
-    /// <summary>The scan failed.</summary>
-    Error,
-}
-
-/// <summary>The result of one scan.</summary>
-/// <param name="Verdict">Clean, infected, skipped or error.</param>
-/// <param name="ThreatName">The threat's name when infected.</param>
-/// <param name="Reason">Why, for skipped and error.</param>
-public sealed record ScanResult(ScanVerdict Verdict, string? ThreatName = null, string? Reason = null)
-{
-    /// <summary>A clean result.</summary>
-    public static ScanResult Clean { get; } = new(ScanVerdict.Clean);
-
-    /// <summary>An infected result.</summary>
-    /// <param name="threatName">The threat's name.</param>
-    /// <returns>The result.</returns>
-    public static ScanResult Infected(string threatName) => new(ScanVerdict.Infected, threatName);
-
-    /// <summary>A failed scan.</summary>
-    /// <param name="reason">Why it failed.</param>
-    /// <returns>The result.</returns>
-    public static ScanResult Error(string reason) => new(ScanVerdict.Error, Reason: reason);
-
-    /// <summary>A file that was not scanned.</summary>
-    /// <param name="reason">Why.</param>
-    /// <returns>The result.</returns>
-    public static ScanResult Skipped(string reason) => new(ScanVerdict.Skipped, Reason: reason);
 }

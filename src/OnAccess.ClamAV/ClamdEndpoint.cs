@@ -1,0 +1,151 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace OnAccess.ClamAV;
+
+internal sealed class ClamdEndpoint
+{
+    private readonly ConcurrentBag<ClamdSession> _idle = [];
+    private int _open;
+    private int _peak;
+    private long _lastRefusalReport = long.MinValue;
+
+    private ClamdEndpoint(string text, EndPoint address, bool isUnix)
+    {
+        Text = text;
+        Address = address;
+        IsUnix = isUnix;
+    }
+
+    public string Text { get; }
+
+    public EndPoint Address { get; }
+
+    public bool IsUnix { get; }
+
+    public int PeakOpen => Volatile.Read(ref _peak);
+
+    /// <summary>A unix endpoint's socket path.</summary>
+    public string? SocketPath => IsUnix ? Text["unix:".Length..] : null;
+
+    /// <summary>
+    /// A TCP port on this machine that an ordinary user may bind (at or above net.ipv4.ip_unprivileged_port_start)
+    /// whenever clamd is not listening: whoever does would be sent the content of every scanned file.
+    /// </summary>
+    public bool IsLocalTcpAnyoneCouldTake =>
+        Address is IPEndPoint { } ip && IPAddress.IsLoopback(ip.Address) && ip.Port >= UnprivilegedPortStart()
+        || Address is DnsEndPoint { Host: "localhost" } dns && dns.Port >= UnprivilegedPortStart();
+
+    private static int UnprivilegedPortStart()
+    {
+        try
+        {
+            return int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_unprivileged_port_start").Trim(), CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return 1024;
+        }
+    }
+
+    public static ClamdEndpoint Parse(string text)
+    {
+        if (text.StartsWith("unix:", StringComparison.Ordinal))
+        {
+            return new ClamdEndpoint(text, new UnixDomainSocketEndPoint(text["unix:".Length..]), isUnix: true);
+        }
+
+        if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme == "tcp" && uri.Port > 0)
+        {
+            var host = uri.Host.Trim('[', ']');
+            EndPoint address = IPAddress.TryParse(host, out var ip) ? new IPEndPoint(ip, uri.Port) : new DnsEndPoint(host, uri.Port);
+            return new ClamdEndpoint(text, address, isUnix: false);
+        }
+
+        throw new ArgumentException($"'{text}' is not a clamd endpoint: use unix:/path/to/socket or tcp://host:port.", nameof(text));
+    }
+
+    public async Task<Socket> ConnectAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var socket = IsUnix
+            ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+            : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var connect = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        connect.CancelAfter(timeout);
+        try
+        {
+            await socket.ConnectAsync(Address, connect.Token).ConfigureAwait(false);
+            return socket;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new TimeoutException($"connecting took longer than {timeout.TotalMilliseconds} ms");
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>An idle session, or (when there is none, or <paramref name="fresh"/>) a new verified one.</summary>
+    public async Task<ClamdSession> RentAsync(TimeSpan timeout, Action<Socket> verify, bool fresh, CancellationToken cancellationToken)
+    {
+        if (!fresh && _idle.TryTake(out var session))
+        {
+            return session;
+        }
+
+        var socket = await ConnectAsync(timeout, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            verify(socket);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        var open = Interlocked.Increment(ref _open);
+        int peak;
+        while (open > (peak = Volatile.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, open, peak) != peak)
+        {
+        }
+
+        var created = new ClamdSession(socket, () => Interlocked.Decrement(ref _open));
+        await created.BeginAsync(cancellationToken).ConfigureAwait(false);
+        return created;
+    }
+
+    /// <summary>Whether a refusal should be logged now: once a minute per endpoint at most.</summary>
+    public bool TryReportRefusal()
+    {
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastRefusalReport);
+        return now - last >= 60_000 && Interlocked.CompareExchange(ref _lastRefusalReport, now, last) == last;
+    }
+
+    public void Return(ClamdSession session, int maxIdle)
+    {
+        if (_idle.Count < maxIdle)
+        {
+            _idle.Add(session);
+        }
+        else
+        {
+            session.Dispose();
+        }
+    }
+
+    public void Clear()
+    {
+        while (_idle.TryTake(out var session))
+        {
+            session.Dispose();
+        }
+    }
+}

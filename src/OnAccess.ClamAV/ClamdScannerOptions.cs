@@ -1,0 +1,62 @@
+using System.Net.Sockets;
+using OnAccess.Config;
+
+namespace OnAccess.ClamAV;
+
+/// <summary>Where clamd is and how to talk to it.</summary>
+public sealed class ClamdScannerOptions
+{
+    /// <summary>
+    /// clamd endpoints, tried in turn (failover): <c>unix:/path/to/clamd.ctl</c> or <c>tcp://host:port</c>.
+    /// </summary>
+    public IList<string> Endpoints { get; set; } = [];
+
+    /// <summary>FILDES where possible (the default), or always INSTREAM.</summary>
+    public ClamdScanMode Mode { get; set; }
+
+    /// <summary>clamd's <c>StreamMaxLength</c>: larger files are reported as skipped, never as clean. The default is 100 MiB.</summary>
+    public long StreamMaxLength { get; set; } = ClamdConf.DefaultStreamMaxLength;
+
+    /// <summary>How long a connection attempt may take. The default is 5 seconds.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Idle sessions kept per endpoint for reuse. The default is 8.</summary>
+    public int MaxIdleSessions { get; set; } = 8;
+
+    /// <summary>
+    /// The users clamd may run as, besides root: a unix endpoint whose listening process runs as anyone else, or whose
+    /// socket sits where anyone else could have put it, is refused before anything is sent to it (the scan then follows
+    /// <c>OnAccessDenyOnError</c>). <see cref="FromClamdConf"/> adds clamd.conf's <c>User</c>. The default is
+    /// <c>clamav</c>, the user Debian's and most packages' clamd runs as.
+    /// </summary>
+    public IList<string> TrustedUsers { get; set; } = ["clamav"];
+
+    /// <summary>Takes the endpoints and the stream limit from a clamd.conf (<c>LocalSocket</c>, <c>TCPSocket</c>, <c>TCPAddr</c>, <c>StreamMaxLength</c>).</summary>
+    /// <param name="conf">The parsed clamd.conf.</param>
+    /// <returns>This instance.</returns>
+    public ClamdScannerOptions FromClamdConf(ClamdConf conf)
+    {
+        ArgumentNullException.ThrowIfNull(conf);
+        if (conf.LocalSocket is { } socket)
+        {
+            Endpoints.Add("unix:" + socket);
+        }
+
+        if (conf.TcpSocket is { } port)
+        {
+            var addresses = conf.TcpAddresses.Where(a => a != "any").ToList();
+            foreach (var address in addresses.Count > 0 ? addresses : ["127.0.0.1"])
+            {
+                Endpoints.Add($"tcp://{(address.Contains(':', StringComparison.Ordinal) ? "[" + address + "]" : address)}:{port}");
+            }
+        }
+
+        StreamMaxLength = conf.StreamMaxLength;
+        if (conf.GetValue("User") is { } user && !TrustedUsers.Contains(user))
+        {
+            TrustedUsers.Add(user);
+        }
+
+        return this;
+    }
+}

@@ -1,0 +1,110 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+
+namespace OnAccess.ClamAV;
+
+/// <summary>One IDSESSION connection: commands and replies in turn, replies prefixed with their request id.</summary>
+internal sealed class ClamdSession(Socket socket, Action onClose) : IDisposable
+{
+    private int _nextId;
+    private int _disposed;
+
+    public bool Used => _nextId > 0;
+
+    public async Task BeginAsync(CancellationToken cancellationToken) =>
+        await socket.SendAsync("zIDSESSION\0"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+
+    public async Task<string> FildesAsync(Microsoft.Win32.SafeHandles.SafeFileHandle file, CancellationToken cancellationToken)
+    {
+        var id = ++_nextId;
+        await socket.SendAsync("zFILDES\0"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+        if (Interop.Libc.SendDescriptor(socket.SafeHandle, file) is { } error)
+        {
+            throw new IOException($"passing the descriptor failed: {error}");
+        }
+
+        return StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id);
+    }
+
+    /// <summary>
+    /// Streams at most <paramref name="size"/> bytes (the size when the access happened): a file that keeps
+    /// growing is not read to its end. Says whether there was more (then the verdict does not cover it all).
+    /// </summary>
+    public async Task<(string Reply, bool Grew)> InstreamAsync(Microsoft.Win32.SafeHandles.SafeFileHandle file, long size, CancellationToken cancellationToken)
+    {
+        var id = ++_nextId;
+        await socket.SendAsync("zINSTREAM\0"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+        var buffer = ArrayPool<byte>.Shared.Rent(ClamdScanner.ChunkSize + 4);
+        var grew = false;
+        try
+        {
+            long offset = 0;
+            while (true)
+            {
+                var wanted = (int)Math.Min(ClamdScanner.ChunkSize, size - offset);
+                var n = wanted <= 0 ? 0 : await RandomAccess.ReadAsync(file, buffer.AsMemory(4, wanted), offset, cancellationToken).ConfigureAwait(false);
+                BinaryPrimitives.WriteUInt32BigEndian(buffer, (uint)n);
+                await socket.SendAsync(buffer.AsMemory(0, n + 4), cancellationToken).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    grew = offset >= size && RandomAccess.Read(file, buffer.AsSpan(4, 1), offset) > 0;
+                    break;
+                }
+
+                offset += n;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        return (StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id), grew);
+    }
+
+    /// <summary>Reads one NUL-terminated reply.</summary>
+    public static async Task<string> ReadReplyAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var reply = new List<byte>(64);
+        var one = new byte[256];
+        while (true)
+        {
+            var n = await socket.ReceiveAsync(one.AsMemory(0, 1), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                throw new IOException("clamd closed the connection before replying");
+            }
+
+            if (one[0] == 0)
+            {
+                return Encoding.UTF8.GetString([.. reply]);
+            }
+
+            reply.Add(one[0]);
+            if (reply.Count > 64 * 1024)
+            {
+                throw new InvalidDataException("the reply is not NUL-terminated");
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            socket.Dispose();
+            onClose();
+        }
+    }
+
+    private static string StripId(string reply, int id)
+    {
+        var prefix = id.ToString(CultureInfo.InvariantCulture) + ": ";
+        return reply.StartsWith(prefix, StringComparison.Ordinal)
+            ? reply[prefix.Length..]
+            : throw new InvalidDataException($"the reply '{reply}' does not answer request {id}");
+    }
+}
