@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using OnAccess.Kernel;
 using OnAccess.Paths;
 using static Interop.FanotifyConstants;
 
@@ -19,28 +17,17 @@ public sealed class FanotifyGroup : IDisposable
 {
     private readonly SafeFanotifyHandle _handle;
     private readonly ILogger _logger;
-    private static readonly PipeOptions ReadPipeOptions = new(
-        readerScheduler: PipeScheduler.Inline,
-        writerScheduler: PipeScheduler.Inline,
-        pauseWriterThreshold: 0, // a flush never waits: the same thread reads the pipe at once
-        useSynchronizationContext: false);
-
-    [ThreadStatic]
-    private static Pipe? t_readPipe;
-
     private FanotifyEventReader? _reader;
+    private readonly FanotifyReadPath _reads;
     private volatile bool _readDirectly;
-    private SafeDescriptorHandle? _wakeup;
     private volatile bool _closing;
     private int _disposed;
-    private int _injectedReadErrno;
-    private readonly int _readBufferSize; // as validated at creation, whatever the options say later
 
     private FanotifyGroup(SafeFanotifyHandle handle, FanotifyGroupOptions options, ILogger logger)
     {
         _handle = handle;
         Options = options;
-        _readBufferSize = options.ReadBufferSize;
+        _reads = new FanotifyReadPath(this, handle, options.ReadBufferSize); // as validated at creation, whatever the options say later
         _logger = logger;
     }
 
@@ -261,105 +248,17 @@ public sealed class FanotifyGroup : IDisposable
         }
 
         _readDirectly = true;
-        return Read(events, millisecondsTimeout);
+        return _reads.Read(events, millisecondsTimeout);
     }
 
-    /// <summary>The one read path: waits (poll on the group and the wake-up), reads once into this thread's pipe, parses.</summary>
-    internal bool Read(List<FanotifyEvent> events, int millisecondsTimeout)
-    {
-        var wakeup = Wakeup();
-        bool handleAdded = false, wakeupAdded = false;
-        if (_closing || _handle.IsClosed)
-        {
-            return false;
-        }
-
-        try
-        {
-            try
-            {
-                _handle.DangerousAddRef(ref handleAdded);
-                wakeup.DangerousAddRef(ref wakeupAdded);
-            }
-            catch (ObjectDisposedException)
-            {
-                return false; // closed meanwhile
-            }
-
-            var pipe = t_readPipe ??= new Pipe(ReadPipeOptions);
-            var count = 0;
-            var error = default(Interop.ErrorInfo);
-            var injected = Interlocked.Exchange(ref _injectedReadErrno, 0);
-            var outcome = injected == 0
-                ? KernelRead.WaitAndRead(_handle, wakeup, pipe.Writer.GetSpan(_readBufferSize)[.._readBufferSize], millisecondsTimeout, out count, out error)
-                : KernelReadOutcome.ReadFailed;
-            if (injected != 0)
-            {
-                error = Interop.ErrorInfo.FromErrno(injected);
-            }
-
-            switch (outcome)
-            {
-                case KernelReadOutcome.Data:
-                    ParseFromPipe(pipe, count, events);
-                    return true;
-                case KernelReadOutcome.TimedOut:
-                    return true;
-                case KernelReadOutcome.PollFailed:
-                    throw Interop.GetExceptionForError(error, "poll");
-                case KernelReadOutcome.ReadFailed when FanotifyEventReader.IsEventFailure(error.RawErrno):
-                    events.Add(FanotifyEvent.ForReadFailure(error.RawErrno));
-                    return true;
-                case KernelReadOutcome.ReadFailed:
-                    throw Interop.GetExceptionForError(error, "read");
-                default:
-                    return false; // woken by Dispose, or the descriptor's end
-            }
-        }
-        finally
-        {
-            if (wakeupAdded)
-            {
-                wakeup.DangerousRelease();
-            }
-
-            if (handleAdded)
-            {
-                _handle.DangerousRelease();
-            }
-        }
-    }
+    /// <summary>The one read path (see <see cref="FanotifyReadPath"/>), for this group's own reader thread too.</summary>
+    internal bool Read(List<FanotifyEvent> events, int millisecondsTimeout) => _reads.Read(events, millisecondsTimeout);
 
     /// <summary>
-    /// Commits <paramref name="count"/> bytes read into the pipe and parses them from its reader, on this thread: the
-    /// flush completes at once (no pause threshold, inline schedulers) and the read that follows finds them. The kernel
-    /// returns whole records only, so everything written is consumed and the pipe is empty again.
+    /// Makes the next read behave as if read(2) had failed with <paramref name="errno"/> (tests of how callers live
+    /// through errors the kernel returns only on some filesystems: EIO from FUSE, for example).
     /// </summary>
-    private void ParseFromPipe(Pipe pipe, int count, List<FanotifyEvent> events)
-    {
-        pipe.Writer.Advance(count);
-        var flushed = pipe.Writer.FlushAsync();
-        Debug.Assert(flushed.IsCompleted, "a pipe without a pause threshold flushes at once");
-        if (!pipe.Reader.TryRead(out var result))
-        {
-            throw new InvalidOperationException("The read pipe returned nothing after a flush.");
-        }
-
-        try
-        {
-            FanotifyEventParser.ReadEvents(this, result.Buffer, events);
-        }
-        finally
-        {
-            pipe.Reader.AdvanceTo(result.Buffer.End);
-        }
-    }
-
-    /// <summary>
-    /// Makes the next <see cref="ReadEvents"/> behave as if read(2) had failed with <paramref name="errno"/> (tests of
-    /// how callers live through errors the kernel returns only on some filesystems: EIO from FUSE, for example).
-    /// </summary>
-    internal void InjectReadFailure(int errno) => Volatile.Write(ref _injectedReadErrno, errno);
+    internal void InjectReadFailure(int errno) => _reads.InjectFailure(errno);
 
     /// <summary>
     /// Closes the group: readers stop, the kernel allows every access still waiting for an answer, and
@@ -374,41 +273,8 @@ public sealed class FanotifyGroup : IDisposable
 
         _closing = true;
         _reader?.StopPump();
-        if (Volatile.Read(ref _wakeup) is { } wakeup)
-        {
-            Interop.Libc.WriteAll(wakeup, BitConverter.GetBytes(1UL)); // every thread in ReadEvents returns
-            wakeup.Dispose(); // closed once the last of them has left
-        }
-
+        _reads.Close(); // every thread in a read returns
         _handle.Dispose();
-    }
-
-    private SafeDescriptorHandle Wakeup()
-    {
-        if (Volatile.Read(ref _wakeup) is { } existing)
-        {
-            return existing;
-        }
-
-        var efd = Interop.Libc.EventFd(0, Interop.Libc.EFD_CLOEXEC | Interop.Libc.EFD_NONBLOCK);
-        if (efd < 0)
-        {
-            throw Interop.GetExceptionForError(Interop.ErrorInfo.Last(), "eventfd");
-        }
-
-        var created = new SafeDescriptorHandle(efd);
-        if (Interlocked.CompareExchange(ref _wakeup, created, null) is { } raced)
-        {
-            created.Dispose();
-            return raced;
-        }
-
-        if (_closing)
-        {
-            created.Dispose(); // Dispose ran before the eventfd existed: callers see the group closing and return
-        }
-
-        return created;
     }
 
     /// <summary>Writes one <c>fanotify_response</c>. Throws ObjectDisposedException once the group is closed.</summary>
