@@ -13,7 +13,7 @@ namespace OnAccess;
 /// </summary>
 internal sealed class ScanDispatcher : IDisposable
 {
-    private readonly IScanner _scanner;
+    private readonly ScanRunner _runner;
     private readonly OnAccessPlan _plan;
     private readonly AccessPolicy _policy;
     private readonly CleanVerdicts _verdicts;
@@ -26,7 +26,6 @@ internal sealed class ScanDispatcher : IDisposable
     private readonly List<Task> _workers = [];
     private readonly int _queueCapacity;
     private long _depth; // items admitted to wait that have no slot yet: in the channel, or taken by a worker waiting for one
-    private long _inFlight;
 
     /// <param name="scanner">The scanner.</param>
     /// <param name="plan">Slots, retries, timeout.</param>
@@ -37,7 +36,7 @@ internal sealed class ScanDispatcher : IDisposable
     /// <param name="generation">The scanner's signature generation now (a verdict of an older one is not cached).</param>
     public ScanDispatcher(IScanner scanner, OnAccessPlan plan, int queueCapacity, AccessPolicy policy, CleanVerdicts verdicts, DecisionReporter reporter, Func<long> generation)
     {
-        _scanner = scanner;
+        _runner = new ScanRunner(scanner, plan, verdicts, reporter);
         _plan = plan;
         _policy = policy;
         _verdicts = verdicts;
@@ -60,7 +59,7 @@ internal sealed class ScanDispatcher : IDisposable
     public long QueueDepth => Interlocked.Read(ref _depth);
 
     /// <summary>Scans running now.</summary>
-    public long InFlight => Interlocked.Read(ref _inFlight);
+    public long InFlight => _runner.InFlight;
 
     /// <summary>Scans still running a whole timeout after their deadline.</summary>
     public int Hung => _deadlines.HungNow;
@@ -223,7 +222,7 @@ internal sealed class ScanDispatcher : IDisposable
         var request = item.RawPath is null && item.Event is { } source
             ? new ScanRequest(item.File, () => (item.RawPath ??= source.GetRawPath()) is { } raw ? System.Text.Encoding.UTF8.GetString(raw) : null, item.Size, item.ProcessId, item.UserId, item.Kind)
             : new ScanRequest(item.File, item.RawPath is null ? null : System.Text.Encoding.UTF8.GetString(item.RawPath), item.Size, item.ProcessId, item.UserId, item.Kind);
-        var (result, reason) = await ScanAsync(request, item).ConfigureAwait(false);
+        var (result, reason) = await _runner.ScanAsync(request, item, _stopping.Token).ConfigureAwait(false);
         if (!item.TryDecide())
         {
             _reporter.LateVerdict(); // its deadline answered it: the verdict came too late to matter
@@ -247,72 +246,6 @@ internal sealed class ScanDispatcher : IDisposable
         _reporter.Finish(item, result.Verdict, decision, reason, result.Reason, result.ThreatName);
         Drop(item);
         AfterScan?.Invoke();
-    }
-
-    /// <summary>One deadline for the whole event (retries included), counted from its arrival.</summary>
-    private async Task<(ScanResult Result, DecisionReason Reason)> ScanAsync(ScanRequest request, WorkItem item)
-    {
-        var remaining = TimeSpan.FromSeconds((item.Arrived - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency) + _plan.ScanTimeout;
-        if (remaining <= TimeSpan.Zero)
-        {
-            return (ScanResult.Error($"no verdict within {_plan.ScanTimeout.TotalMilliseconds} ms"), DecisionReason.Timeout);
-        }
-
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        deadline.CancelAfter(remaining);
-        if (item.Event is not null)
-        {
-            // Taken as the scan starts: it proves the file unchanged until its verdict is remembered (a write before
-            // it is read by the scan, or changes the key). Held by running scans and the kernel cache only.
-            item.Lease ??= _verdicts.BeginScan(item.File);
-        }
-
-        Interlocked.Increment(ref _inFlight);
-        item.Scanning = true;
-        var started = Stopwatch.GetTimestamp();
-        try
-        {
-            string? lastError = null;
-            for (var attempt = 0; attempt <= _plan.RetryAttempts && !deadline.IsCancellationRequested; attempt++)
-            {
-                _reporter.ScanStarted();
-                try
-                {
-                    // Awaited to its end, not abandoned at the deadline: a scan that never returns keeps its slot
-                    // (MaxThreads bounds them) instead of piling up; the deadline answers the open meanwhile.
-                    var result = await _scanner.ScanAsync(request, deadline.Token).ConfigureAwait(false);
-                    if (result.Verdict == ScanVerdict.Skipped)
-                    {
-                        return (result, DecisionReason.Unscannable);
-                    }
-
-                    if (result.Verdict != ScanVerdict.Error)
-                    {
-                        return (result, DecisionReason.Scanned);
-                    }
-
-                    lastError = result.Reason ?? "the scanner reported an error";
-                }
-                catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-                {
-                    break;
-                }
-                catch (Exception ex)
-                {
-                    lastError = $"{ex.GetType().Name}: {ex.Message}";
-                }
-            }
-
-            return deadline.IsCancellationRequested
-                ? (ScanResult.Error($"no verdict within {_plan.ScanTimeout.TotalMilliseconds} ms"), _stopping.IsCancellationRequested ? DecisionReason.Shutdown : DecisionReason.Timeout)
-                : (ScanResult.Error(lastError!), DecisionReason.ScanError);
-        }
-        finally
-        {
-            item.Scanning = false;
-            Interlocked.Decrement(ref _inFlight);
-            _reporter.ScanEnded(Stopwatch.GetElapsedTime(started));
-        }
     }
 
     /// <summary>The deadline passed (on the deadline thread): answered by OnAccessDenyOnError, reason timeout.</summary>
