@@ -52,7 +52,7 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
         }
 
         var kind = KindOf(e.Events);
-        var userId = policy.UsesUserId || reporter.WantsUser ? ProcessIdentity.EffectiveUid(e) : null;
+        var userId = policy.UsesUserId || reporter.WantsUser ? e.GetProcessUserId() : null;
         e.ProcessFd?.Dispose(); // read what it was for: a queued access holds one descriptor, not two
         var path = policy.UsesPath ? e.GetRawPath() : null;
         FileIdentity identity;

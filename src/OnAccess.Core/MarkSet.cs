@@ -76,10 +76,15 @@ internal sealed class MarkSet(OnAccessPlan plan, FanotifyGroupOptions groupOptio
             {
                 Log.WholeFilesystemRefused(_logger, root.Path, "this kernel has no filesystem marks");
             }
-            else if (Interop.Libc.GetDevice(root.Path) is { } device)
+            else
             {
-                _wholeFilesystems = [.. _wholeFilesystems, (root.Path, Interop.Libc.MakeDev(device.Major, device.Minor))];
-                Log.WholeFilesystem(_logger, root.Path);
+                using var fd = Descriptors.OpenDirectory(root.Path, out var errno)
+                    ?? throw Interop.GetExceptionForError(Interop.ErrorInfo.FromErrno(errno), "open", root.Path);
+                if (Descriptors.TryGetIdentity(fd, out var id, out _, out _))
+                {
+                    _wholeFilesystems = [.. _wholeFilesystems, (root.Path, id.Device)];
+                    Log.WholeFilesystem(_logger, root.Path);
+                }
             }
         }
     }

@@ -219,9 +219,15 @@ internal sealed class ScanDispatcher : IDisposable
         }
 
         // The path and the user are looked up only if the scanner or a report reads them.
-        var request = item.RawPath is null && item.Event is { } source
-            ? new ScanRequest(item.File, () => (item.RawPath ??= source.GetRawPath()) is { } raw ? System.Text.Encoding.UTF8.GetString(raw) : null, item.Size, item.ProcessId, item.UserId, item.Kind)
-            : new ScanRequest(item.File, item.RawPath is null ? null : System.Text.Encoding.UTF8.GetString(item.RawPath), item.Size, item.ProcessId, item.UserId, item.Kind);
+        var source = item.Event;
+        var request = new ScanRequest(
+            item.File,
+            () => (item.RawPath ??= source?.GetRawPath()) is { } raw ? System.Text.Encoding.UTF8.GetString(raw) : null,
+            item.Size,
+            item.ProcessId,
+            item.UserId,
+            source is null ? null : source.GetProcessUserId,
+            item.Kind);
         var (result, reason) = await _runner.ScanAsync(request, item, _stopping.Token).ConfigureAwait(false);
         if (!item.TryDecide())
         {
@@ -232,7 +238,7 @@ internal sealed class ScanDispatcher : IDisposable
         var decision = _policy.Answer(result.Verdict, item.IsHeld);
         if (result.Verdict != ScanVerdict.Clean && item.UserId is null && item.Event is { } e)
         {
-            item.UserId = ProcessIdentity.EffectiveUid(e); // for the report, while a held process still waits
+            item.UserId = e.GetProcessUserId(); // for the report, while a held process still waits
         }
 
         if (result.Verdict == ScanVerdict.Clean && item.Lease is { } lease && item.Key.Generation == _generation())
@@ -261,7 +267,7 @@ internal sealed class ScanDispatcher : IDisposable
         {
             if (item.UserId is null && item.Event is { } e)
             {
-                item.UserId = ProcessIdentity.EffectiveUid(e); // for the report, while the process still waits
+                item.UserId = e.GetProcessUserId(); // for the report, while the process still waits
             }
         }
         finally

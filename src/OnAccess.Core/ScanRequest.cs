@@ -4,13 +4,14 @@ namespace OnAccess;
 
 /// <summary>One file to scan.</summary>
 /// <remarks>
-/// <see cref="Path"/> and <see cref="UserId"/> are looked up in procfs the first time they are read (while the
+/// <see cref="Path"/> and <see cref="UserId"/> are looked up (procfs, the event's pidfd) the first time they are read (while the
 /// accessing process still waits, when the scanner reads them), so a scanner that does not need them does not pay
 /// for them on the path of the open.
 /// </remarks>
 public sealed class ScanRequest
 {
     private readonly Func<string?>? _pathSource;
+    private readonly Func<uint?>? _userSource;
     private string? _path;
     private uint? _userId;
     private int _pathKnown;
@@ -24,14 +25,14 @@ public sealed class ScanRequest
     /// <param name="userId">The accessing process's effective UID, when known.</param>
     /// <param name="kind">How it was accessed.</param>
     public ScanRequest(SafeFileHandle file, string? path, long size, int processId, uint? userId, AccessKind kind)
-        : this(file, (Func<string?>?)null, size, processId, userId, kind)
+        : this(file, (Func<string?>?)null, size, processId, userId, null, kind)
     {
         _path = path;
         _pathKnown = _userIdKnown = 1;
     }
 
-    /// <summary>A request whose path (from <paramref name="pathSource"/>) and, if not given, user are looked up on first use.</summary>
-    internal ScanRequest(SafeFileHandle file, Func<string?>? pathSource, long size, int processId, uint? userId, AccessKind kind)
+    /// <summary>A request whose path (from <paramref name="pathSource"/>) and, if not given, user (from <paramref name="userSource"/>) are looked up on first use.</summary>
+    internal ScanRequest(SafeFileHandle file, Func<string?>? pathSource, long size, int processId, uint? userId, Func<uint?>? userSource, AccessKind kind)
     {
         ArgumentNullException.ThrowIfNull(file);
         File = file;
@@ -40,8 +41,9 @@ public sealed class ScanRequest
         Kind = kind;
         _pathSource = pathSource;
         _userId = userId;
+        _userSource = userSource;
         _pathKnown = pathSource is null ? 1 : 0;
-        _userIdKnown = userId is null && processId > 0 ? 0 : 1;
+        _userIdKnown = userId is null && userSource is not null ? 0 : 1;
     }
 
     /// <summary>The open file. Read it with <see cref="RandomAccess"/>; do not dispose it.</summary>
@@ -86,7 +88,7 @@ public sealed class ScanRequest
         {
             if (Volatile.Read(ref _userIdKnown) == 0)
             {
-                _userId = ProcessIdentity.StatusEffectiveUid(ProcessId);
+                _userId = _userSource!();
                 Volatile.Write(ref _userIdKnown, 1);
             }
 

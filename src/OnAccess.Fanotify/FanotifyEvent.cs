@@ -75,6 +75,16 @@ public sealed class FanotifyEvent : IDisposable
     /// </summary>
     public bool ProcessExited { get; }
 
+    /// <summary>
+    /// The accessing process's effective UID, read only from what pins that very process: the pidfd reported with the
+    /// event (<see cref="FanotifyGroupOptions.ReportPidFd"/>), or, for a permission event without one, procfs while the
+    /// process waits for the answer (its ID cannot be reused then). <see langword="null"/> when the process is already
+    /// gone (reaped before this was read) or cannot be known: never guessed from a process ID that may name another
+    /// process by now. Read it before disposing <see cref="ProcessFd"/>.
+    /// </summary>
+    /// <returns>The effective UID, or <see langword="null"/>.</returns>
+    public uint? GetProcessUserId() => ProcessIdentity.EffectiveUid(this);
+
     /// <summary>Whether the accessing process is waiting for <see cref="Respond"/>.</summary>
     public bool IsPermissionRequest { get; }
 

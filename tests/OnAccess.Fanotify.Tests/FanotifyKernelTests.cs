@@ -302,8 +302,10 @@ public sealed class FanotifyKernelTests
         using (group)
         await using (events)
         {
-            // The shell opens the file itself, then waits on the FIFO (nobody writes it) until the test ends it.
-            using var child = KernelTestSupport.Start("/bin/sh", "-c", $"exec 3< '{file}'; read x < '{fifo}'");
+            // The shell (user 1000) opens the file itself, then waits on the FIFO (nobody writes it) until the test ends it.
+            File.SetUnixFileMode(tree.Path, (UnixFileMode)0b111_101_101);
+            File.SetUnixFileMode(fifo, (UnixFileMode)0b110_110_110);
+            using var child = KernelTestSupport.Start("/usr/bin/setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "/bin/sh", "-c", $"exec 3< '{file}'; read x < '{fifo}'");
             try
             {
                 var e = await events.NextAsync(e => e.ProcessId == child.Id);
@@ -314,6 +316,7 @@ public sealed class FanotifyKernelTests
                 var fdinfo = File.ReadAllLines($"/proc/self/fdinfo/{pidfd.DangerousGetHandle()}");
                 Assert.Contains($"Pid:\t{child.Id}", fdinfo);
                 Assert.Contains(e.InfoRecords, r => r.Type == 4);
+                Assert.Equal(1000u, e.GetProcessUserId()); // through the pidfd: that very process, not whoever has its ID now
 
                 e.Dispose();
                 Assert.True(pidfd.IsClosed);

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using OnAccess.Fanotify;
 
-namespace OnAccess;
+namespace OnAccess.Fanotify;
 
 /// <summary>
 /// Who accessed a file, read as soon as the event is read and only from what pins that very process: the pidfd the
