@@ -23,6 +23,7 @@ internal sealed class DecisionReporter : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Channel<OnAccessEvent> _observed;
     private readonly Meter _meter;
+    private readonly bool _ownsMeter;
     private readonly Histogram<double> _scanDuration;
     private readonly long[] _byDecision = new long[Decisions * Reasons];
     private readonly CancellationTokenSource _stopping = new();
@@ -30,13 +31,20 @@ internal sealed class DecisionReporter : IAsyncDisposable
     private Task? _delivery;
     private long _events, _scans, _infected, _errors, _timeouts, _late, _hungTotal, _overflows, _kernelDenied, _observerDrops, _cacheResets, _groupRestarts, _extraScanFailures;
 
-    public DecisionReporter(IEnumerable<IOnAccessObserver> observers, ILogger logger, int observerQueueCapacity, bool denyOnError)
+    /// <param name="observers">Who is told every decision.</param>
+    /// <param name="logger">Where decisions and notices are logged.</param>
+    /// <param name="observerQueueCapacity">How many decisions may wait for the observers.</param>
+    /// <param name="denyOnError">OnAccessDenyOnError, for the log's wording.</param>
+    /// <param name="meter">Where the instruments go.</param>
+    /// <param name="ownsMeter">Whether disposing the reporter disposes the meter (one from an <see cref="IMeterFactory"/> is the factory's).</param>
+    public DecisionReporter(IEnumerable<IOnAccessObserver> observers, ILogger logger, int observerQueueCapacity, bool denyOnError, Meter meter, bool ownsMeter)
     {
         _observers = [.. observers];
         _logger = logger;
         _denyOnError = denyOnError;
         _observed = Channel.CreateBounded<OnAccessEvent>(new BoundedChannelOptions(observerQueueCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
-        _meter = new Meter("OnAccess");
+        _meter = meter;
+        _ownsMeter = ownsMeter;
         _meter.CreateObservableCounter("onaccess.events", () => Interlocked.Read(ref _events), description: "Kernel events received");
         _meter.CreateObservableCounter("onaccess.scans", () => Interlocked.Read(ref _scans), description: "Scans run, retries included");
         _meter.CreateObservableCounter("onaccess.overflows", () => Interlocked.Read(ref _overflows), description: "Kernel queue overflows");
@@ -191,7 +199,10 @@ internal sealed class DecisionReporter : IAsyncDisposable
         }
 
         _stopping.Dispose();
-        _meter.Dispose();
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
     }
 
     private long Sum(AccessDecision decision)

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OnAccess.Config;
@@ -31,6 +32,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ISignatureGeneration? _generations;
+    private readonly IMeterFactory? _meterFactory;
+    private readonly OnAccessPlan? _resolved;
     private DecisionReporter? _reporter;
     private CleanVerdicts? _verdicts;
     private ScanDispatcher? _dispatcher;
@@ -47,7 +50,15 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// <param name="observers">Who receives every decision.</param>
     /// <param name="loggerFactory">Logging.</param>
     /// <param name="source">The clamd.conf the options came from, so diagnostics can name its lines.</param>
-    public OnAccessMonitor(OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null, IEnumerable<IOnAccessObserver>? observers = null, ILoggerFactory? loggerFactory = null, ClamdConf? source = null)
+    /// <param name="meterFactory">Where the "OnAccess" meter comes from (the host's, so its listeners see it); without
+    /// one the monitor makes and owns its meter.</param>
+    public OnAccessMonitor(OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null, IEnumerable<IOnAccessObserver>? observers = null, ILoggerFactory? loggerFactory = null, ClamdConf? source = null, IMeterFactory? meterFactory = null)
+        : this(options, scanner, engine, observers, loggerFactory, source, meterFactory, plan: null)
+    {
+    }
+
+    /// <summary>A monitor whose plan was resolved already (by the host's options validation): it is not resolved again.</summary>
+    internal OnAccessMonitor(OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine, IEnumerable<IOnAccessObserver>? observers, ILoggerFactory? loggerFactory, ClamdConf? source, IMeterFactory? meterFactory, OnAccessPlan? plan)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(scanner);
@@ -59,6 +70,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         _logger = _loggerFactory.CreateLogger<OnAccessMonitor>();
         _source = source;
         _generations = scanner as ISignatureGeneration;
+        _meterFactory = meterFactory;
+        _resolved = plan;
     }
 
     /// <inheritdoc />
@@ -70,6 +83,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// whatever is there, so this costs nothing until more than that waits.
     /// </summary>
     internal const int ReadBufferSize = FanotifyGroupOptions.MinReadBufferSize;
+
+    /// <summary>The name of the meter whose instruments the monitor publishes (docs/operations.md lists them).</summary>
+    internal const string MeterName = "OnAccess";
 
     /// <summary>How long <see cref="StopAsync"/> waits for scans still running once their tokens are cancelled.</summary>
     internal static readonly TimeSpan StopBound = TimeSpan.FromSeconds(1);
@@ -94,7 +110,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var plan = OnAccessPlan.Resolve(_options, _source);
+        var plan = _resolved ?? OnAccessPlan.Resolve(_options, _source);
         Plan = plan;
         LogDiagnostics(plan);
         plan.ThrowIfInvalid();
@@ -106,7 +122,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
 
         var policy = AccessPolicy.Create(plan, _engine.QueueFullDecision, _logger);
         var mask = MarkSet.MaskFor(plan, _engine, _logger);
-        _reporter = new DecisionReporter(_observers, _logger, _engine.ObserverQueueCapacity, plan.DenyOnError);
+        var version = typeof(OnAccessMonitor).Assembly.GetName().Version?.ToString();
+        var meter = _meterFactory?.Create(new MeterOptions(MeterName) { Version = version }) ?? new Meter(MeterName, version);
+        _reporter = new DecisionReporter(_observers, _logger, _engine.ObserverQueueCapacity, plan.DenyOnError, meter, ownsMeter: _meterFactory is null);
         _verdicts = new CleanVerdicts(_engine.CacheCapacity, _engine.KernelCache ? _engine.KernelCacheCapacity : 0, mask & (FanotifyEvents.OpenPermission | FanotifyEvents.OpenExecPermission | FanotifyEvents.AccessPermission), _logger);
         _dispatcher = new ScanDispatcher(_scanner, plan, _engine.QueueCapacity, policy, _verdicts, _reporter, () => _generations?.Generation ?? 0);
         var fastPath = new FastPath(policy, _verdicts, _dispatcher, _reporter);

@@ -1,8 +1,11 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using OnAccess.Config;
+using OnAccess.Hosting;
 using OnAccess.Tests;
 
 namespace OnAccess.Core.Tests;
@@ -23,11 +26,46 @@ public sealed class HostingTests
             o.Prevention = true;
         }).AddScanner<EicarScanner>();
         using var host = builder.Build();
+        var factory = host.Services.GetRequiredService<IMeterFactory>();
+        var instruments = new ConcurrentDictionary<string, Instrument>();
+        long events = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Scope == factory) // this host's meter, not another test's monitor
+            {
+                instruments[instrument.Name] = instrument;
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "onaccess.events")
+            {
+                Interlocked.Exchange(ref events, value);
+            }
+        });
+        listener.Start();
         using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
         await host.StartAsync(cts.Token);
         var monitor = host.Services.GetRequiredService<IOnAccessMonitor>();
         Assert.True(monitor.Plan!.Prevention);
+
+        // The options were resolved into a plan once, when they were validated on start, and that plan is the monitor's.
+        var options = host.Services.GetRequiredService<IOptionsMonitor<OnAccessOptions>>().CurrentValue;
+        var plans = host.Services.GetRequiredService<OnAccessPlanSource>();
+        Assert.Same(plans.PlanFor(options), monitor.Plan);
+        Assert.Equal(1, plans.Resolutions);
+
         Assert.True(Child.WasDenied(await Child.CatAsync(eicar)));
+
+        // The meter is the host's (from its IMeterFactory), versioned, and its instruments count what happened.
+        Assert.True(instruments.TryGetValue("onaccess.events", out var counter), "no onaccess.events instrument from the host's meter factory");
+        var meter = counter.Meter;
+        Assert.Equal("OnAccess", meter.Name);
+        Assert.False(string.IsNullOrEmpty(meter.Version));
+        listener.RecordObservableInstruments();
+        Assert.True(Interlocked.Read(ref events) >= 1, "onaccess.events counted nothing");
         await host.StopAsync(cts.Token);
 
         // Stopped: nothing holds the file any more.

@@ -15,17 +15,50 @@ internal sealed class ClamdConfSource(string path)
 }
 
 /// <summary>
+/// The plan of the host's options, resolved once: by the options validation on start, and handed to the monitor
+/// as it is built from the same options instance.
+/// </summary>
+internal sealed class OnAccessPlanSource(ClamdConfSource? source = null)
+{
+    private readonly Lock _gate = new();
+    private (OnAccessOptions Options, OnAccessPlan Plan)? _resolved;
+
+    public ClamdConf? Conf => source?.Conf;
+
+    /// <summary>How many times a plan was resolved (tests: once per host).</summary>
+    public int Resolutions { get; private set; }
+
+    /// <summary>The plan of <paramref name="options"/>, resolved the first time it is asked for.</summary>
+    /// <exception cref="ClamdConfException">The clamd.conf cannot be read.</exception>
+    public OnAccessPlan PlanFor(OnAccessOptions options)
+    {
+        lock (_gate)
+        {
+            if (_resolved is { } done && ReferenceEquals(done.Options, options))
+            {
+                return done.Plan;
+            }
+
+            var plan = OnAccessPlan.Resolve(options, source?.Conf);
+            _resolved = (options, plan);
+            Resolutions++;
+            return plan;
+        }
+    }
+}
+
+/// <summary>
 /// Validates <see cref="OnAccessOptions"/> on start with the plan's own rules: every error diagnostic becomes a
 /// failure naming its directive (and file and line), so the host does not start with a configuration it cannot honour.
 /// </summary>
-internal sealed class OnAccessOptionsValidator(ClamdConfSource? source = null) : IValidateOptions<OnAccessOptions>
+internal sealed class OnAccessOptionsValidator(OnAccessPlanSource plans) : IValidateOptions<OnAccessOptions>
 {
     public ValidateOptionsResult Validate(string? name, OnAccessOptions options)
     {
         OnAccessPlan plan;
         try
         {
-            plan = OnAccessPlan.Resolve(options, source?.Conf);
+            plan = plans.PlanFor(options);
         }
         catch (ClamdConfException e)
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -62,13 +63,23 @@ public static class OnAccessServiceCollectionExtensions
         services.AddOptions<OnAccessOptions>().ValidateOnStart();
         services.AddOptions<OnAccessEngineOptions>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OnAccessOptions>, OnAccessOptionsValidator>());
-        services.TryAddSingleton(sp => new OnAccessMonitor(
-            sp.GetRequiredService<IOptions<OnAccessOptions>>().Value,
-            sp.GetService<IScanner>() ?? throw new InvalidOperationException("No IScanner is registered for on-access scanning: call AddScanner<T>() on the builder that AddOnAccessScanning returned (OnAccess.ClamAV offers AddHashDatabaseScanner and AddClamdScanner)."),
-            sp.GetRequiredService<IOptions<OnAccessEngineOptions>>().Value,
-            sp.GetServices<IOnAccessObserver>(),
-            sp.GetService<ILoggerFactory>(),
-            sp.GetService<ClamdConfSource>()?.Conf));
+        services.TryAddSingleton(sp => new OnAccessPlanSource(sp.GetService<ClamdConfSource>()));
+        services.TryAddSingleton(sp =>
+        {
+            // The instance ValidateOnStart validated (IOptionsMonitor's; IOptions<T>.Value would be another, validated
+            // again): its plan was resolved then and is not resolved again.
+            var options = sp.GetRequiredService<IOptionsMonitor<OnAccessOptions>>().CurrentValue;
+            var plans = sp.GetRequiredService<OnAccessPlanSource>();
+            return new OnAccessMonitor(
+                options,
+                sp.GetService<IScanner>() ?? throw new InvalidOperationException("No IScanner is registered for on-access scanning: call AddScanner<T>() on the builder that AddOnAccessScanning returned (OnAccess.ClamAV offers AddHashDatabaseScanner and AddClamdScanner)."),
+                sp.GetRequiredService<IOptions<OnAccessEngineOptions>>().Value,
+                sp.GetServices<IOnAccessObserver>(),
+                sp.GetService<ILoggerFactory>(),
+                plans.Conf,
+                sp.GetService<IMeterFactory>(),
+                plans.PlanFor(options));
+        });
         services.TryAddSingleton<IOnAccessMonitor>(sp => sp.GetRequiredService<OnAccessMonitor>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, OnAccessHostedService>());
         return new OnAccessBuilder(services);
