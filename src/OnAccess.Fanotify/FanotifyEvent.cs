@@ -7,7 +7,7 @@ using static Interop.FanotifyConstants;
 namespace OnAccess.Fanotify;
 
 /// <summary>
-/// One event from a <see cref="FanotifyEventReader"/>. It owns the event's descriptor (and pidfd, if reported).
+/// One event read from a <see cref="FanotifyGroup"/> (<see cref="FanotifyGroup.ReadEvents"/>). It owns the event's descriptor (and pidfd, if reported).
 /// A permission event must be answered exactly once with <see cref="Respond"/>; disposing it unanswered answers the
 /// group's <see cref="FanotifyGroupOptions.UnansweredResponse"/> and logs a warning. Dispose every event.
 /// </summary>

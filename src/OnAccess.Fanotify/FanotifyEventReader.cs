@@ -5,7 +5,8 @@ using OnAccess.Kernel;
 namespace OnAccess.Fanotify;
 
 /// <summary>
-/// Reads a group's events for a consumer that awaits them: a dedicated background thread ("OnAccess fanotify reader")
+/// Reads a group's events for a consumer that awaits them (the binding's tests; the engine reads with
+/// <see cref="FanotifyGroup.ReadEvents"/>): a dedicated background thread ("OnAccess fanotify reader")
 /// reads them as <see cref="FanotifyGroup.ReadEvents"/> does (the one read path: read(2) into a pipe, parsed on that
 /// thread) and hands them over; <see cref="ReadAllAsync"/> yields one <see cref="FanotifyEvent"/> each, on the
 /// consumer's side: user code never runs on the reading thread. Queue overflows and failed reads are yielded too
@@ -18,7 +19,7 @@ namespace OnAccess.Fanotify;
 /// it. One consumer at a time. When 4,096 events wait unconsumed, the thread stops reading and the
 /// kernel queue fills (then overflows, or holds openers for permission events): the consumer must keep up.
 /// </remarks>
-public sealed class FanotifyEventReader : IAsyncDisposable
+internal sealed class FanotifyEventReader : IAsyncDisposable
 {
     /// <summary>How many events may wait for the consumer before the reading thread waits too.</summary>
     internal const int Capacity = 4096;

@@ -195,7 +195,7 @@ public sealed class FanotifyGroup : IDisposable
     /// has at most one reader, and is read either this way or with <see cref="ReadEvents"/>.
     /// </summary>
     /// <returns>The reader; enumerate <see cref="FanotifyEventReader.ReadAllAsync"/>.</returns>
-    public FanotifyEventReader StartReading()
+    internal FanotifyEventReader StartReading()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
         if (_readDirectly)
@@ -218,7 +218,7 @@ public sealed class FanotifyGroup : IDisposable
     /// Reads the events that are waiting, on the calling thread: it blocks until at least one arrives, reads every
     /// whole record one read(2) returns, and adds them to <paramref name="events"/>, in kernel order. For engines that
     /// dispatch on threads of their own (for example one whose reading thread also answers, with no hand-off);
-    /// <see cref="StartReading"/> is the simpler reader, and a group uses one or the other. Several threads may call it
+    /// A group is read this way or with its internal awaitable reader, not both. Several threads may call it
     /// at once: each event goes to exactly one. Queue overflows, failed reads (one event each: the kernel has denied or
     /// dropped it) and records that cannot be parsed (EBADMSG) are returned as events, but not logged: this method
     /// runs no log sink on the reading thread, so the caller reports them where it likes.
