@@ -163,7 +163,7 @@ internal sealed class TreeHarness : IAsyncDisposable
         await QuiesceAsync();
         var fresh = FreshWalk();
         var tracked = Tracked();
-        Assert.True(fresh.SetEquals(tracked), $"missed: [{string.Join(", ", fresh.Except(tracked))}]; extra: [{string.Join(", ", tracked.Except(fresh))}]");
+        Assert.True(fresh.SetEquals(tracked), $"missed: [{string.Join(", ", fresh.Except(tracked))}]; extra: [{string.Join(", ", tracked.Except(fresh))}]; unprotected now {DirectoryTree.UnprotectedCount}, watch failures {DirectoryTree.WatchFailureCount}, overflows {DirectoryTree.OverflowCount}; last notices: {string.Join("; ", Seen.TakeLast(8).Select(e => $"{e.Kind} {e.Path} {e.Reason}"))}");
         Assert.Equal(DirectoryTree.DirectoryCount, Tracked().Count);
         var mine = DirectoryTree.GetWatchDescriptors();
         var kernel = KernelWatches();
