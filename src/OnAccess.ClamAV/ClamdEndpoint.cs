@@ -84,11 +84,52 @@ internal sealed class ClamdEndpoint
             socket.Dispose();
             throw new TimeoutException($"connecting took longer than {timeout.TotalMilliseconds} ms");
         }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new IOException(WhyNotConnected(e), e);
+        }
         catch
         {
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The real reason a connection failed, in words: .NET reports a unix socket path that does not exist as "Cannot
+    /// assign requested address", and one that is not a socket as "Connection refused".
+    /// </summary>
+    private unsafe string WhyNotConnected(SocketException e)
+    {
+        if (SocketPath is { } path)
+        {
+            Interop.Libc.Statx statx;
+            if (Interop.Libc.StatxPath(Interop.Libc.AT_FDCWD, path, 0, 0x1 /* STATX_TYPE */, &statx) != 0)
+            {
+                var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                return errno == 2 /* ENOENT */ ? $"no such socket: {path} does not exist (is clamd running, and is this its LocalSocket?)" : $"{path} cannot be examined ({Interop.ErrorInfo.FromErrno(errno).Message})";
+            }
+
+            if ((statx.Mode & 0xF000) != 0xC000 /* S_IFSOCK */)
+            {
+                return $"{path} is not a socket";
+            }
+
+            return e.SocketErrorCode switch
+            {
+                SocketError.ConnectionRefused => $"connection refused: nothing listens at {path} (a socket left behind by a clamd that stopped?)",
+                SocketError.AccessDenied => $"permission denied connecting to {path}",
+                _ => $"{path}: {e.Message}",
+            };
+        }
+
+        return e.SocketErrorCode switch
+        {
+            SocketError.ConnectionRefused => $"connection refused: nothing listens on {Text["tcp://".Length..]}",
+            SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain => $"the host of {Text} cannot be resolved ({e.Message})",
+            _ => $"{Text}: {e.Message}",
+        };
     }
 
     /// <summary>An idle session, or (when there is none, or <paramref name="fresh"/>) a new verified one.</summary>

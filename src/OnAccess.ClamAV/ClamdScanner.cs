@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -14,7 +15,7 @@ namespace OnAccess.ClamAV;
 /// has real cancellation (the session is dropped); endpoints fail over in order. Scans run in parallel: there is no
 /// global lock.
 /// </summary>
-public sealed partial class ClamdScanner : IScanner, ISignatureGeneration, IAsyncDisposable
+public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatureGeneration, IAsyncDisposable
 {
     /// <summary>How much of a file one INSTREAM chunk carries.</summary>
     internal const int ChunkSize = 64 * 1024;
@@ -293,6 +294,52 @@ public sealed partial class ClamdScanner : IScanner, ISignatureGeneration, IAsyn
         return reply.EndsWith(" ERROR", StringComparison.Ordinal)
             ? ScanResult.Error($"clamd error: {reply}")
             : ScanResult.Error($"protocol: unexpected reply '{reply}'");
+    }
+
+    /// <summary>
+    /// Waits until an endpoint answers PING (as long as <see cref="ClamdScannerOptions.StartupWait"/>, trying every
+    /// quarter second), so the monitor never starts with a clamd it cannot reach: without it every scan would be an
+    /// error, and every open would follow <c>OnAccessDenyOnError</c> (allowed, by default) without a word.
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when one endpoint answers.</returns>
+    /// <exception cref="IOException">No endpoint answered in time; the message names each one and why.</exception>
+    public async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
+    {
+        var until = Stopwatch.GetTimestamp() + (long)(_options.StartupWait.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            var reasons = new List<string>();
+            foreach (var endpoint in _endpoints)
+            {
+                try
+                {
+                    var reply = await SimpleCommandAsync(endpoint, "PING", cancellationToken).ConfigureAwait(false);
+                    if (reply == "PONG")
+                    {
+                        return;
+                    }
+
+                    reasons.Add($"{endpoint.Text} answered '{Text.DisplayText.Escape(reply)}' to PING");
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    throw;
+                }
+                catch (Exception e) when (e is SocketException or IOException or TimeoutException or OperationCanceledException)
+                {
+                    reasons.Add($"{endpoint.Text}: {e.Message}");
+                }
+            }
+
+            if (Stopwatch.GetTimestamp() >= until)
+            {
+                var waited = _options.StartupWait > TimeSpan.Zero ? $" within {_options.StartupWait.TotalSeconds:0.#} s" : string.Empty;
+                throw new IOException($"No clamd endpoint answered{waited}, so nothing could be scanned: {string.Join("; ", reasons)}. Start clamd or correct the endpoint; to wait for a clamd that is starting, set StartupWait (ConsoleMonitor --wait SECONDS).");
+            }
+
+            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task<string> SimpleCommandAsync(ClamdEndpoint endpoint, string command, CancellationToken cancellationToken)

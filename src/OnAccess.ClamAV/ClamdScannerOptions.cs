@@ -20,6 +20,13 @@ public sealed class ClamdScannerOptions
     /// <summary>How long a connection attempt may take. The default is 5 seconds.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long start-up waits for a clamd endpoint to answer PING before it gives up (clamonacc's <c>--wait</c>). The
+    /// monitor puts no mark until one answers; when none does in time, it does not start, and the error names each
+    /// endpoint and why. The default, zero, asks once.
+    /// </summary>
+    public TimeSpan StartupWait { get; set; }
+
     /// <summary>Idle sessions kept per endpoint for reuse. The default is 8.</summary>
     public int MaxIdleSessions { get; set; } = 8;
 

@@ -97,7 +97,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     internal long Rescues => _marks?.Current?.Loop?.Rescues ?? 0;
 
     /// <inheritdoc />
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -117,7 +117,12 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         if (!plan.Enabled)
         {
             Log.Disabled(_logger);
-            return Task.CompletedTask;
+            return;
+        }
+
+        if (_scanner is IScannerReadiness readiness)
+        {
+            await readiness.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false); // before any open is held
         }
 
         var policy = AccessPolicy.Create(plan, _engine.QueueFullDecision, _logger);
@@ -180,7 +185,6 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
 
         var (mode, marked) = (plan.Mode.ToString(), MarkedDirectories);
         Log.Started(_logger, mode, plan.Prevention, plan.DynamicDirectoryDetermination, marked);
-        return Task.CompletedTask;
     }
 
     /// <inheritdoc />

@@ -51,7 +51,13 @@ public sealed class ClamdTrustTests
             Assert.Equal("listening", await impostor.StandardOutput.ReadLineAsync());
             await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = ["unix:" + socket] });
             var options = new OnAccessOptions { IncludePaths = [tree.Combine("data")], Prevention = true, DenyOnError = denyOnError };
-            await using var h = await MonitorHarness.StartAsync(tree, options, scanner);
+
+            // At start-up the impostor is refused before anything is marked: the monitor does not start.
+            var refused = await Assert.ThrowsAsync<IOException>(async () => await MonitorHarness.StartAsync(tree, options, scanner));
+            Assert.Contains("is not trusted", refused.Message, StringComparison.Ordinal);
+
+            // Once running (the impostor took clamd's place later), each scan refuses it: the open follows the policy.
+            await using var h = await MonitorHarness.StartAsync(tree, options, new ScanOnly(scanner));
 
             var opened = await Attacker.OpenAsync(secret);
             Assert.Equal(denyOnError ? "DENIED" : "OK", opened.Status);
@@ -64,5 +70,11 @@ public sealed class ClamdTrustTests
         {
             await KernelTestSupport.RunAsync("/bin/kill", "-KILL", impostor.Id.ToString(CultureInfo.InvariantCulture));
         }
+    }
+
+    /// <summary>The scanner without its start-up check: a monitor that started while clamd was still itself.</summary>
+    private sealed class ScanOnly(IScanner scanner) : IScanner
+    {
+        public ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken) => scanner.ScanAsync(request, cancellationToken);
     }
 }

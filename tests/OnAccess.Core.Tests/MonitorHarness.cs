@@ -28,7 +28,17 @@ internal sealed class MonitorHarness : IAsyncDisposable, IOnAccessObserver
     public static async Task<MonitorHarness> StartAsync(KernelTestSupport.TempTree tree, OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null)
     {
         var harness = new MonitorHarness(tree, options, scanner, engine);
-        await harness.Monitor.StartAsync(CancellationToken.None);
+        try
+        {
+            await harness.Monitor.StartAsync(CancellationToken.None);
+        }
+        catch
+        {
+            await harness.Monitor.DisposeAsync(); // the tree stays: it is the caller's until a harness starts
+            harness._arrived.Dispose();
+            throw;
+        }
+
         return harness;
     }
 
