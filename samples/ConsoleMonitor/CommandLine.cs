@@ -25,7 +25,11 @@ internal sealed class CommandLine
 
     public long? MaxFileSize { get; private set; }
 
-    public string Scanner { get; private set; } = "builtin";
+    /// <summary>The scanner asked for with --scanner, or null to choose (see <see cref="ChooseScanner"/>).</summary>
+    public string? Scanner { get; private set; }
+
+    /// <summary>--wait: how long start-up waits for clamd to answer.</summary>
+    public TimeSpan? Wait { get; private set; }
 
     public string? Clamd { get; private set; }
 
@@ -45,11 +49,14 @@ internal sealed class CommandLine
                          [--prevention] [--extra-scanning] [--disable-ddd] [--exclude-uid N]...
                          [--max-file-size SIZE] [--scanner builtin|clamd|allow-all]
                          [--clamd unix:PATH|tcp://HOST:PORT] [--signatures FILE]... [--json]
-                         [--no-cache] [--quiet]
+                         [--wait SECONDS] [--no-cache] [--quiet]
           ConsoleMonitor check-config FILE [--json]
 
         --no-cache turns off the verdict caches (kernel ignore marks and user-space); --quiet prints no decision
-        lines (only ready and stopped). Flags override the file's directives. The default scanner is the built-in hash database (EICAR built in).
+        lines (only ready and stopped). Flags override the file's directives.
+        The scanner: clamd when --clamd is given or the clamd.conf names LocalSocket or TCPSocket, otherwise the
+        built-in hash database (EICAR built in, plus --signatures files); --scanner says so explicitly. clamd must
+        answer at start-up, or ConsoleMonitor exits 2 naming each endpoint and why; --wait SECONDS waits for it.
         Exit codes: 0 stopped by SIGINT/SIGTERM (or check-config without errors), 1 check-config found errors,
         2 start-up failed.
         """;
@@ -93,6 +100,12 @@ internal sealed class CommandLine
 
                     break;
                 case "--clamd": c.Clamd = Value(); break;
+                case "--wait":
+                    var wait = Value();
+                    c.Wait = uint.TryParse(wait, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds <= 3600
+                        ? TimeSpan.FromSeconds(seconds)
+                        : throw new ArgumentException($"--wait '{wait}' is not a number of seconds from 0 to 3600.");
+                    break;
                 case "--signatures": c.Signatures.Add(Value()); break;
                 case "--json": c.Json = true; break;
                 case "--no-cache": c.NoCache = true; break;
@@ -102,8 +115,26 @@ internal sealed class CommandLine
             }
         }
 
+        if (c.Scanner is "builtin" or "allow-all" && c.Clamd is not null)
+        {
+            throw new ArgumentException($"--clamd applies to the clamd scanner, not to --scanner {c.Scanner}.");
+        }
+
+        if (c.Scanner is "clamd" or "allow-all" && c.Signatures.Count > 0)
+        {
+            throw new ArgumentException($"--signatures applies to the built-in scanner, not to --scanner {c.Scanner}.");
+        }
+
         return c;
     }
+
+    /// <summary>
+    /// The scanner to use: the one --scanner names; else clamd when --clamd is given or the clamd.conf says where clamd
+    /// listens (LocalSocket, TCPSocket), as clamonacc would use it; else the built-in one. A clamd.conf that names clamd
+    /// must never be served, silently, by a scanner that only knows EICAR.
+    /// </summary>
+    public string ChooseScanner(ClamdConf? conf) =>
+        Scanner ?? (Clamd is not null || conf?.LocalSocket is not null || conf?.TcpSocket is not null ? "clamd" : "builtin");
 
     /// <summary>Applies the flags on top of the options read from the file (or the defaults).</summary>
     public void ApplyTo(OnAccessOptions options)

@@ -60,7 +60,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
         WriteLine(line);
     }
 
-    public void Ready(OnAccessPlan plan, OnAccessStatistics statistics, string scanner)
+    public void Ready(OnAccessPlan plan, OnAccessStatistics statistics, string scanner, string scannerText)
     {
         if (Json)
         {
@@ -71,12 +71,13 @@ internal sealed class Output(bool json) : IOnAccessObserver
                 w.WriteBoolean("prevention", plan.Prevention);
                 w.WriteBoolean("ddd", plan.DynamicDirectoryDetermination);
                 w.WriteString("scanner", scanner);
+                w.WriteString("scannerDetail", scannerText);
                 w.WriteNumber("markedDirectories", statistics.MarkedDirectories);
             });
         }
         else
         {
-            WriteLine($"ready: {Mode(plan)} mode, prevention {(plan.Prevention ? "on" : "off")}, DDD {(plan.DynamicDirectoryDetermination ? "on" : "off")}, {statistics.MarkedDirectories} directories marked, scanner {scanner}. Ctrl+C stops.");
+            WriteLine($"ready: {Mode(plan)} mode, prevention {(plan.Prevention ? "on" : "off")}, DDD {(plan.DynamicDirectoryDetermination ? "on" : "off")}, {statistics.MarkedDirectories} directories marked, scanner {scannerText}. Ctrl+C stops.");
         }
     }
 

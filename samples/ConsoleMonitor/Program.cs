@@ -58,22 +58,58 @@ if (command.NoCache)
         e.CacheCapacity = 0;
     });
 }
-switch (command.Scanner)
+ClamdConf? conf;
+try
+{
+    conf = command.ConfigPath is { } confPath ? ClamdConf.Load(confPath) : null;
+}
+catch (ClamdConfException e)
+{
+    Console.Error.WriteLine($"ConsoleMonitor could not start: {e.Message}");
+    return 2;
+}
+
+var scanner = command.ChooseScanner(conf);
+if (command.Wait is not null && scanner != "clamd")
+{
+    Console.Error.WriteLine($"--wait applies to the clamd scanner, not to --scanner {scanner}.");
+    Console.Error.WriteLine(CommandLine.Usage);
+    return 2;
+}
+
+var scannerText = scanner;
+switch (scanner)
 {
     case "allow-all":
         onAccess.AddScanner<AllowAllScanner>();
         break;
     case "clamd":
+        var clamdOptions = new ClamdScannerOptions();
+        if (conf is not null)
+        {
+            clamdOptions.FromClamdConf(conf); // LocalSocket, TCPSocket/TCPAddr, StreamMaxLength, User
+        }
+
+        if (command.Clamd is { } endpoint)
+        {
+            clamdOptions.Endpoints.Clear();
+            clamdOptions.Endpoints.Add(endpoint);
+        }
+
+        if (clamdOptions.Endpoints.Count == 0)
+        {
+            Console.Error.WriteLine("ConsoleMonitor could not start: the clamd scanner needs an endpoint: --clamd unix:PATH|tcp://HOST:PORT, or a --config whose clamd.conf names LocalSocket or TCPSocket.");
+            return 2;
+        }
+
+        clamdOptions.StartupWait = command.Wait ?? TimeSpan.Zero;
+        scannerText = $"clamd ({string.Join(", ", clamdOptions.Endpoints)})";
         onAccess.AddClamdScanner(o =>
         {
-            if (command.Clamd is { } endpoint)
-            {
-                o.Endpoints.Add(endpoint);
-            }
-            else if (command.ConfigPath is { } path)
-            {
-                o.FromClamdConf(ClamdConf.Load(path)); // LocalSocket, TCPSocket/TCPAddr, StreamMaxLength
-            }
+            o.Endpoints = [.. clamdOptions.Endpoints];
+            o.StreamMaxLength = clamdOptions.StreamMaxLength;
+            o.TrustedUsers = [.. clamdOptions.TrustedUsers];
+            o.StartupWait = clamdOptions.StartupWait;
         });
         break;
     default:
@@ -93,7 +129,7 @@ catch (Exception e)
 }
 
 var monitor = host.Services.GetRequiredService<IOnAccessMonitor>();
-output.Ready(monitor.Plan!, monitor.GetStatistics(), command.Scanner);
+output.Ready(monitor.Plan!, monitor.GetStatistics(), scanner, scannerText);
 await host.WaitForShutdownAsync().ConfigureAwait(false);
 output.Stopped(monitor.GetStatistics());
 return 0;
