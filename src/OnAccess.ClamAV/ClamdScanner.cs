@@ -80,7 +80,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     public IReadOnlyList<string> Endpoints => [.. _endpoints.Select(e => e.Text)];
 
     /// <summary>The most sessions that were open at once (for diagnostics).</summary>
-    public int PeakOpenSessions => _endpoints.Max(e => e.PeakOpen);
+    internal int PeakOpenSessions => _endpoints.Max(e => e.PeakOpen);
 
     /// <inheritdoc />
     public async ValueTask<ScanResult> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
