@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
 using System.Collections.Concurrent;
 using System.Text;
 using System.Threading.Channels;
@@ -33,32 +32,26 @@ namespace OnAccess.Inotify;
 /// (<see cref="UnprotectedCount"/>); a queue overflow rebuilds the tree from the roots and reports the differences; a
 /// lost root is watched for and restored. Lock order: <c>_gate</c> guards the tree; the handler is called under it.
 /// </para>
+/// <para>
+/// The parts, all used under that lock and sharing a <see cref="TreeContext"/>: <see cref="TreeWalker"/> (walking and
+/// attaching), <see cref="TreeChanges"/> (applying a batch of records), <see cref="TreeRemoval"/> (taking subtrees out
+/// and unprotecting them), <see cref="TreeRetries"/> (what could not be protected, tried again),
+/// <see cref="TreeRecovery"/> (lost roots, overflows) and <see cref="DirectoryOpener"/> (finding a directory again).
+/// This type is the lifecycle: start, the reading and processing loop, re-protection requests, disposal.
+/// </para>
 /// </remarks>
-public sealed partial class DirectoryTree : IAsyncDisposable
+public sealed class DirectoryTree : IAsyncDisposable
 {
     private const uint DirectoryMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
-    private const uint RootParentMask = IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_MASK_ADD;
 
-    private readonly DirectoryTreeOptions _options;
-    private readonly IDirectoryTreeHandler? _handler;
-    private readonly ILogger _logger;
-    private readonly byte[][] _excludes;
-    private readonly List<RootState> _roots;
-    private readonly Dictionary<int, TreeNode> _byWd = [];
-    private readonly Dictionary<int, List<RootState>> _rootParents = [];
+    private readonly TreeContext _t;
     private readonly Channel<DirectoryTreeEvent> _events;
-    private readonly List<DirectoryTreeEvent> _outbox = [];
     private readonly ConcurrentQueue<Request> _requests = new();
     private readonly Lock _gate = new();
-    private readonly uint _mask;
-    private SafeDescriptorHandle? _fd;
     private KernelReadPump? _pump;
     private Task? _processing;
     private Timer? _retryTimer;
     private volatile bool _disposing;
-    private int _generation;
-    private long _overflows;
-    private long _watchFailures;
 
     /// <summary>Creates a tracker; nothing is watched until <see cref="Start"/>.</summary>
     /// <param name="options">Roots, exclusions, file reporting, the handler.</param>
@@ -67,12 +60,7 @@ public sealed partial class DirectoryTree : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.EventCapacity, 1);
-        _options = options;
-        _handler = options.Handler;
-        _logger = logger ?? NullLogger.Instance;
-        _excludes = [.. options.ExcludePaths.Select(p => Encoding.UTF8.GetBytes(TrimSlash(p)))];
-        _roots = [.. options.Roots.Select(r => new RootState(TrimSlash(r.Path), r.Recursive))];
-        _mask = DirectoryMask | (options.ReportFiles ? IN_CLOSE_WRITE : 0);
+        _t = new TreeContext(options, logger ?? NullLogger.Instance, DirectoryMask | (options.ReportFiles ? IN_CLOSE_WRITE : 0));
         _events = Channel.CreateBounded<DirectoryTreeEvent>(new BoundedChannelOptions(options.EventCapacity)
         {
             SingleWriter = true,
@@ -90,7 +78,7 @@ public sealed partial class DirectoryTree : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _byWd.Count;
+                return _t.ByWd.Count;
             }
         }
     }
@@ -105,19 +93,19 @@ public sealed partial class DirectoryTree : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _retries.Count;
+                return _t.Retries.Count;
             }
         }
     }
 
     /// <summary>Kernel queue overflows seen.</summary>
-    public long OverflowCount => Interlocked.Read(ref _overflows);
+    public long OverflowCount => Interlocked.Read(ref _t.Overflows);
 
     /// <summary>Directories that could not be watched or protected, each counted once when it first failed.</summary>
-    public long WatchFailureCount => Interlocked.Read(ref _watchFailures);
+    public long WatchFailureCount => Interlocked.Read(ref _t.WatchFailures);
 
     /// <summary>The inotify descriptor's number (for diagnostics such as /proc/self/fdinfo).</summary>
-    internal int DescriptorNumber => _fd?.Number ?? -1;
+    internal int DescriptorNumber => _t.Fd?.Number ?? -1;
 
     internal KernelReadPump? Pump => _pump;
 
@@ -126,8 +114,8 @@ public sealed partial class DirectoryTree : IAsyncDisposable
     {
         lock (_gate)
         {
-            var result = new HashSet<int>(_byWd.Keys);
-            result.UnionWith(_rootParents.Keys);
+            var result = new HashSet<int>(_t.ByWd.Keys);
+            result.UnionWith(_t.RootParents.Keys);
             return result;
         }
     }
@@ -142,7 +130,7 @@ public sealed partial class DirectoryTree : IAsyncDisposable
     /// <exception cref="InvalidOperationException">Already started.</exception>
     public void Start()
     {
-        if (_fd is not null)
+        if (_t.Fd is not null)
         {
             throw new InvalidOperationException("The tree is already started.");
         }
@@ -156,42 +144,42 @@ public sealed partial class DirectoryTree : IAsyncDisposable
                 : Interop.GetExceptionForError(error, "inotify_init1");
         }
 
-        _fd = new SafeDescriptorHandle(fd);
+        var inotify = _t.Fd = new SafeDescriptorHandle(fd);
         lock (_gate)
         {
             try
             {
-                foreach (var root in _roots)
+                foreach (var root in _t.Roots)
                 {
-                    WatchParent(root);
-                    WalkRoot(root, report: false, failFast: true);
-                    if (root.Node is null && !_retries.Keys.Any(k => k.Root == root))
+                    _t.Recovery.WatchParent(root);
+                    _t.Walker.WalkRoot(root, report: false, failFast: true);
+                    if (root.Node is null && !_t.Retries.HasRoot(root))
                     {
-                        Emit(DirectoryTreeEventKind.RootLost, root.Path);
+                        _t.Emit(DirectoryTreeEventKind.RootLost, root.Path);
                     }
                 }
             }
             catch (WatchLimitException limit)
             {
-                var needed = CountDirectories();
-                CloseOpenDirectories();
-                _fd.Dispose();
+                var needed = _t.Walker.CountDirectories();
+                _t.Opener.CloseAll();
+                inotify.Dispose();
                 throw Interop.GetExceptionForError(limit.Error, "inotify_add_watch", limit.Path, $"The per-user watch limit fs.inotify.max_user_watches is {Interop.ReadSysctl("/proc/sys/fs/inotify/max_user_watches")}, shared by every process of this user; the roots need {needed} directories watched (plus one watch per root's parent). Raise it with sysctl (for example sysctl fs.inotify.max_user_watches={Math.Max(needed * 2, 65536)}).");
             }
             catch
             {
-                CloseOpenDirectories();
-                _fd.Dispose();
+                _t.Opener.CloseAll();
+                inotify.Dispose();
                 throw;
             }
             finally
             {
-                CloseOpenDirectories();
+                _t.Opener.CloseAll();
             }
         }
 
         _retryTimer = new Timer(_ => WakeUp());
-        _pump = new KernelReadPump(_fd, "OnAccess inotify reader", static (_, _) => ReadFailureAction.Stop);
+        _pump = new KernelReadPump(inotify, "OnAccess inotify reader", static (_, _) => ReadFailureAction.Stop);
         _pump.Start();
         _processing = Task.Run(ProcessAsync);
         lock (_gate)
@@ -206,7 +194,7 @@ public sealed partial class DirectoryTree : IAsyncDisposable
     {
         lock (_gate)
         {
-            return [.. _byWd.Values.Select(n => Encoding.UTF8.GetString(n.GetPath()))];
+            return [.. _t.ByWd.Values.Select(n => Encoding.UTF8.GetString(n.GetPath()))];
         }
     }
 
@@ -258,7 +246,7 @@ public sealed partial class DirectoryTree : IAsyncDisposable
             request.Completion.TrySetCanceled();
         }
 
-        _fd?.Dispose();
+        _t.Fd?.Dispose();
         _events.Writer.TryComplete();
     }
 
@@ -297,13 +285,13 @@ public sealed partial class DirectoryTree : IAsyncDisposable
                 {
                     try
                     {
-                        Apply(batch);
-                        RunDueRetries();
+                        _t.Changes.Apply(batch);
+                        _t.Retries.RunDue();
                         RunRequests();
                     }
                     finally
                     {
-                        CloseOpenDirectories();
+                        _t.Opener.CloseAll();
                         ScheduleRetries();
                     }
                 }
@@ -333,13 +321,13 @@ public sealed partial class DirectoryTree : IAsyncDisposable
         DirectoryTreeEvent[] pending;
         lock (_gate)
         {
-            if (_outbox.Count == 0)
+            if (_t.Outbox.Count == 0)
             {
                 return;
             }
 
-            pending = [.. _outbox];
-            _outbox.Clear();
+            pending = [.. _t.Outbox];
+            _t.Outbox.Clear();
         }
 
         foreach (var e in pending)
@@ -348,336 +336,66 @@ public sealed partial class DirectoryTree : IAsyncDisposable
         }
     }
 
-    private void Apply(List<InotifyRecord> batch)
+    /// <summary>Arms the timer for the next retry that is due (a wake-up of the processing loop).</summary>
+    private void ScheduleRetries()
     {
-        var movedFrom = new Dictionary<uint, TreeNode>();
-        var overflowed = false;
-        foreach (var r in batch)
-        {
-            TrimOpenDirectories();
-            if ((r.Mask & IN_Q_OVERFLOW) != 0)
-            {
-                overflowed = true;
-                continue;
-            }
-
-            if (_rootParents.TryGetValue(r.Wd, out var waiting) && (r.Mask & (IN_CREATE | IN_MOVED_TO)) != 0 && (r.Mask & IN_ISDIR) != 0)
-            {
-                foreach (var root in waiting.ToList())
-                {
-                    if (root.Node is null && root.NameBytes.AsSpan().SequenceEqual(r.Name))
-                    {
-                        RestoreRoot(root);
-                    }
-                }
-            }
-
-            if (!_byWd.TryGetValue(r.Wd, out var node))
-            {
-                continue; // a watch we already dropped, or a parent-of-root watch only
-            }
-
-            if ((r.Mask & IN_IGNORED) != 0)
-            {
-                WatchGone(node);
-                continue;
-            }
-
-            if ((r.Mask & (IN_DELETE_SELF | IN_MOVE_SELF)) != 0)
-            {
-                if (node.Parent is null && node.Root is { } lostRoot && !IsAtItsPlace(node))
-                {
-                    LoseRoot(lostRoot, gone: (r.Mask & IN_DELETE_SELF) != 0); // moved away: it still exists, unprotect it
-                }
-
-                continue; // a non-root's removal is handled through its parent's DELETE / MOVED_FROM
-            }
-
-            var isDir = (r.Mask & IN_ISDIR) != 0;
-            if ((r.Mask & IN_CREATE) != 0)
-            {
-                if (isDir)
-                {
-                    DirectoryAppeared(node, r.Name);
-                }
-                else
-                {
-                    FileEvent(DirectoryTreeEventKind.FileCreated, node, null, r.Name);
-                }
-            }
-
-            // Events name entries, not inodes: only a node that is no longer in its parent under that name is the
-            // one that moved (the name may already hold a newer directory a walk found).
-            if ((r.Mask & IN_MOVED_FROM) != 0 && isDir && node.FindChild(r.Name) is { } leaving && !IsAtItsPlace(leaving))
-            {
-                movedFrom[r.Cookie] = leaving;
-            }
-
-            if ((r.Mask & IN_MOVED_TO) != 0)
-            {
-                if (!isDir)
-                {
-                    FileEvent(DirectoryTreeEventKind.FileMovedIn, node, null, r.Name);
-                }
-                else if (movedFrom.Remove(r.Cookie, out var moved) && IsTracked(moved))
-                {
-                    // Only the node moves: its watches and marks are on inodes, and what happened inside it meanwhile
-                    // was applied through descriptors found by handle, not through its old path.
-                    Relink(moved, node, r.Name);
-                }
-                else
-                {
-                    DirectoryAppeared(node, r.Name);
-                }
-            }
-
-            if ((r.Mask & IN_DELETE) != 0 && isDir && node.FindChild(r.Name) is { } deleted && !IsAtItsPlace(deleted))
-            {
-                RemoveSubtree(deleted);
-            }
-
-            if ((r.Mask & IN_CLOSE_WRITE) != 0 && !isDir)
-            {
-                FileEvent(DirectoryTreeEventKind.FileClosedWrite, node, null, r.Name);
-            }
-        }
-
-        // Unpaired MOVED_FROM: the directory left the tree (unless a walk already found it at its new place inside,
-        // or the name holds it again).
-        foreach (var left in movedFrom.Values)
-        {
-            if (IsTracked(left) && !IsAtItsPlace(left))
-            {
-                RemoveSubtree(left);
-            }
-        }
-
-        if (overflowed)
-        {
-            Resynchronize();
-        }
-    }
-
-    private void DirectoryAppeared(TreeNode parent, byte[] name)
-    {
-        var root = parent.RootState;
-        if (!root.Recursive)
-        {
-            return; // a non-recursive root tracks only itself
-        }
-
-        var path = Combine(parent.GetPath(), name);
-        if (IsExcluded(path, root) || GetOpen(parent) is not { } parentFd)
-        {
-            return; // excluded, or the parent itself is gone (its own events follow)
-        }
-
-        var fd = Descriptors.OpenDirectory(parentFd, name, out var errno);
-        if (fd is null)
-        {
-            if (!IsBenignOpenError(errno))
-            {
-                RecordFailure(root, parent, name, path, Interop.ErrorInfo.FromErrno(errno).ToString());
-            }
-
-            return; // gone, replaced by a file, or a symbolic link (never followed)
-        }
-
-        // If a node of that name exists, the walk keeps it when the inode is the same and replaces it otherwise.
-        Walk(root, parent, fd, name, path, report: true, failFast: false, generation: -1);
-    }
-
-    private void Relink(TreeNode moved, TreeNode newParent, byte[] newName)
-    {
-        if (newParent == moved || newParent.IsDescendantOf(moved) || moved.Parent is null)
-        {
-            // The filesystem cannot hold this (rename refuses to move a directory into itself): the tree is behind.
-            // Start this part over from what is on disk.
-            RemoveSubtree(moved);
-            DirectoryAppeared(newParent, newName);
-            return;
-        }
-
-        var oldPath = moved.GetPath();
-        moved.Parent.RemoveChild(moved);
-        if (newParent.FindChild(newName) is { } clash && clash != moved)
-        {
-            RemoveSubtree(clash);
-        }
-
-        moved.Name = newName;
-        moved.Parent = newParent;
-        newParent.AddChild(moved);
-        var newPath = moved.GetPath();
-        if (IsExcluded(newPath, newParent.RootState) || !newParent.RootState.Recursive)
-        {
-            RemoveSubtree(moved);
-            return;
-        }
-
-        moved.Root = null; // a relinked directory belongs to its new parent's root
-        Emit(DirectoryTreeEventKind.DirectoryMoved, newPath, oldPath);
-
-        // Parts of the moved subtree may now lie under an exclusion.
-        if (_excludes.Length > 0)
-        {
-            foreach (var n in moved.SelfAndDescendants().Skip(1))
-            {
-                if (IsTracked(n) && IsExcluded(n.GetPath(), newParent.RootState))
-                {
-                    RemoveSubtree(n);
-                }
-            }
-        }
-    }
-
-    private void WatchGone(TreeNode node)
-    {
-        if (IsTracked(node))
-        {
-            if (node.Parent is null && node.Root is { } root)
-            {
-                LoseRoot(root, gone: true);
-            }
-            else
-            {
-                RemoveSubtree(node, gone: true);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Stops tracking a directory and its subtree, children first. Each directory that still exists is found again by
-    /// its file handle and handed to the handler to be unprotected, wherever it has moved; when the kernel reported the
-    /// top one gone (deleted or unmounted: <paramref name="gone"/>), it is not looked for, and what cannot be found
-    /// below it is taken as gone too.
-    /// </summary>
-    private void RemoveSubtree(TreeNode node, bool gone = false)
-    {
-        var order = node.SelfAndDescendants();
-        var hint = node.Parent;
-        for (var i = order.Count - 1; i >= 0; i--)
-        {
-            var n = order[i];
-            if (!IsTracked(n))
-            {
-                continue;
-            }
-
-            var path = n.GetPath();
-            _byWd.Remove(n.Wd);
-            Interop.Inotify.RemoveWatch(_fd!, n.Wd); // EINVAL when the kernel already dropped it: fine
-            if (!gone || n != node)
-            {
-                // Below a directory the kernel reports gone, a directory may have moved away just before (its
-                // MOVED_FROM waiting in this batch): it still exists and is unprotected; those truly gone are not found.
-                Unprotect(n, hint, path, mayBeGone: gone);
-            }
-
-            DropRetriesUnder(n);
-            Emit(DirectoryTreeEventKind.DirectoryRemoved, path);
-        }
-
-        node.Parent?.RemoveChild(node);
-        if (node.Parent is null && node.Root is { } root && root.Node == node)
-        {
-            root.Node = null;
-        }
-    }
-
-    private void FileEvent(DirectoryTreeEventKind kind, TreeNode directory, SafeHandle? directoryFd, byte[] name)
-    {
-        if (!_options.ReportFiles)
+        if (_retryTimer is null || _disposing)
         {
             return;
         }
 
-        var path = Combine(directory.GetPath(), name);
-        if (IsExcluded(path, directory.RootState))
+        if (_t.Retries.NextDue is not { } due)
         {
+            _retryTimer.Change(Timeout.Infinite, Timeout.Infinite);
             return;
         }
 
-        Emit(kind, path);
-        if (_handler is null || (directoryFd ?? GetOpen(directory)) is not { } fd)
-        {
-            return;
-        }
+        _retryTimer.Change(Math.Max(0, due - Environment.TickCount64), Timeout.Infinite);
+    }
 
-        if (Descriptors.OpenRegularFile(fd, name, out _) is { } file)
+    /// <summary>Hands every tracked directory to the handler again, for each <see cref="ReprotectAsync"/> waiting.</summary>
+    private void RunRequests()
+    {
+        while (_requests.TryDequeue(out var request))
         {
             try
             {
-                _handler.FileChanged(new TrackedFile(file, kind, path));
+                request.Before?.Invoke();
+                foreach (var node in _t.ByWd.Values.ToList())
+                {
+                    _t.Opener.Trim();
+                    if (!_t.IsTracked(node) || _t.Handler is null)
+                    {
+                        continue;
+                    }
+
+                    var path = node.GetPath();
+                    if (_t.Opener.GetOpen(node) is not { } fd)
+                    {
+                        continue; // gone meanwhile: its own events follow
+                    }
+
+                    try
+                    {
+                        _t.Handler.DirectoryAdded(new TrackedDirectory(fd, node.Id.Device, node.Id.Inode, () => path));
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or InvalidOperationException)
+                    {
+                        // Not protected in the new place: take it out of the tree and try it again like any failure.
+                        var parent = node.Parent;
+                        var root = node.RootState;
+                        _t.Removal.RemoveSubtree(node, gone: true);
+                        _t.Retries.RecordFailure(root, parent, parent is null ? root.PathBytes : node.Name, path, e.Message);
+                    }
+                }
+
+                request.Completion.TrySetResult();
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ObjectDisposedException)
+            catch (Exception e)
             {
-                file.Dispose();
+                request.Completion.TrySetException(e);
             }
         }
-    }
-
-    private void Emit(DirectoryTreeEventKind kind, byte[] path, byte[]? oldPath = null) =>
-        _outbox.Add(new DirectoryTreeEvent(kind, Encoding.UTF8.GetString(path), oldPath is null ? null : Encoding.UTF8.GetString(oldPath)));
-
-    private void Emit(DirectoryTreeEventKind kind, string path, string? reason = null) =>
-        _outbox.Add(new DirectoryTreeEvent(kind, path, Reason: reason));
-
-    /// <summary>
-    /// Whether an exclusion covers <paramref name="path"/>. An exclusion that also covers the root does not apply to
-    /// it: such a root is an include nested below an exclusion on purpose.
-    /// </summary>
-    private bool IsExcluded(ReadOnlySpan<byte> path, RootState root)
-    {
-        foreach (var e in _excludes)
-        {
-            if (IsSameOrUnder(path, e) && !IsSameOrUnder(root.PathBytes, e))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private bool IsTracked(TreeNode node) => _byWd.TryGetValue(node.Wd, out var current) && current == node;
-
-    private static bool IsSameOrUnder(ReadOnlySpan<byte> path, ReadOnlySpan<byte> ancestor) =>
-        ancestor.SequenceEqual("/"u8)
-        || (path.StartsWith(ancestor) && (path.Length == ancestor.Length || path[ancestor.Length] == (byte)'/'));
-
-    private static byte[] Combine(byte[] directory, ReadOnlySpan<byte> name)
-    {
-        var slash = directory is [(byte)'/'] ? 0 : 1;
-        var path = new byte[directory.Length + slash + name.Length];
-        directory.CopyTo(path, 0);
-        if (slash == 1)
-        {
-            path[directory.Length] = (byte)'/';
-        }
-
-        name.CopyTo(path.AsSpan(directory.Length + slash));
-        return path;
-    }
-
-    private static bool IsBenignOpenError(int errno) => errno is Interop.Errno.ENOENT or Interop.Errno.ENOTDIR or Interop.Errno.ELOOP;
-
-    private static string TrimSlash(string path) => path.Length > 1 ? path.TrimEnd('/') : path;
-
-    /// <summary>A configured root: its path as given (roots are the administrator's, not an attacker's, to name).</summary>
-    internal sealed class RootState(string path, bool recursive)
-    {
-        public string Path { get; } = path;
-
-        public byte[] PathBytes { get; } = Encoding.UTF8.GetBytes(path);
-
-        public byte[] NameBytes { get; } = Encoding.UTF8.GetBytes(System.IO.Path.GetFileName(path));
-
-        public bool Recursive { get; } = recursive;
-
-        public TreeNode? Node { get; set; }
-
-        public int ParentWd { get; set; } = -1;
     }
 
     private sealed class Request(Action? before)
@@ -687,10 +405,4 @@ public sealed partial class DirectoryTree : IAsyncDisposable
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed class WatchLimitException(string path, Interop.ErrorInfo error) : Exception
-    {
-        public string Path { get; } = path;
-
-        public Interop.ErrorInfo Error { get; } = error;
-    }
 }

@@ -30,9 +30,9 @@ internal sealed class TreeNode(byte[] name, TreeNode? parent, int wd, InodeId id
     public int Seen { get; set; } = -1;
 
     /// <summary>Set on root nodes only; every other node belongs to its parent's root.</summary>
-    public DirectoryTree.RootState? Root { get; set; }
+    public RootState? Root { get; set; }
 
-    public DirectoryTree.RootState RootState
+    public RootState RootState
     {
         get
         {
