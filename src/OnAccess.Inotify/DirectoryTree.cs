@@ -46,7 +46,7 @@ public sealed class DirectoryTree : IAsyncDisposable
 
     private readonly TreeContext _t;
     private readonly Channel<DirectoryTreeEvent> _events;
-    private readonly ConcurrentQueue<Request> _requests = new();
+    private readonly ConcurrentQueue<ReprotectRequest> _requests = new();
     private readonly Lock _gate = new();
     private KernelReadPump? _pump;
     private Task? _processing;
@@ -213,7 +213,7 @@ public sealed class DirectoryTree : IAsyncDisposable
             throw new InvalidOperationException("The tree is not started.");
         }
 
-        var request = new Request(before);
+        var request = new ReprotectRequest(before);
         _requests.Enqueue(request);
         WakeUp();
         return request.Completion.Task;
@@ -336,21 +336,12 @@ public sealed class DirectoryTree : IAsyncDisposable
         }
     }
 
-    /// <summary>Arms the timer for the next retry that is due (a wake-up of the processing loop).</summary>
     private void ScheduleRetries()
     {
-        if (_retryTimer is null || _disposing)
+        if (!_disposing && _retryTimer is not null)
         {
-            return;
+            _t.Retries.Schedule(_retryTimer);
         }
-
-        if (_t.Retries.NextDue is not { } due)
-        {
-            _retryTimer.Change(Timeout.Infinite, Timeout.Infinite);
-            return;
-        }
-
-        _retryTimer.Change(Math.Max(0, due - Environment.TickCount64), Timeout.Infinite);
     }
 
     /// <summary>Hands every tracked directory to the handler again, for each <see cref="ReprotectAsync"/> waiting.</summary>
@@ -397,12 +388,4 @@ public sealed class DirectoryTree : IAsyncDisposable
             }
         }
     }
-
-    private sealed class Request(Action? before)
-    {
-        public Action? Before { get; } = before;
-
-        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
 }

@@ -151,4 +151,17 @@ internal sealed class TreeRetries(TreeContext t)
 
         public long Due { get; set; }
     }
+
+    /// <summary>Arms <paramref name="timer"/> for the next retry that is due (a wake-up of the processing loop).</summary>
+    public void Schedule(Timer timer)
+    {
+        if (NextDue is { } due)
+        {
+            timer.Change(Math.Max(0, due - Environment.TickCount64), Timeout.Infinite);
+        }
+        else
+        {
+            timer.Change(Timeout.Infinite, Timeout.Infinite);
+        }
+    }
 }
