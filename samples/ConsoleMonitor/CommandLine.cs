@@ -53,7 +53,8 @@ internal sealed class CommandLine
           ConsoleMonitor check-config FILE [--json]
 
         --no-cache turns off the verdict caches (kernel ignore marks and user-space); --quiet prints no decision
-        lines (only ready and stopped). Flags override the file's directives.
+        lines (only ready and stopped). Flags override the file's directives. Without --config, --include and --mount,
+        /etc/clamav/clamd.conf is read if it exists (as clamonacc does).
         The scanner: clamd when --clamd is given or the clamd.conf names LocalSocket or TCPSocket, otherwise the
         built-in hash database (EICAR built in, plus --signatures files); --scanner says so explicitly. clamd must
         answer at start-up, or ConsoleMonitor exits 2 naming each endpoint and why; --wait SECONDS waits for it.
@@ -135,6 +136,16 @@ internal sealed class CommandLine
     /// </summary>
     public string ChooseScanner(ClamdConf? conf) =>
         Scanner ?? (Clamd is not null || conf?.LocalSocket is not null || conf?.TcpSocket is not null ? "clamd" : "builtin");
+
+    /// <summary>The clamd.conf clamonacc reads when it is given neither a configuration nor paths to watch.</summary>
+    public const string SystemConfig = "/etc/clamav/clamd.conf";
+
+    /// <summary>
+    /// The clamd.conf to read: --config; else, with no --include and no --mount either, <see cref="SystemConfig"/> if it
+    /// exists (as clamonacc does); else none.
+    /// </summary>
+    public string? ChooseConfig() =>
+        ConfigPath ?? (Includes.Count == 0 && Mounts.Count == 0 && File.Exists(SystemConfig) ? SystemConfig : null);
 
     /// <summary>Applies the flags on top of the options read from the file (or the defaults).</summary>
     public void ApplyTo(OnAccessOptions options)

@@ -60,7 +60,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
         WriteLine(line);
     }
 
-    public void Ready(OnAccessPlan plan, OnAccessStatistics statistics, string scanner, string scannerText)
+    public void Ready(OnAccessPlan plan, OnAccessStatistics statistics, string scanner, string scannerText, string? config)
     {
         if (Json)
         {
@@ -72,12 +72,17 @@ internal sealed class Output(bool json) : IOnAccessObserver
                 w.WriteBoolean("ddd", plan.DynamicDirectoryDetermination);
                 w.WriteString("scanner", scanner);
                 w.WriteString("scannerDetail", scannerText);
+                if (config is not null)
+                {
+                    w.WriteString("config", config);
+                }
+
                 w.WriteNumber("markedDirectories", statistics.MarkedDirectories);
             });
         }
         else
         {
-            WriteLine($"ready: {Mode(plan)} mode, prevention {(plan.Prevention ? "on" : "off")}, DDD {(plan.DynamicDirectoryDetermination ? "on" : "off")}, {statistics.MarkedDirectories} directories marked, scanner {scannerText}. Ctrl+C stops.");
+            WriteLine($"ready: {Mode(plan)} mode, prevention {(plan.Prevention ? "on" : "off")}, DDD {(plan.DynamicDirectoryDetermination ? "on" : "off")}, {statistics.MarkedDirectories} directories marked, scanner {scannerText}{(config is null ? string.Empty : ", configuration " + config)}. Ctrl+C stops.");
         }
     }
 

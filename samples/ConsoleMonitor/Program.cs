@@ -42,7 +42,8 @@ builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None); // start-up failures are printed once, below, without a stack trace
 builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
 
-IOnAccessBuilder onAccess = command.ConfigPath is { } config
+var configPath = command.ChooseConfig();
+IOnAccessBuilder onAccess = configPath is { } config
     ? builder.Services.AddOnAccessScanning(config, command.ApplyTo)
     : builder.Services.AddOnAccessScanning(command.ApplyTo);
 if (!command.Quiet)
@@ -61,7 +62,7 @@ if (command.NoCache)
 ClamdConf? conf;
 try
 {
-    conf = command.ConfigPath is { } confPath ? ClamdConf.Load(confPath) : null;
+    conf = configPath is { } confPath ? ClamdConf.Load(confPath) : null;
 }
 catch (ClamdConfException e)
 {
@@ -129,7 +130,7 @@ catch (Exception e)
 }
 
 var monitor = host.Services.GetRequiredService<IOnAccessMonitor>();
-output.Ready(monitor.Plan!, monitor.GetStatistics(), scanner, scannerText);
+output.Ready(monitor.Plan!, monitor.GetStatistics(), scanner, scannerText, configPath);
 await host.WaitForShutdownAsync().ConfigureAwait(false);
 output.Stopped(monitor.GetStatistics());
 return 0;

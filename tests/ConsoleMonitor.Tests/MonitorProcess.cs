@@ -59,6 +59,13 @@ internal sealed class MonitorProcess : IAsyncDisposable
     public static MonitorProcess StartIn(string? workingDirectory, params string[] args) =>
         new(KernelTestSupport.StartIn(workingDirectory, "dotnet", [Dll, .. args, "--json"]));
 
+    /// <summary>
+    /// Starts it (--json) in a private mount namespace of its own where <paramref name="source"/> is bind-mounted over
+    /// <paramref name="target"/>: a system file replaced for this process only, nothing changed for anyone else.
+    /// </summary>
+    public static MonitorProcess StartWithFileOver(string source, string target, params string[] args) =>
+        new(KernelTestSupport.StartIn(null, "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", "mount --bind \"$1\" \"$2\" && shift 2 && exec dotnet \"$@\"", "sh", source, target, Dll, .. args, "--json"]));
+
     /// <summary>Starts it without --json: the lines a person reads.</summary>
     public static MonitorProcess StartText(params string[] args) => new(KernelTestSupport.StartIn(null, "dotnet", [Dll, .. args]));
 

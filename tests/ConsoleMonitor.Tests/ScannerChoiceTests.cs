@@ -65,6 +65,27 @@ public sealed class ScannerChoiceTests
         Assert.Equal(0, (await monitor.StopAsync()).ExitCode);
     }
 
+    /// <summary>
+    /// Given neither --config nor a path to watch, /etc/clamav/clamd.conf is read, as clamonacc does. The test replaces
+    /// that file for the monitor alone (a bind mount in a private mount namespace), never for the machine.
+    /// </summary>
+    [Fact]
+    public async Task Without_config_or_paths_the_system_clamd_conf_is_read_as_clamonacc_does()
+    {
+        KernelTestSupport.RequireRoot();
+        Assert.True(File.Exists("/etc/clamav/clamd.conf"), "Debian's clamav-daemon is missing (scripts/test.sh installs it)");
+        using var tree = KernelTestSupport.CreateTempTree();
+        var eicar = tree.File("data/eicar.com", MonitorProcess.Eicar);
+        var conf = tree.File("system.conf", $"OnAccessIncludePath {tree.Combine("data")}\nOnAccessPrevention yes\n");
+        await using var monitor = MonitorProcess.StartWithFileOver(conf, "/etc/clamav/clamd.conf");
+        var ready = await monitor.ReadyAsync();
+        Assert.Equal("/etc/clamav/clamd.conf", ready.GetProperty("config").GetString());
+        Assert.Equal("builtin", ready.GetProperty("scanner").GetString());
+        Assert.Contains(Denied, (await KernelTestSupport.RunAsync("/bin/cat", eicar)).StdErr, StringComparison.Ordinal);
+        Assert.Equal(0, (await monitor.StopAsync()).ExitCode);
+        Assert.DoesNotContain("OnAccessIncludePath", File.ReadAllText("/etc/clamav/clamd.conf"), StringComparison.Ordinal); // the machine's is untouched
+    }
+
     [Theory]
     [InlineData("--scanner builtin --clamd unix:/run/clamav/clamd.ctl", "--clamd applies to the clamd scanner")]
     [InlineData("--scanner clamd --signatures /tmp/x.hdb", "--signatures applies to the built-in scanner")]
