@@ -43,6 +43,14 @@ public sealed class ScannerChoiceTests
         Assert.Contains($"unix:{missing}: no such socket: {missing} does not exist", flagged.StdErr, StringComparison.Ordinal);
         Assert.DoesNotContain("\"ready\"", flagged.StdOut, StringComparison.Ordinal);
 
+        var notASocket = tree.File("run/file.ctl", "a regular file");
+        var file = await MonitorProcess.RunAsync("--include", tree.Combine("data"), "--prevention", "--clamd", "unix:" + notASocket);
+        Assert.Equal(2, file.ExitCode);
+        Assert.Contains($"unix:{notASocket}: {notASocket} is not a socket", file.StdErr, StringComparison.Ordinal);
+        var refused = await MonitorProcess.RunAsync("--include", tree.Combine("data"), "--prevention", "--clamd", "tcp://127.0.0.1:1");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("tcp://127.0.0.1:1: connection refused: nothing listens on 127.0.0.1:1", refused.StdErr, StringComparison.Ordinal);
+
         // The same from a clamd.conf alone: clamd is chosen (never the built-in scanner instead), and it must answer.
         var conf = tree.File("onaccess.conf", $"LocalSocket {missing}\nOnAccessIncludePath {tree.Combine("data")}\nOnAccessPrevention yes\n");
         var configured = await MonitorProcess.RunAsync("--config", conf);
