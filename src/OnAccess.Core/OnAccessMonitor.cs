@@ -93,6 +93,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// <summary>The group whose events are decided now (tests).</summary>
     internal FanotifyGroup? CurrentGroup => _marks?.Current?.Group;
 
+    /// <summary>The directory tracker (tests).</summary>
+    internal DirectoryTree? Tree => _tree;
+
     /// <summary>How often the event loop's rescuer read in place of a scan that held the reader (tests, diagnostics).</summary>
     internal long Rescues => _marks?.Current?.Loop?.Rescues ?? 0;
 

@@ -115,9 +115,10 @@ internal sealed class TreeChanges(TreeContext t)
             }
         }
 
-        if (overflowed)
+        if (overflowed || _t.RebuildNeeded)
         {
-            _t.Recovery.Resynchronize();
+            _t.RebuildNeeded = false;
+            _t.Recovery.Resynchronize(overflowed);
         }
     }
 
@@ -127,6 +128,11 @@ internal sealed class TreeChanges(TreeContext t)
         if (!root.Recursive)
         {
             return; // a non-recursive root tracks only itself
+        }
+
+        if (!_t.IsTracked(parent))
+        {
+            return; // its parent left the tree meanwhile: nothing here to attach to
         }
 
         var path = TreeContext.Combine(parent.GetPath(), name);
@@ -155,9 +161,20 @@ internal sealed class TreeChanges(TreeContext t)
         if (newParent == moved || newParent.IsDescendantOf(moved) || moved.Parent is null)
         {
             // The filesystem cannot hold this (rename refuses to move a directory into itself): the tree is behind.
-            // Start this part over from what is on disk.
+            // Start this part over from what is on disk: below its new parent when that is still tracked; when the
+            // new parent was inside what was just taken out, nothing tracked says where these directories are now,
+            // so the whole tree is rebuilt from the roots at the end of the batch (attaching them below a node no
+            // longer in the tree would keep them tracked, and marked, wherever they go next).
             _t.Removal.RemoveSubtree(moved);
-            DirectoryAppeared(newParent, newName);
+            if (_t.IsTracked(newParent))
+            {
+                DirectoryAppeared(newParent, newName);
+            }
+            else
+            {
+                _t.RebuildNeeded = true;
+            }
+
             return;
         }
 

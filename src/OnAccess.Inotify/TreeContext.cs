@@ -68,6 +68,9 @@ internal sealed class TreeContext
 
     public long WatchFailures;
 
+    /// <summary>The tree fell behind in a way a batch cannot follow: it is rebuilt from the roots at the end of the batch.</summary>
+    public bool RebuildNeeded;
+
     public static string DisplayPath(byte[] path) => Text.DisplayText.Escape(path);
 
     public void Emit(DirectoryTreeEventKind kind, byte[] path, byte[]? oldPath = null) =>

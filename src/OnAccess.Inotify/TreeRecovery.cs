@@ -61,11 +61,15 @@ internal sealed class TreeRecovery(TreeContext t)
     }
 
     /// <summary>Rebuilds the tree from the roots after lost events: adds what is new, removes (and unprotects) what is gone.</summary>
-    public void Resynchronize()
+    public void Resynchronize(bool overflowed = true)
     {
-        Interlocked.Increment(ref _t.Overflows);
-        Log.Overflowed(_t.Logger);
-        _t.Emit(DirectoryTreeEventKind.Overflowed, string.Empty);
+        if (overflowed)
+        {
+            Interlocked.Increment(ref _t.Overflows);
+            Log.Overflowed(_t.Logger);
+            _t.Emit(DirectoryTreeEventKind.Overflowed, string.Empty);
+        }
+
         var generation = ++_t.Generation;
         var before = _t.ByWd.Count;
         var added = 0;
