@@ -100,18 +100,17 @@ internal sealed class ClamdEndpoint
     /// The real reason a connection failed, in words: .NET reports a unix socket path that does not exist as "Cannot
     /// assign requested address", and one that is not a socket as "Connection refused".
     /// </summary>
-    private unsafe string WhyNotConnected(SocketException e)
+    private string WhyNotConnected(SocketException e)
     {
         if (SocketPath is { } path)
         {
-            Interop.Libc.Statx statx;
-            if (Interop.Libc.StatxPath(Interop.Libc.AT_FDCWD, path, 0, 0x1 /* STATX_TYPE */, &statx) != 0)
+            var type = Interop.Libc.GetFileType(path, followLinks: true, out var errno);
+            if (type is null)
             {
-                var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-                return errno == 2 /* ENOENT */ ? $"no such socket: {path} does not exist (is clamd running, and is this its LocalSocket?)" : $"{path} cannot be examined ({Interop.ErrorInfo.FromErrno(errno).Message})";
+                return errno == Interop.Errno.ENOENT ? $"no such socket: {path} does not exist (is clamd running, and is this its LocalSocket?)" : $"{path} cannot be examined ({Interop.ErrorInfo.FromErrno(errno).Message})";
             }
 
-            if ((statx.Mode & 0xF000) != 0xC000 /* S_IFSOCK */)
+            if (type != Interop.Libc.S_IFSOCK)
             {
                 return $"{path} is not a socket";
             }

@@ -104,11 +104,8 @@ public sealed class ClamdConf
     internal const int MaxFileSize = 1024 * 1024;
 
     /// <summary>Whether the path (links followed) is a regular file; a missing one is left to the open to report.</summary>
-    private static unsafe bool IsRegularFile(string path)
-    {
-        Interop.Libc.Statx statx;
-        return Interop.Libc.StatxPath(Interop.Libc.AT_FDCWD, path, 0, 0x0001 /* STATX_TYPE */, &statx) != 0 || (statx.Mode & 0xF000) == 0x8000;
-    }
+    private static bool IsRegularFile(string path) =>
+        Interop.Libc.GetFileType(path, followLinks: true, out _) is null or Interop.Libc.S_IFREG;
 
     /// <summary>Parses clamd.conf bytes (UTF-8; a byte-order mark is allowed).</summary>
     /// <param name="utf8">The file's bytes.</param>

@@ -40,33 +40,24 @@ internal sealed class SystemPlanEnvironment : IPlanEnvironment
     /// One statx of the path without following a final link. ENOENT and ENOTDIR mean it does not exist; any other
     /// failure (EACCES, ELOOP, ENAMETOOLONG, EIO) that it cannot be examined, which is not the same thing to tell a user.
     /// </summary>
-    public unsafe PathKind GetPathKind(string path)
+    public PathKind GetPathKind(string path)
     {
         if (path.Contains('\0', StringComparison.Ordinal))
         {
             return PathKind.Inaccessible; // no such name can exist, and the kernel would see only what precedes the NUL
         }
 
-        Interop.Libc.Statx statx;
-        if (Interop.Libc.StatxPath(Interop.Libc.AT_FDCWD, path, Interop.Libc.AT_SYMLINK_NOFOLLOW, StatxType, &statx) != 0)
+        return Interop.Libc.GetFileType(path, followLinks: false, out var errno) switch
         {
-            return Marshal.GetLastPInvokeError() is ENOENT or ENOTDIR ? PathKind.Missing : PathKind.Inaccessible;
-        }
-
-        return (statx.Mode & S_IFMT) switch
-        {
-            S_IFLNK => PathKind.SymbolicLink,
-            S_IFDIR => PathKind.Directory,
+            null => errno is ENOENT or ENOTDIR ? PathKind.Missing : PathKind.Inaccessible,
+            Interop.Libc.S_IFLNK => PathKind.SymbolicLink,
+            Interop.Libc.S_IFDIR => PathKind.Directory,
             _ => PathKind.Other,
         };
     }
 
-    private const uint StatxType = 0x1; // STATX_TYPE
     private const int ENOENT = 2;
     private const int ENOTDIR = 20;
-    private const int S_IFMT = 0xF000;
-    private const int S_IFDIR = 0x4000;
-    private const int S_IFLNK = 0xA000;
 
     public bool IsMountPoint(string path) => (_mountPoints ??= MountTable.Read(_mountInfoPath)).Contains(path);
 

@@ -68,11 +68,25 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         internal static unsafe partial int StatxPath(int dirFd, string path, int flags, uint mask, Statx* buffer);
 
-        /// <summary>The device (major, minor) a path's inode lives on, not following a final symbolic link; null when it cannot be read.</summary>
-        internal static unsafe (uint Major, uint Minor)? GetDevice(string path)
+        /// <summary>The file type bits of st_mode (S_IFMT) and the types tested against them.</summary>
+        internal const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFDIR = 0x4000;
+
+        /// <summary>
+        /// A path's file type (its S_IFMT bits: compare with <see cref="S_IFDIR"/>, <see cref="S_IFSOCK"/>, ...), from one
+        /// statx; a final symbolic link is followed only when <paramref name="followLinks"/>. Null, with the errno, when
+        /// the path cannot be examined.
+        /// </summary>
+        internal static unsafe uint? GetFileType(string path, bool followLinks, out int errno)
         {
             Statx statx;
-            return StatxPath(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0 /* the device is always returned */, &statx) == 0 ? (statx.DevMajor, statx.DevMinor) : null;
+            if (StatxPath(AT_FDCWD, path, followLinks ? 0 : AT_SYMLINK_NOFOLLOW, 0x1 /* STATX_TYPE */, &statx) != 0)
+            {
+                errno = Marshal.GetLastPInvokeError();
+                return null;
+            }
+
+            errno = 0;
+            return statx.Mode & S_IFMT;
         }
 
         /// <summary>glibc's makedev: the dev_t layout st_dev uses on Linux.</summary>
