@@ -85,33 +85,32 @@ switch (scanner)
         onAccess.AddScanner<AllowAllScanner>();
         break;
     case "clamd":
+        // One configuration, applied to what the check below reads and to the scanner the host builds.
+        void ConfigureClamd(ClamdScannerOptions o)
+        {
+            if (conf is not null)
+            {
+                o.FromClamdConf(conf); // LocalSocket, TCPSocket/TCPAddr, StreamMaxLength, User
+            }
+
+            if (command.Clamd is { } endpoint)
+            {
+                o.Endpoints = [endpoint];
+            }
+
+            o.StartupWait = command.Wait ?? TimeSpan.Zero;
+        }
+
         var clamdOptions = new ClamdScannerOptions();
-        if (conf is not null)
-        {
-            clamdOptions.FromClamdConf(conf); // LocalSocket, TCPSocket/TCPAddr, StreamMaxLength, User
-        }
-
-        if (command.Clamd is { } endpoint)
-        {
-            clamdOptions.Endpoints.Clear();
-            clamdOptions.Endpoints.Add(endpoint);
-        }
-
+        ConfigureClamd(clamdOptions);
         if (clamdOptions.Endpoints.Count == 0)
         {
             Console.Error.WriteLine("ConsoleMonitor could not start: the clamd scanner needs an endpoint: --clamd unix:PATH|tcp://HOST:PORT, or a --config whose clamd.conf names LocalSocket or TCPSocket.");
             return 2;
         }
 
-        clamdOptions.StartupWait = command.Wait ?? TimeSpan.Zero;
         scannerText = $"clamd ({string.Join(", ", clamdOptions.Endpoints)})";
-        onAccess.AddClamdScanner(o =>
-        {
-            o.Endpoints = [.. clamdOptions.Endpoints];
-            o.StreamMaxLength = clamdOptions.StreamMaxLength;
-            o.TrustedUsers = [.. clamdOptions.TrustedUsers];
-            o.StartupWait = clamdOptions.StartupWait;
-        });
+        onAccess.AddClamdScanner(ConfigureClamd);
         break;
     default:
         onAccess.AddHashDatabaseScanner(o => o.SignatureFiles = command.Signatures);
