@@ -257,7 +257,7 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
             roots.Add(new PlanRoot(path, Recursive: ddd, ddd ? RootMarking.DirectoryTree : RootMarking.Directory));
         }
 
-        ChooseFilesystemMarks(roots, excludes);
+        ChooseFilesystemMarks(roots, excludes, includes);
 
         return new OnAccessPlan
         {
@@ -276,7 +276,7 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
     /// directory: the same files (every file of that filesystem lies below it, by whatever path it is opened), one
     /// mark instead of thousands, and an open costs the kernel less.
     /// </summary>
-    private void ChooseFilesystemMarks(List<PlanRoot> roots, List<string> excludes)
+    private void ChooseFilesystemMarks(List<PlanRoot> roots, List<string> excludes, List<(string Path, string Raw)> includes)
     {
         for (var i = 0; i < roots.Count; i++)
         {
@@ -290,7 +290,7 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
             }
 
             roots[i] = root with { Marking = RootMarking.Filesystem };
-            var raw = options.IncludePaths.FirstOrDefault(r => PathNormalizer.TryNormalize(r, out var p) && p == root.Path) ?? root.Path;
+            var raw = includes.First(i => i.Path == root.Path).Raw; // the first line that names it, as the user wrote it
             AddAt(PlanDiagnosticCodes.FilesystemMark, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is the root of a whole {type} filesystem with nothing excluded below it: it is protected by one filesystem mark instead of a mark on each directory. Directories of other filesystems mounted below it are marked one by one.", ClamdDirectiveNames.IncludePath, raw);
         }
     }
