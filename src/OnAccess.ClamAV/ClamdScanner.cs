@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -15,7 +16,7 @@ namespace OnAccess.ClamAV;
 /// has real cancellation (the session is dropped); endpoints fail over in order. Scans run in parallel: there is no
 /// global lock.
 /// </summary>
-public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatureGeneration, IAsyncDisposable
+public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatureGeneration, IHealthCheck, IAsyncDisposable
 {
     /// <summary>How much of a file one INSTREAM chunk carries.</summary>
     internal const int ChunkSize = 64 * 1024;
@@ -118,19 +119,35 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     public async Task<IReadOnlyDictionary<string, bool>> PingAsync(CancellationToken cancellationToken = default)
     {
         var result = new Dictionary<string, bool>(StringComparer.Ordinal);
-        foreach (var endpoint in _endpoints)
+        foreach (var (endpoint, failure) in await PingEachAsync(cancellationToken).ConfigureAwait(false))
         {
-            try
-            {
-                result[endpoint.Text] = await SimpleCommandAsync(endpoint, "PING", cancellationToken).ConfigureAwait(false) == "PONG";
-            }
-            catch (Exception e) when (e is SocketException or IOException or TimeoutException or OperationCanceledException)
-            {
-                result[endpoint.Text] = false;
-            }
+            result[endpoint.Text] = failure is null;
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Pings every endpoint at once (each bounded by <see cref="ClamdScannerOptions.ConnectTimeout"/>, so a frozen
+    /// clamd that accepts and never answers counts as down): Healthy when all answer, Degraded when some do (the others
+    /// are named with the reason), Unhealthy when none does (every scan would be an error).
+    /// </summary>
+    /// <param name="context">The registration (its failure status is used for "none answers").</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The result; its data holds each endpoint's state.</returns>
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var pings = await PingEachAsync(cancellationToken).ConfigureAwait(false);
+        var data = pings.ToDictionary(p => "clamd " + p.Endpoint.Text, p => (object)(p.Failure ?? "up"), StringComparer.Ordinal);
+        var down = pings.Where(p => p.Failure is not null).Select(p => p.Failure!).ToList();
+        if (down.Count == 0)
+        {
+            return HealthCheckResult.Healthy($"clamd answers at {string.Join(", ", pings.Select(p => p.Endpoint.Text))}", data);
+        }
+
+        return down.Count == pings.Count
+            ? new HealthCheckResult(context?.Registration?.FailureStatus ?? HealthStatus.Unhealthy, $"no clamd endpoint answers, so nothing can be scanned: {string.Join("; ", down)}", data: data)
+            : HealthCheckResult.Degraded($"{down.Count} of {pings.Count} clamd endpoints down (the others scan): {string.Join("; ", down)}", data: data);
     }
 
     /// <summary>
@@ -309,37 +326,48 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         var until = Stopwatch.GetTimestamp() + (long)(_options.StartupWait.TotalSeconds * Stopwatch.Frequency);
         while (true)
         {
-            var reasons = new List<string>();
-            foreach (var endpoint in _endpoints)
+            var pings = await PingEachAsync(cancellationToken).ConfigureAwait(false);
+            if (pings.Any(p => p.Failure is null))
             {
-                try
-                {
-                    var reply = await SimpleCommandAsync(endpoint, "PING", cancellationToken).ConfigureAwait(false);
-                    if (reply == "PONG")
-                    {
-                        return;
-                    }
-
-                    reasons.Add($"{endpoint.Text} answered '{Text.DisplayText.Escape(reply)}' to PING");
-                }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                {
-                    throw;
-                }
-                catch (Exception e) when (e is SocketException or IOException or TimeoutException or OperationCanceledException)
-                {
-                    reasons.Add($"{endpoint.Text}: {e.Message}");
-                }
+                return;
             }
 
             if (Stopwatch.GetTimestamp() >= until)
             {
                 var waited = _options.StartupWait > TimeSpan.Zero ? $" within {_options.StartupWait.TotalSeconds:0.#} s" : string.Empty;
-                throw new IOException($"No clamd endpoint answered{waited}, so nothing could be scanned: {string.Join("; ", reasons)}. Start clamd or correct the endpoint; to wait for a clamd that is starting, set StartupWait (ConsoleMonitor --wait SECONDS).");
+                throw new IOException($"No clamd endpoint answered{waited}, so nothing could be scanned: {string.Join("; ", pings.Select(p => p.Failure))}. Start clamd or correct the endpoint; to wait for a clamd that is starting, set StartupWait (ConsoleMonitor --wait SECONDS).");
             }
 
             await Task.Delay(250, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>PING to every endpoint at once, each within <see cref="ClamdScannerOptions.ConnectTimeout"/>: null for PONG, else why not.</summary>
+    private async Task<List<(ClamdEndpoint Endpoint, string? Failure)>> PingEachAsync(CancellationToken cancellationToken)
+    {
+        var pings = _endpoints.Select(async endpoint =>
+        {
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bounded.CancelAfter(_options.ConnectTimeout);
+            try
+            {
+                var reply = await SimpleCommandAsync(endpoint, "PING", bounded.Token).ConfigureAwait(false);
+                return (endpoint, reply == "PONG" ? null : $"{endpoint.Text} answered '{Text.DisplayText.Escape(reply)}' to PING");
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (OperationCanceledException)
+            {
+                return (endpoint, $"{endpoint.Text}: no answer to PING within {_options.ConnectTimeout.TotalSeconds:0.#} s");
+            }
+            catch (Exception e) when (e is SocketException or IOException or TimeoutException)
+            {
+                return (endpoint, (string?)$"{endpoint.Text}: {e.Message}");
+            }
+        });
+        return [.. await Task.WhenAll(pings).ConfigureAwait(false)];
     }
 
     private async Task<string> SimpleCommandAsync(ClamdEndpoint endpoint, string command, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using OnAccess.Fanotify;
 
 namespace OnAccess;
@@ -29,6 +30,9 @@ internal sealed class EventLoop
     /// <summary>Ticks without a scan on the reader after which the rescuer sleeps until the next one.</summary>
     internal const int IdleTicks = 200;
 
+    /// <summary>How often <see cref="IsRespondingAsync"/> looks again while events wait.</summary>
+    private const int LivenessPollMilliseconds = 10;
+
     private readonly FanotifyGroup _group;
     private readonly GroupState _state;
     private readonly FastPath _fastPath;
@@ -41,6 +45,7 @@ internal sealed class EventLoop
     private long _scans;
     private int _rescuerAwake;
     private long _rescues;
+    private long _reads;
     private volatile bool _stopping;
 
     /// <param name="state">The group to read, and what the fast path needs of it.</param>
@@ -62,6 +67,48 @@ internal sealed class EventLoop
 
     /// <summary>How many times the rescuer took over from a scan that held the reader (for tests and diagnostics).</summary>
     public long Rescues => Interlocked.Read(ref _rescues);
+
+    /// <summary>How many reads returned events, by the reader and the rescuer (liveness: see <see cref="IsRespondingAsync"/>).</summary>
+    public long Reads => Interlocked.Read(ref _reads);
+
+    /// <summary>
+    /// Whether this loop reads the group's events: true while nothing waits unread, or a read is seen within
+    /// <paramref name="stallAfter"/>; false when events wait that long with no read, the loop stuck in a decision (a
+    /// reader whose scan holds it is relieved by the rescuer within a tick, so that is not a stall) or stopped.
+    /// </summary>
+    public async Task<bool> IsRespondingAsync(TimeSpan stallAfter, CancellationToken cancellationToken)
+    {
+        var reads = Reads;
+        var until = Stopwatch.GetTimestamp() + (long)(stallAfter.TotalSeconds * Stopwatch.Frequency);
+        while (!ReadingStopped.IsCompleted && HasPendingEvents())
+        {
+            if (Reads != reads)
+            {
+                return true;
+            }
+
+            if (Stopwatch.GetTimestamp() >= until)
+            {
+                return false;
+            }
+
+            await Task.Delay(LivenessPollMilliseconds, cancellationToken).ConfigureAwait(false);
+        }
+
+        return !ReadingStopped.IsCompleted;
+    }
+
+    private bool HasPendingEvents()
+    {
+        try
+        {
+            return _group.HasPendingEvents;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // closed: the loop stops reading
+        }
+    }
 
     public void Start()
     {
@@ -154,6 +201,11 @@ internal sealed class EventLoop
         {
             if (!_stopping && _group.ReadEvents(batch, millisecondsTimeout))
             {
+                if (batch.Count > 0)
+                {
+                    Interlocked.Increment(ref _reads);
+                }
+
                 return true;
             }
         }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OnAccess.Config;
 
 namespace OnAccess;
@@ -24,4 +25,24 @@ public interface IOnAccessMonitor
     /// <summary>A snapshot of the counters.</summary>
     /// <returns>The statistics now.</returns>
     OnAccessStatistics GetStatistics();
+
+    /// <summary>
+    /// How monitoring is doing. Unhealthy: no open is checked (not running, the fanotify group closed, the event loop
+    /// stuck with events waiting unread) or nothing can be scanned (the scanner, when it implements
+    /// <see cref="IHealthCheck"/>, says so: every clamd endpoint down). Degraded: directories unprotected and retried,
+    /// scans hung, the kernel's queue overflowed or the scan queue was full within the last minute, the scanner degraded
+    /// (a clamd endpoint down while another scans). The data holds the figures.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the check.</param>
+    /// <returns>The state, a description naming each problem, and the figures.</returns>
+    Task<HealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Whether the event loop reads the kernel's events: false when events have waited unread for a second (the loop
+    /// is stuck, and opens are held) or the monitor is not running. What a service manager's watchdog should be told;
+    /// it waits at most that second, and only while events wait.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the check.</param>
+    /// <returns>Whether the loop responds.</returns>
+    Task<bool> IsRespondingAsync(CancellationToken cancellationToken = default);
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OnAccess.Config;
@@ -41,7 +42,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private GroupRotation? _groups;
     private DirectoryTree? _tree;
     private Task _treeNotices = Task.CompletedTask;
+    private readonly MonitorHealth _health = new();
     private int _state; // 0 new, 1 started, 2 stopped
+    private volatile bool _running; // started (every mark in place) and not stopping
 
     /// <summary>Creates a monitor. Nothing happens until <see cref="StartAsync"/>.</summary>
     /// <param name="options">The on-access directives.</param>
@@ -120,6 +123,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         if (!plan.Enabled)
         {
             Log.Disabled(_logger);
+            _running = true;
             return;
         }
 
@@ -186,6 +190,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             _treeNotices = Task.Run(ConsumeTreeAsync, CancellationToken.None);
         }
 
+        _running = true;
         var (mode, marked) = (plan.Mode.ToString(), MarkedDirectories);
         Log.Started(_logger, mode, plan.Prevention, plan.DynamicDirectoryDetermination, marked);
     }
@@ -202,6 +207,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         {
             return;
         }
+
+        _running = false;
 
         try
         {
@@ -258,6 +265,12 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         return _reporter?.Fill(statistics) ?? statistics;
     }
 
+    /// <inheritdoc />
+    public Task<HealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken = default) => _health.CheckAsync(HealthFacts(), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<bool> IsRespondingAsync(CancellationToken cancellationToken = default) => MonitorHealth.IsRespondingAsync(HealthFacts(), cancellationToken);
+
     /// <summary>Stops the monitor.</summary>
     /// <returns>A task that completes when stopped.</returns>
     public async ValueTask DisposeAsync()
@@ -266,6 +279,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         _dispatcher?.Dispose();
         _groups?.Dispose();
     }
+
+    private MonitorHealth.Facts HealthFacts() =>
+        new(_running, Plan?.Enabled ?? false, _marks?.Current?.Loop, GetStatistics(), _engine.QueueCapacity, _scanner as IHealthCheck);
 
     /// <summary>Directories protected now: tracked ones (each marked, or on a whole filesystem's mark), or the roots.</summary>
     private long MarkedDirectories => _tree?.DirectoryCount ?? _marks?.MarkedRoots ?? 0;

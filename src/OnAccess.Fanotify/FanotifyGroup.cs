@@ -251,6 +251,32 @@ public sealed class FanotifyGroup : IDisposable
         return _reads.Read(events, millisecondsTimeout);
     }
 
+    /// <summary>
+    /// Whether events wait in the kernel's queue, unread: poll(2) with no timeout, so nothing is consumed. A reader that
+    /// keeps up reads them within moments; events that stay here are the sign of one that does not.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The group is closed.</exception>
+    public unsafe bool HasPendingEvents
+    {
+        get
+        {
+            var added = false;
+            try
+            {
+                _handle.DangerousAddRef(ref added);
+                var fd = new Interop.Libc.PollFd { Fd = (int)_handle.DangerousGetHandle(), Events = Interop.Libc.POLLIN };
+                return Interop.Libc.Poll(&fd, 1, 0) > 0 && (fd.REvents & Interop.Libc.POLLIN) != 0;
+            }
+            finally
+            {
+                if (added)
+                {
+                    _handle.DangerousRelease();
+                }
+            }
+        }
+    }
+
     /// <summary>The one read path (see <see cref="FanotifyReadPath"/>), for this group's own reader thread too.</summary>
     internal bool Read(List<FanotifyEvent> events, int millisecondsTimeout) => _reads.Read(events, millisecondsTimeout);
 

@@ -153,3 +153,60 @@ internal static class Kernel
         return ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
     }
 }
+
+/// <summary>
+/// One thread of a process stopped by the attacker program's <c>freeze</c> (ptrace; the rest of the process runs on),
+/// as a call that hangs would hold it: what a stuck event loop looks like from outside. Disposing lets it go.
+/// </summary>
+internal sealed class FrozenThread : IDisposable
+{
+    private readonly System.Diagnostics.Process _freezer;
+
+    private FrozenThread(System.Diagnostics.Process freezer) => _freezer = freezer;
+
+    /// <summary>The ids of the threads of <paramref name="pid"/> named <paramref name="name"/> (as /proc shows it: 15 bytes at most).</summary>
+    public static HashSet<int> ThreadsNamed(int pid, string name) =>
+        [.. Directory.EnumerateDirectories($"/proc/{pid}/task")
+            .Where(t => File.Exists(Path.Combine(t, "comm")) && TryRead(Path.Combine(t, "comm")) == name)
+            .Select(t => int.Parse(Path.GetFileName(t), CultureInfo.InvariantCulture))];
+
+    public static async Task<FrozenThread> FreezeAsync(int tid)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(Attacker.Path) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+        start.ArgumentList.Add("freeze");
+        start.ArgumentList.Add(tid.ToString(CultureInfo.InvariantCulture));
+        var freezer = System.Diagnostics.Process.Start(start)!;
+        var line = await freezer.StandardOutput.ReadLineAsync().WaitAsync(KernelTestSupport.Timeout);
+        if (line != $"frozen {tid}")
+        {
+            freezer.Kill();
+            freezer.Dispose();
+            Assert.Fail($"freeze {tid}: {line}");
+        }
+
+        return new FrozenThread(freezer);
+    }
+
+    public void Dispose()
+    {
+        _freezer.StandardInput.Close(); // it detaches, and the thread runs on
+        if (!_freezer.WaitForExit(10_000))
+        {
+            _freezer.Kill(); // a tracer's death lets its tracee go too
+        }
+
+        _freezer.Dispose();
+    }
+
+    private static string? TryRead(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path).TrimEnd('\n');
+        }
+        catch (IOException)
+        {
+            return null; // the thread ended meanwhile
+        }
+    }
+}

@@ -18,6 +18,8 @@
  *   fake-clamd SOCKET PROOF      a clamd impostor: listens on the unix socket SOCKET (mode 0777), answers PING,
  *                                VERSION, FILDES and INSTREAM with "OK", and appends every byte it is given to read
  *                                (through a passed descriptor or streamed) to PROOF; prints "listening"
+ *   freeze TID                   stops that one thread (ptrace: the rest of its process runs on, as when one call
+ *                                hangs), prints "frozen TID", and lets it go when its stdin is closed (or it dies)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -379,6 +382,19 @@ static int deep(const char *root, int levels, int namelen, const char *src, int 
     return 0;
 }
 
+static int freeze(pid_t tid)
+{
+    int status;
+    if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0 || ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0) { printf("ERR%d ptrace\n", errno); return 1; }
+    if (waitpid(tid, &status, __WALL) < 0) { printf("ERR%d waitpid\n", errno); return 1; }
+    printf("frozen %d\n", (int)tid);
+    fflush(stdout);
+    char c;
+    while (read(0, &c, 1) > 0) { }
+    ptrace(PTRACE_DETACH, tid, 0, 0);
+    return 0;
+}
+
 /* Reads one NUL-terminated command; returns its length, or -1 at the end of the connection. */
 static int read_command(int s, char *command, size_t size)
 {
@@ -479,6 +495,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "inodes") && argc == 3) return nftw(argv[2], inode_line, 64, FTW_PHYS);
     if (!strcmp(mode, "deep") && argc == 6) return deep(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5], 1);
     if (!strcmp(mode, "fake-clamd") && argc == 4) return fake_clamd(argv[2], argv[3]);
+    if (!strcmp(mode, "freeze") && argc == 3) return freeze((pid_t)atoi(argv[2]));
     if (!strcmp(mode, "deepopen") && argc == 5) return deep(argv[2], atoi(argv[3]), atoi(argv[4]), NULL, 0);
     fprintf(stderr, "unknown mode or arguments: %s\n", mode);
     return 2;

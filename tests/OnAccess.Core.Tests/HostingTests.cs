@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using OnAccess.Config;
@@ -78,6 +79,35 @@ public sealed class HostingTests
     /// every decision), and the engine configured through it (no kernel cache: the second open of a clean file is
     /// answered from the user-space cache, which only a working ConfigureEngine makes visible).
     /// </summary>
+    /// <summary>One call on the health-checks builder, and the host's health report holds the monitor's state and figures.</summary>
+    [Fact]
+    public async Task AddOnAccess_puts_the_monitor_s_health_in_the_host_s_health_report()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        Directory.CreateDirectory(tree.Combine("data/sub"));
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddOnAccessScanning(o =>
+        {
+            o.IncludePaths = [tree.Combine("data")];
+            o.Prevention = true;
+        }).AddScanner<EicarScanner>();
+        builder.Services.AddHealthChecks().AddOnAccess(tags: ["security"]);
+        using var host = builder.Build();
+        var health = host.Services.GetRequiredService<HealthCheckService>();
+        var before = await health.CheckHealthAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(HealthStatus.Unhealthy, before.Entries["onaccess"].Status);
+
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        var report = await health.CheckHealthAsync(c => c.Tags.Contains("security"), TestContext.Current.CancellationToken);
+        var entry = report.Entries["onaccess"];
+        Assert.True(entry.Status == HealthStatus.Healthy, entry.Description);
+        Assert.Equal(2L, entry.Data["marked_directories"]);
+        Assert.Equal("responding", entry.Data["event_loop"]);
+        await host.StopAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(HealthStatus.Unhealthy, (await health.CheckHealthAsync(TestContext.Current.CancellationToken)).Status);
+    }
+
     [Fact]
     public async Task Configuration_binding_AddObserver_and_ConfigureEngine_take_effect()
     {
