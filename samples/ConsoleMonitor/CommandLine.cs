@@ -1,132 +1,169 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using OnAccess.Config;
 
 namespace ConsoleMonitor;
 
-/// <summary>The parsed command line. Flags override the clamd.conf directives they name.</summary>
+/// <summary>
+/// The parsed command line (System.CommandLine): every flag, the clamd.conf directive it sets, and its checks. Flags
+/// override the directives they name. Parse errors name the flag and exit 2 before anything starts.
+/// </summary>
 internal sealed class CommandLine
 {
-    public string? Command { get; private set; }
+    /// <summary>The clamd.conf clamonacc reads when it is given neither a configuration nor paths to watch.</summary>
+    public const string SystemConfig = "/etc/clamav/clamd.conf";
 
-    public string? ConfigPath { get; private set; }
+    /// <summary>What follows a parse error on stderr.</summary>
+    public const string TryHelp = "Usage: ConsoleMonitor [options] | ConsoleMonitor check-config FILE [--json]. --help explains every flag.";
 
-    public List<string> Includes { get; } = [];
+    private static readonly Option<string?> ConfigOption = new("--config")
+    {
+        HelpName = "FILE",
+        Description = $"A clamd.conf, read as clamonacc reads it; the flags below add to or override its directives. Without --config, --include and --mount, {SystemConfig} is read if it exists (as clamonacc does).",
+    };
 
-    public List<string> Excludes { get; } = [];
+    private static readonly Option<string[]> IncludeOption = Many("--include", "DIR", "Protects DIR and every directory below it (adds an OnAccessIncludePath). Relative paths are made absolute.");
 
-    public List<string> Mounts { get; } = [];
+    private static readonly Option<string[]> ExcludeOption = Many("--exclude", "DIR", "Leaves DIR and what is below it unprotected (adds an OnAccessExcludePath).");
 
-    public bool Prevention { get; private set; }
+    private static readonly Option<string[]> MountOption = Many("--mount", "PATH", "Protects the whole filesystem mounted at PATH (adds an OnAccessMountPath; notify-only, as the guide says).");
 
-    public bool ExtraScanning { get; private set; }
+    private static readonly Option<bool> PreventionOption = new("--prevention") { Description = "Holds every open of a protected file until it is scanned, and denies infected files (OnAccessPrevention yes). Without it, opens are reported, not held." };
 
-    public bool DisableDdd { get; private set; }
+    private static readonly Option<bool> ExtraScanningOption = new("--extra-scanning") { Description = "Also scans files as they are created, moved in, or written and closed (OnAccessExtraScanning yes)." };
 
-    public List<uint> ExcludeUids { get; } = [];
+    private static readonly Option<bool> DisableDddOption = new("--disable-ddd") { Description = "Protects the include paths themselves only, not the directories below them (OnAccessDisableDDD yes)." };
 
-    public long? MaxFileSize { get; private set; }
+    private static readonly Option<string[]> ExcludeUidOption = Many("--exclude-uid", "N", "Never holds an open by user N (adds an OnAccessExcludeUID).");
+
+    private static readonly Option<string?> MaxFileSizeOption = new("--max-file-size")
+    {
+        HelpName = "SIZE",
+        Description = "Files larger than SIZE are allowed unscanned (OnAccessMaxFileSize: digits with an optional K, M or G).",
+    };
+
+    private static readonly Option<string?> ScannerOption = new("--scanner")
+    {
+        HelpName = "builtin|clamd|allow-all",
+        Description = "The scanner. Without it: clamd when --clamd is given or the clamd.conf names LocalSocket or TCPSocket, else builtin (the in-process hash database, EICAR built in). allow-all scans nothing (to measure the engine).",
+    };
+
+    private static readonly Option<string?> ClamdOption = new("--clamd")
+    {
+        HelpName = "unix:PATH|tcp://HOST:PORT",
+        Description = "clamd's endpoint, instead of the clamd.conf's LocalSocket/TCPSocket/TCPAddr. clamd must answer PING at start-up, or ConsoleMonitor exits 2 naming each endpoint and why.",
+    };
+
+    private static readonly Option<string?> WaitOption = new("--wait")
+    {
+        HelpName = "SECONDS",
+        Description = "Waits up to SECONDS (0-3600) for clamd to answer at start-up (clamonacc's --wait).",
+    };
+
+    private static readonly Option<string[]> SignaturesOption = Many("--signatures", "FILE", "Adds a signature file (.hdb, .hsb) to the built-in scanner.");
+
+    private static readonly Option<bool> JsonOption = new("--json") { Description = "Writes one JSON object per line (ready, decision, status, stopped) instead of text.", Recursive = true };
+
+    private static readonly Option<bool> NoCacheOption = new("--no-cache") { Description = "Turns off the verdict caches (kernel ignore marks and user-space): every open is scanned." };
+
+    private static readonly Option<bool> QuietOption = new("--quiet") { Description = "Writes no decision lines (only ready, status and stopped)." };
+
+    private static readonly Option<string?> LogOption = new("--log")
+    {
+        HelpName = "FILE",
+        Description = "Writes the logs to FILE (appended, created 0640) instead of stderr; SIGHUP reopens it (logrotate).",
+    };
+
+    private static readonly Option<string?> StatusIntervalOption = new("--status-interval")
+    {
+        HelpName = "SECONDS",
+        Description = "Writes a status line every SECONDS (1-86400): health (Healthy, Degraded, Unhealthy and why) and the counters.",
+    };
+
+    private static readonly Option<bool> VersionOption = new("--version") { Description = "Prints the version (and clamd's, when clamd is the scanner) and exits." };
+
+    private static readonly Argument<string> CheckConfigFile = new("FILE") { Description = "The clamd.conf to check." };
+
+    static CommandLine()
+    {
+        ExcludeUidOption.Validators.Add(r => Check(r, v => ParseUid(v) is null ? $"--exclude-uid '{v}' is not a UID (decimal digits)." : null));
+        MaxFileSizeOption.Validators.Add(r => Check(r, SizeError));
+        ScannerOption.Validators.Add(r => Check(r, v => v is "builtin" or "clamd" or "allow-all" ? null : $"--scanner '{v}' is not one of builtin, clamd, allow-all."));
+        WaitOption.Validators.Add(r => Check(r, v => ParseSeconds(v, 0, 3600) is null ? $"--wait '{v}' is not a number of seconds from 0 to 3600." : null));
+        StatusIntervalOption.Validators.Add(r => Check(r, v => ParseSeconds(v, 1, 86_400) is null ? $"--status-interval '{v}' is not a number of seconds from 1 to 86400." : null));
+    }
+
+    public string? ConfigPath { get; private init; }
+
+    public IReadOnlyList<string> Includes { get; private init; } = [];
+
+    public IReadOnlyList<string> Excludes { get; private init; } = [];
+
+    public IReadOnlyList<string> Mounts { get; private init; } = [];
+
+    public bool Prevention { get; private init; }
+
+    public bool ExtraScanning { get; private init; }
+
+    public bool DisableDdd { get; private init; }
+
+    public IReadOnlyList<uint> ExcludeUids { get; private init; } = [];
+
+    public long? MaxFileSize { get; private init; }
 
     /// <summary>The scanner asked for with --scanner, or null to choose (see <see cref="ChooseScanner"/>).</summary>
-    public string? Scanner { get; private set; }
+    public string? Scanner { get; private init; }
 
     /// <summary>--wait: how long start-up waits for clamd to answer.</summary>
-    public TimeSpan? Wait { get; private set; }
+    public TimeSpan? Wait { get; private init; }
 
-    public string? Clamd { get; private set; }
+    public string? Clamd { get; private init; }
 
-    public List<string> Signatures { get; } = [];
+    public IReadOnlyList<string> Signatures { get; private init; } = [];
 
-    public bool Json { get; private set; }
+    public bool Json { get; private init; }
 
-    public bool NoCache { get; private set; }
+    public bool NoCache { get; private init; }
 
-    public bool Quiet { get; private set; }
+    public bool Quiet { get; private init; }
 
-    public bool Help { get; private set; }
+    /// <summary>--log: the file logs go to (null: stderr).</summary>
+    public string? LogPath { get; private init; }
 
-    public const string Usage = """
-        Usage:
-          ConsoleMonitor [--config clamd.conf] [--include DIR]... [--exclude DIR]... [--mount PATH]...
-                         [--prevention] [--extra-scanning] [--disable-ddd] [--exclude-uid N]...
-                         [--max-file-size SIZE] [--scanner builtin|clamd|allow-all]
-                         [--clamd unix:PATH|tcp://HOST:PORT] [--signatures FILE]... [--json]
-                         [--wait SECONDS] [--no-cache] [--quiet]
-          ConsoleMonitor check-config FILE [--json]
+    /// <summary>--status-interval: how often a status line is written (null: never).</summary>
+    public TimeSpan? StatusInterval { get; private init; }
 
-        --no-cache turns off the verdict caches (kernel ignore marks and user-space); --quiet prints no decision
-        lines (only ready and stopped). Flags override the file's directives. Without --config, --include and --mount,
-        /etc/clamav/clamd.conf is read if it exists (as clamonacc does).
-        The scanner: clamd when --clamd is given or the clamd.conf names LocalSocket or TCPSocket, otherwise the
-        built-in hash database (EICAR built in, plus --signatures files); --scanner says so explicitly. clamd must
-        answer at start-up, or ConsoleMonitor exits 2 naming each endpoint and why; --wait SECONDS waits for it.
-        Exit codes: 0 stopped by SIGINT/SIGTERM (or check-config without errors), 1 check-config found errors,
-        2 start-up failed.
-        """;
+    public bool Version { get; private init; }
 
-    /// <summary>Parses; throws <see cref="ArgumentException"/> with a sentence naming the flag.</summary>
-    public static CommandLine Parse(string[] args)
+    /// <summary>
+    /// The command line's grammar: the monitor (the root command) and check-config. Response files (<c>@FILE</c>) are
+    /// off: an argument is what it says.
+    /// </summary>
+    /// <param name="monitor">Runs the monitor.</param>
+    /// <param name="checkConfig">Checks a clamd.conf (path, --json).</param>
+    public static ParseResult Parse(string[] args, Func<CommandLine, CancellationToken, Task<int>> monitor, Func<string, bool, int> checkConfig)
     {
-        var c = new CommandLine();
-        for (var i = 0; i < args.Length; i++)
+        var root = new RootCommand("On-access scanning with ClamAV's configuration: every open of a protected file is held (--prevention) or reported until the scanner has looked at it. Flags override the clamd.conf directives they name. Exit codes: 0 stopped by SIGINT or SIGTERM, or check-config without errors; 1 check-config found errors; 2 bad arguments or start-up failed. Signals: SIGINT/SIGTERM stop, SIGHUP reopens the --log file.");
+        foreach (var option in root.Options.OfType<System.CommandLine.VersionOption>().ToList())
         {
-            var arg = args[i];
-            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{arg} needs a value.");
-            switch (arg)
-            {
-                case "check-config" when i == 0:
-                    c.Command = "check-config";
-                    c.ConfigPath = Value();
-                    break;
-                case "--config": c.ConfigPath = Value(); break;
-                case "--include": c.Includes.Add(Value()); break;
-                case "--exclude": c.Excludes.Add(Value()); break;
-                case "--mount": c.Mounts.Add(Value()); break;
-                case "--prevention": c.Prevention = true; break;
-                case "--extra-scanning": c.ExtraScanning = true; break;
-                case "--disable-ddd": c.DisableDdd = true; break;
-                case "--exclude-uid":
-                    var uid = Value();
-                    c.ExcludeUids.Add(uint.TryParse(uid, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var u)
-                        ? u
-                        : throw new ArgumentException($"--exclude-uid '{uid}' is not a UID (decimal digits)."));
-                    break;
-                case "--max-file-size":
-                    c.MaxFileSize = ParseSize(Value());
-                    break;
-                case "--scanner":
-                    c.Scanner = Value();
-                    if (c.Scanner is not ("builtin" or "clamd" or "allow-all"))
-                    {
-                        throw new ArgumentException($"--scanner '{c.Scanner}' is not one of builtin, clamd, allow-all.");
-                    }
-
-                    break;
-                case "--clamd": c.Clamd = Value(); break;
-                case "--wait":
-                    var wait = Value();
-                    c.Wait = uint.TryParse(wait, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds <= 3600
-                        ? TimeSpan.FromSeconds(seconds)
-                        : throw new ArgumentException($"--wait '{wait}' is not a number of seconds from 0 to 3600.");
-                    break;
-                case "--signatures": c.Signatures.Add(Value()); break;
-                case "--json": c.Json = true; break;
-                case "--no-cache": c.NoCache = true; break;
-                case "--quiet": c.Quiet = true; break;
-                case "--help" or "-h": c.Help = true; break;
-                default: throw new ArgumentException($"Unknown argument '{arg}'.");
-            }
+            root.Options.Remove(option); // ours also names clamd's version, which needs the other flags
         }
 
-        if (c.Scanner is "builtin" or "allow-all" && c.Clamd is not null)
+        Option[] options = [ConfigOption, IncludeOption, ExcludeOption, MountOption, PreventionOption, ExtraScanningOption, DisableDddOption, ExcludeUidOption, MaxFileSizeOption, ScannerOption, ClamdOption, WaitOption, SignaturesOption, JsonOption, NoCacheOption, QuietOption, LogOption, StatusIntervalOption, VersionOption];
+        foreach (var option in options)
         {
-            throw new ArgumentException($"--clamd applies to the clamd scanner, not to --scanner {c.Scanner}.");
+            root.Options.Add(option);
         }
 
-        if (c.Scanner is "clamd" or "allow-all" && c.Signatures.Count > 0)
-        {
-            throw new ArgumentException($"--signatures applies to the built-in scanner, not to --scanner {c.Scanner}.");
-        }
+        root.Validators.Add(CheckCombinations);
+        root.SetAction((result, cancellationToken) => monitor(From(result), cancellationToken));
 
-        return c;
+        var check = new Command("check-config", "Prints the effective plan of a clamd.conf and every diagnostic with its code; exits 1 when there are errors. Reading it fails with the file, line and directive named.");
+        check.Arguments.Add(CheckConfigFile);
+        check.SetAction(result => checkConfig(result.GetValue(CheckConfigFile)!, result.GetValue(JsonOption)));
+        root.Subcommands.Add(check);
+        return root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
     }
 
     /// <summary>
@@ -136,9 +173,6 @@ internal sealed class CommandLine
     /// </summary>
     public string ChooseScanner(ClamdConf? conf) =>
         Scanner ?? (Clamd is not null || conf?.LocalSocket is not null || conf?.TcpSocket is not null ? "clamd" : "builtin");
-
-    /// <summary>The clamd.conf clamonacc reads when it is given neither a configuration nor paths to watch.</summary>
-    public const string SystemConfig = "/etc/clamav/clamd.conf";
 
     /// <summary>
     /// The clamd.conf to read: --config; else, with no --include and no --mount either, <see cref="SystemConfig"/> if it
@@ -179,16 +213,88 @@ internal sealed class CommandLine
         }
     }
 
-    /// <summary>A SIZE exactly as clamd.conf reads it (digits with an optional K, M or G).</summary>
-    private static long ParseSize(string value)
+    private static Option<string[]> Many(string name, string helpName, string description) => new(name)
+    {
+        HelpName = helpName,
+        Description = description + " May be given more than once.",
+        Arity = ArgumentArity.OneOrMore,
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static CommandLine From(ParseResult r) => new()
+    {
+        ConfigPath = r.GetValue(ConfigOption),
+        Includes = r.GetValue(IncludeOption) ?? [],
+        Excludes = r.GetValue(ExcludeOption) ?? [],
+        Mounts = r.GetValue(MountOption) ?? [],
+        Prevention = r.GetValue(PreventionOption),
+        ExtraScanning = r.GetValue(ExtraScanningOption),
+        DisableDdd = r.GetValue(DisableDddOption),
+        ExcludeUids = [.. (r.GetValue(ExcludeUidOption) ?? []).Select(v => ParseUid(v)!.Value)],
+        MaxFileSize = r.GetValue(MaxFileSizeOption) is { } size ? ParseSize(size) : null,
+        Scanner = r.GetValue(ScannerOption),
+        Clamd = r.GetValue(ClamdOption),
+        Wait = r.GetValue(WaitOption) is { } wait ? ParseSeconds(wait, 0, 3600) : null,
+        Signatures = r.GetValue(SignaturesOption) ?? [],
+        Json = r.GetValue(JsonOption),
+        NoCache = r.GetValue(NoCacheOption),
+        Quiet = r.GetValue(QuietOption),
+        LogPath = r.GetValue(LogOption) is { } log ? Path.GetFullPath(log) : null,
+        StatusInterval = r.GetValue(StatusIntervalOption) is { } interval ? ParseSeconds(interval, 1, 86_400) : null,
+        Version = r.GetValue(VersionOption),
+    };
+
+    /// <summary>Flags that contradict each other, refused before anything starts.</summary>
+    private static void CheckCombinations(CommandResult r)
+    {
+        var scanner = r.GetValue(ScannerOption);
+        if (scanner is "builtin" or "allow-all" && r.GetValue(ClamdOption) is not null)
+        {
+            r.AddError($"--clamd applies to the clamd scanner, not to --scanner {scanner}.");
+        }
+
+        if (scanner is "builtin" or "allow-all" && r.GetValue(WaitOption) is not null)
+        {
+            r.AddError($"--wait applies to the clamd scanner, not to --scanner {scanner}.");
+        }
+
+        if ((scanner is "clamd" or "allow-all" || (scanner is null && r.GetValue(ClamdOption) is not null)) && r.GetValue(SignaturesOption) is { Length: > 0 })
+        {
+            r.AddError($"--signatures applies to the built-in scanner, not to --scanner {scanner ?? "clamd"}.");
+        }
+    }
+
+    private static void Check(OptionResult r, Func<string, string?> error)
+    {
+        foreach (var token in r.Tokens)
+        {
+            if (error(token.Value) is { } message)
+            {
+                r.AddError(message);
+                return;
+            }
+        }
+    }
+
+    private static uint? ParseUid(string value) =>
+        uint.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var uid) ? uid : null;
+
+    private static TimeSpan? ParseSeconds(string value, uint min, uint max) =>
+        uint.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds >= min && seconds <= max ? TimeSpan.FromSeconds(seconds) : null;
+
+    private static string? SizeError(string value)
     {
         try
         {
-            return ClamdConf.Parse($"OnAccessMaxFileSize {value}\n").ToOnAccessOptions().MaxFileSize;
+            ParseSize(value);
+            return null;
         }
         catch (ClamdConfException e)
         {
-            throw new ArgumentException($"--max-file-size: {e.Reason}", e);
+            return $"--max-file-size: {e.Reason}";
         }
     }
+
+    /// <summary>A SIZE exactly as clamd.conf reads it (digits with an optional K, M or G).</summary>
+    private static long ParseSize(string value) => ClamdConf.Parse($"OnAccessMaxFileSize {value}\n").ToOnAccessOptions().MaxFileSize;
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OnAccess;
 using OnAccess.Config;
 
@@ -86,13 +87,26 @@ internal sealed class Output(bool json) : IOnAccessObserver
         }
     }
 
-    public void Stopped(OnAccessStatistics s)
+    /// <summary>The periodic status line (--status-interval): health and the counters.</summary>
+    public void Status(HealthCheckResult health, OnAccessStatistics s) => Counters("status", "status", health, s);
+
+    /// <summary>The last line: the counters, and the health seen just before the monitor stopped.</summary>
+    public void Stopped(OnAccessStatistics s, HealthCheckResult? health) => Counters("stopped", "stopped", health, s);
+
+    private void Counters(string name, string prefix, HealthCheckResult? health, OnAccessStatistics s)
     {
         if (Json)
         {
             WriteJson(w =>
             {
-                w.WriteString("event", "stopped");
+                w.WriteString("event", name);
+                if (health is { } h)
+                {
+                    w.WriteString("health", h.Status.ToString().ToLowerInvariant());
+                    w.WriteString("healthDescription", h.Description);
+                }
+
+                w.WriteNumber("markedDirectories", s.MarkedDirectories);
                 w.WriteNumber("events", s.Events);
                 w.WriteNumber("scans", s.Scans);
                 w.WriteNumber("allowed", s.Allowed);
@@ -111,7 +125,8 @@ internal sealed class Output(bool json) : IOnAccessObserver
         }
         else
         {
-            WriteLine($"stopped: {s.Events} events, {s.Scans} scans, {s.Allowed} allowed, {s.Denied} denied, {s.Infected} infected, {s.Errors} errors, {s.Timeouts} timeouts, {s.Skipped} skipped, {s.QueueFull} queue-full, {s.Unscanned} unscanned, {s.Overflows} overflows, {s.UnprotectedDirectories} directories unprotected, {s.HungScans} hung scans");
+            var state = health is { } h ? $"{h.Status.ToString().ToLowerInvariant()} ({h.Description}); " : string.Empty;
+            WriteLine($"{prefix}: {state}{s.Events} events, {s.Scans} scans, {s.Allowed} allowed, {s.Denied} denied, {s.Infected} infected, {s.Errors} errors, {s.Timeouts} timeouts, {s.Skipped} skipped, {s.QueueFull} queue-full, {s.Unscanned} unscanned, {s.Overflows} overflows, {s.UnprotectedDirectories} directories unprotected, {s.HungScans} hung scans");
         }
     }
 

@@ -124,7 +124,7 @@ internal sealed class MonitorHealth
 
         return unhealthy.Count > 0 ? HealthCheckResult.Unhealthy(string.Join("; ", unhealthy.Concat(degraded)), data: data)
             : degraded.Count > 0 ? HealthCheckResult.Degraded(string.Join("; ", degraded), data: data)
-            : HealthCheckResult.Healthy($"protecting {s.MarkedDirectories} directories", data);
+            : HealthCheckResult.Healthy($"protecting {s.MarkedDirectories} {(s.MarkedDirectories == 1 ? "directory" : "directories")}", data);
     }
 
     private static async Task<HealthCheckResult> CheckScannerAsync(IHealthCheck scanner, CancellationToken cancellationToken)

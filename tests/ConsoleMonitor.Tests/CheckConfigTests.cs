@@ -106,7 +106,8 @@ public sealed class CheckConfigTests
 
         var text = await MonitorProcess.RunAsync("check-config", conf);
         Assert.Equal(1, text.ExitCode);
-        Assert.Contains($"{conf}:2: OnAccessMaxThreads:", text.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"{conf}:2: OnAccessMaxThreads:", text.StdErr, StringComparison.Ordinal); // an error, on stderr
+        Assert.Equal(string.Empty, text.StdOut);
     }
 
     /// <summary>

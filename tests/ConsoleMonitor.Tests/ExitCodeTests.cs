@@ -6,32 +6,42 @@ namespace ConsoleMonitor.Tests;
 [Collection(nameof(MonitorCollection))]
 public sealed class ExitCodeTests
 {
+    /// <summary>--help documents every flag, the directive it sets, the exit codes and the signals.</summary>
     [Theory]
     [InlineData("--help")]
     [InlineData("-h")]
-    public async Task Help_prints_the_usage_and_exits_0(string flag)
+    public async Task Help_documents_every_flag_and_exits_0(string flag)
     {
         var result = await MonitorProcess.RunAsync(flag);
         Assert.Equal(0, result.ExitCode);
-        Assert.StartsWith("Usage:", result.StdOut, StringComparison.Ordinal);
-        Assert.Contains("[--exclude-uid N]", result.StdOut, StringComparison.Ordinal);
-        Assert.Contains("check-config FILE", result.StdOut, StringComparison.Ordinal);
+        Assert.Contains("Usage:", result.StdOut, StringComparison.Ordinal);
+        string[] flags = ["--config", "--include", "--exclude", "--mount", "--prevention", "--extra-scanning", "--disable-ddd", "--exclude-uid", "--max-file-size", "--scanner", "--clamd", "--wait", "--signatures", "--json", "--no-cache", "--quiet", "--log", "--status-interval", "--version", "check-config"];
+        Assert.All(flags, f => Assert.Contains("  " + f + " ", result.StdOut, StringComparison.Ordinal));
+        string[] directives = ["OnAccessIncludePath", "OnAccessExcludePath", "OnAccessMountPath", "OnAccessPrevention", "OnAccessExtraScanning", "OnAccessDisableDDD", "OnAccessExcludeUID", "OnAccessMaxFileSize"];
+        Assert.All(directives, d => Assert.Contains(d, result.StdOut, StringComparison.Ordinal));
+        Assert.Contains("Exit codes: 0", result.StdOut, StringComparison.Ordinal);
+        Assert.Contains("SIGHUP", result.StdOut, StringComparison.Ordinal);
         Assert.Equal(string.Empty, result.StdErr);
     }
 
     [Theory]
-    [InlineData("Unknown argument '--bogus'.", "--bogus")]
-    [InlineData("--include needs a value.", "--include")]
-    [InlineData("--include needs a value.", "--prevention", "--include")]
+    [InlineData("Unrecognized command or argument '--bogus'.", "--bogus")]
+    [InlineData("Required argument missing for option: '--include'.", "--include")]
+    [InlineData("Required argument missing for option: '--include'.", "--prevention", "--include")]
     [InlineData("--scanner 'magic' is not one of builtin, clamd, allow-all.", "--scanner", "magic")]
     [InlineData("--exclude-uid '-5' is not a UID (decimal digits).", "--exclude-uid", "-5")]
     [InlineData("--max-file-size: ", "--max-file-size", "5X")]
+    [InlineData("--wait '3601' is not a number of seconds from 0 to 3600.", "--wait", "3601")]
+    [InlineData("--status-interval '0' is not a number of seconds from 1 to 86400.", "--status-interval", "0")]
+    [InlineData("Required argument missing for command: 'check-config'.", "check-config")]
+    [InlineData("Unrecognized command or argument '--prevention'.", "check-config", "/etc/hostname", "--prevention")] // a monitor flag check-config would ignore
+    [InlineData("Unrecognized command or argument '@args'.", "@args")] // no response files: an argument is what it says
     public async Task Bad_arguments_exit_2_naming_the_argument_before_anything_starts(string message, params string[] args)
     {
         var result = await MonitorProcess.RunAsync(args);
         Assert.Equal(2, result.ExitCode);
         Assert.StartsWith(message, result.StdErr, StringComparison.Ordinal);
-        Assert.Contains("Usage:", result.StdErr, StringComparison.Ordinal);
+        Assert.Contains("--help explains every flag", result.StdErr, StringComparison.Ordinal);
         Assert.Equal(string.Empty, result.StdOut); // no ready line: nothing was started
     }
 

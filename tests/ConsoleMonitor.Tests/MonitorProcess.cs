@@ -66,6 +66,13 @@ internal sealed class MonitorProcess : IAsyncDisposable
     public static MonitorProcess StartWithFileOver(string source, string target, params string[] args) =>
         new(KernelTestSupport.StartIn(null, "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", "mount --bind \"$1\" \"$2\" && shift 2 && exec dotnet \"$@\"", "sh", source, target, Dll, .. args, "--json"]));
 
+    /// <summary>Starts it (--json) with these environment variables added (NOTIFY_SOCKET, WATCHDOG_USEC, ...).</summary>
+    public static MonitorProcess StartWithEnvironment(IEnumerable<string> variables, params string[] args) => StartUnder(["/usr/bin/env", .. variables], args);
+
+    /// <summary>Starts it (--json) through <paramref name="wrapper"/>, a program that ends by running the command it is given (env, setpriv).</summary>
+    public static MonitorProcess StartUnder(IReadOnlyList<string> wrapper, params string[] args) =>
+        new(KernelTestSupport.StartIn(null, wrapper[0], [.. wrapper.Skip(1), "dotnet", Dll, .. args, "--json"]));
+
     /// <summary>Starts it without --json: the lines a person reads.</summary>
     public static MonitorProcess StartText(params string[] args) => new(KernelTestSupport.StartIn(null, "dotnet", [Dll, .. args]));
 
@@ -133,6 +140,9 @@ internal sealed class MonitorProcess : IAsyncDisposable
         Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/kill", "-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture))).ExitCode);
 
     /// <summary>The signal (SIGTERM unless told), then the "stopped" line and the exit code.</summary>
+    /// <summary>What it wrote on stderr (once it has exited).</summary>
+    public Task<string> StdErrAsync() => _stderr.WaitAsync(KernelTestSupport.Timeout);
+
     public async Task<(JsonElement Stopped, int ExitCode)> StopAsync(string signal = "TERM")
     {
         await SignalAsync(signal);

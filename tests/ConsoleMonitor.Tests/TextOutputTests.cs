@@ -35,7 +35,7 @@ public sealed class TextOutputTests
 
         var (stopped, exit) = await monitor.StopTextAsync("INT");
         Assert.Equal(0, exit);
-        var fields = Regex.Match(stopped, @"^stopped: (\d+) events, (\d+) scans, (\d+) allowed, (\d+) denied, (\d+) infected, (\d+) errors, (\d+) timeouts, (\d+) skipped, (\d+) queue-full, (\d+) unscanned, (\d+) overflows, (\d+) directories unprotected, (\d+) hung scans$");
+        var fields = Regex.Match(stopped, @"^stopped: healthy \(protecting 1 directory\); (\d+) events, (\d+) scans, (\d+) allowed, (\d+) denied, (\d+) infected, (\d+) errors, (\d+) timeouts, (\d+) skipped, (\d+) queue-full, (\d+) unscanned, (\d+) overflows, (\d+) directories unprotected, (\d+) hung scans$");
         Assert.True(fields.Success, stopped);
         var n = fields.Groups.Values.Skip(1).Select(g => long.Parse(g.Value, CultureInfo.InvariantCulture)).ToArray();
         Assert.True(n[0] >= 3, $"events: {n[0]}");
