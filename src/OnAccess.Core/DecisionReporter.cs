@@ -27,7 +27,7 @@ internal sealed class DecisionReporter : IAsyncDisposable
     private readonly Histogram<double> _scanDuration;
     private readonly long[] _byDecision = new long[Decisions * Reasons];
     private readonly CancellationTokenSource _stopping = new();
-    private readonly bool _denyOnError;
+    private volatile bool _denyOnError;
     private Task? _delivery;
     private long _events, _scans, _infected, _errors, _timeouts, _late, _hungTotal, _overflows, _kernelDenied, _observerDrops, _cacheResets, _groupRestarts, _extraScanFailures;
 
@@ -57,6 +57,12 @@ internal sealed class DecisionReporter : IAsyncDisposable
     public bool WantsUser => _observers.Length > 0 || _logger.IsEnabled(LogLevel.Warning);
 
     public Meter Meter => _meter;
+
+    /// <summary>OnAccessDenyOnError, for the log's wording (a reload may change it).</summary>
+    public bool DenyOnError
+    {
+        set => _denyOnError = value;
+    }
 
     /// <summary>Publishes the gauges of the parts that own them (queue depth, scans running and hung, directories unprotected).</summary>
     public void ObserveGauges(Func<long> queueDepth, Func<long> inFlight, Func<long> hung, Func<long> unprotected)

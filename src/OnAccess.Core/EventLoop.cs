@@ -46,6 +46,7 @@ internal sealed class EventLoop
     private int _rescuerAwake;
     private long _rescues;
     private long _reads;
+    private long _decided;
     private volatile bool _stopping;
 
     /// <param name="state">The group to read, and what the fast path needs of it.</param>
@@ -98,6 +99,26 @@ internal sealed class EventLoop
         return !ReadingStopped.IsCompleted;
     }
 
+    /// <summary>
+    /// Waits (at most <paramref name="bound"/>) until every event the kernel had queued for this group when it was
+    /// called has been read and decided: before a group is retired, so that no open it alone held (queued before its
+    /// successor's marks were in place) is allowed as if the successor held it.
+    /// </summary>
+    public async Task DecideQueuedAsync(TimeSpan bound)
+    {
+        var until = Stopwatch.GetTimestamp() + (long)(bound.TotalSeconds * Stopwatch.Frequency);
+        while (HasPendingEvents() && !ReadingStopped.IsCompleted && Stopwatch.GetTimestamp() < until)
+        {
+            await Task.Delay(1, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var read = Reads;
+        while (Interlocked.Read(ref _decided) < read && !ReadingStopped.IsCompleted && Stopwatch.GetTimestamp() < until)
+        {
+            await Task.Delay(1, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
     private bool HasPendingEvents()
     {
         try
@@ -126,6 +147,7 @@ internal sealed class EventLoop
             {
                 // Every event of the batch is decided (and a scan's deadline started) before any scan runs here: an
                 // event read behind a scan that blocks would otherwise wait for it, unseen by its deadline.
+                var decided = batch.Count > 0;
                 for (var i = 0; i < batch.Count; i++)
                 {
                     var e = batch[i];
@@ -137,6 +159,11 @@ internal sealed class EventLoop
                 }
 
                 batch.Clear();
+                if (decided)
+                {
+                    Interlocked.Increment(ref _decided); // pairs with the read's count (see DecideQueuedAsync)
+                }
+
                 for (var i = 0; i < scans.Count; i++)
                 {
                     // The last one may run on this awake thread (the rescuer reads meanwhile); the others go to the pool.
@@ -274,6 +301,7 @@ internal sealed class EventLoop
                     Interlocked.Increment(ref _rescues);
                     while (Volatile.Read(ref _scanning) == current && TryRead(batch, TickMilliseconds))
                     {
+                        var decided = batch.Count > 0;
                         for (var i = 0; i < batch.Count; i++)
                         {
                             var e = batch[i];
@@ -285,6 +313,10 @@ internal sealed class EventLoop
                         }
 
                         batch.Clear();
+                        if (decided)
+                        {
+                            Interlocked.Increment(ref _decided);
+                        }
                     }
 
                     seen = 0;

@@ -130,6 +130,31 @@ internal sealed class GroupRotation : IDisposable
         }
     }
 
+    /// <summary>
+    /// Hands over to another engine whose groups hold every open this one should still see: the current group is
+    /// retired (its new events are allowed at once), the accesses it admitted are decided (bounded, as in a regroup),
+    /// and then it closes; no group is started after this.
+    /// </summary>
+    public async Task HandOverAsync()
+    {
+        await _gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            _stopped = true;
+            await _stopping.CancelAsync().ConfigureAwait(false);
+            if (_marks.Current is { } current)
+            {
+                await RetireAsync(current).ConfigureAwait(false);
+            }
+
+            await _watching.ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     public void Dispose()
     {
         _stopping.Dispose();
@@ -176,20 +201,35 @@ internal sealed class GroupRotation : IDisposable
                 Log.EventLoopFailed(_logger, e);
             }
 
-            old.Retired = true;
-            var until = Environment.TickCount64 + (long)_drainBound.TotalMilliseconds;
-            while (Volatile.Read(ref old.Pending) > 0 && Environment.TickCount64 < until)
-            {
-                await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            old.Group.Dispose();
-            await old.Consumer.ConfigureAwait(false);
+            await RetireAsync(old).ConfigureAwait(false);
         }
         finally
         {
             _gate.Release();
         }
+    }
+
+    /// <summary>
+    /// Retires a group whose opens another group holds too (every mark of the successor is in place): what the kernel
+    /// queued for it before is read and decided as usual first; then its new events are allowed at once; it waits
+    /// (bounded) for what it admitted, and closes.
+    /// </summary>
+    private async Task RetireAsync(GroupState old)
+    {
+        if (old.Loop is { } loop)
+        {
+            await loop.DecideQueuedAsync(_drainBound).ConfigureAwait(false);
+        }
+
+        old.Retired = true;
+        var until = Environment.TickCount64 + (long)_drainBound.TotalMilliseconds;
+        while (Volatile.Read(ref old.Pending) > 0 && Environment.TickCount64 < until)
+        {
+            await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        old.Group.Dispose();
+        await old.Consumer.ConfigureAwait(false);
     }
 
     private async Task WatchAsync()

@@ -17,6 +17,24 @@ public interface IOnAccessMonitor
     /// <exception cref="UnauthorizedAccessException">The process lacks CAP_SYS_ADMIN.</exception>
     Task StartAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Applies a new configuration without a gap: its plan is resolved (an invalid one is refused with its
+    /// diagnostics, and the running configuration stays), a whole new engine is started beside the running one with
+    /// every new mark in place, and only then does the old one let go (its admitted accesses decided first). At no
+    /// instant is an open protected less than both configurations would protect it. What changed is logged (event 34)
+    /// and returned; nothing changed, nothing is done.
+    /// </summary>
+    /// <param name="options">The new on-access directives.</param>
+    /// <param name="source">The clamd.conf they came from, so diagnostics can name its lines.</param>
+    /// <param name="scanner">A new scanner (for example clamd at other endpoints), made ready before it is used; null
+    /// keeps the current one. The caller still owns the scanner it replaces.</param>
+    /// <param name="cancellationToken">Aborts the reload (the running configuration stays).</param>
+    /// <returns>The changes, by directive.</returns>
+    /// <exception cref="OnAccessPlanException">The new configuration has errors (each names its directive); nothing changed.</exception>
+    /// <exception cref="IOException">The new marks could not be put (a watch limit, say), or the new scanner is not ready; nothing changed.</exception>
+    /// <exception cref="InvalidOperationException">The monitor is not running.</exception>
+    Task<IReadOnlyList<OnAccessPlanChange>> ReloadAsync(OnAccessOptions options, ClamdConf? source = null, IScanner? scanner = null, CancellationToken cancellationToken = default);
+
     /// <summary>Closes the fanotify group first (the kernel allows every pending access), then drains the workers.</summary>
     /// <param name="cancellationToken">Stops waiting for the workers.</param>
     /// <returns>A task that completes when monitoring has stopped.</returns>

@@ -73,4 +73,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 33, Level = LogLevel.Warning, Message = "Extra scanning of {Path} failed: {Reason}")]
     public static partial void ExtraScanFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 34, Level = LogLevel.Information, Message = "Reloaded: {Directive} was {Before}, is {After}; the new marks were in place before the old ones went")]
+    public static partial void Reloaded(ILogger logger, string directive, string before, string after);
+
+    [LoggerMessage(EventId = 35, Level = LogLevel.Error, Message = "Reload refused, the running configuration stays: {Reason}")]
+    public static partial void ReloadRefused(ILogger logger, string reason);
 }

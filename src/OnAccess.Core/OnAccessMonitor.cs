@@ -5,7 +5,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OnAccess.Config;
 using OnAccess.Fanotify;
 using OnAccess.Inotify;
-using OnAccess.Text;
 
 namespace OnAccess;
 
@@ -28,21 +27,16 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private readonly OnAccessOptions _options;
     private readonly ClamdConf? _source;
     private readonly IScanner _scanner;
-    private readonly OnAccessEngineOptions _engine;
+    private readonly OnAccessEngineOptions _engineOptions;
     private readonly IOnAccessObserver[] _observers;
     private readonly ILogger _logger;
     private readonly ILoggerFactory _loggerFactory;
-    private readonly ISignatureGeneration? _generations;
     private readonly IMeterFactory? _meterFactory;
     private readonly OnAccessPlan? _resolved;
-    private DecisionReporter? _reporter;
-    private CleanVerdicts? _verdicts;
-    private ScanDispatcher? _dispatcher;
-    private MarkSet? _marks;
-    private GroupRotation? _groups;
-    private DirectoryTree? _tree;
-    private Task _treeNotices = Task.CompletedTask;
     private readonly MonitorHealth _health = new();
+    private readonly SemaphoreSlim _reloading = new(1, 1);
+    private DecisionReporter? _reporter;
+    private volatile MonitorEngine? _engine;
     private int _state; // 0 new, 1 started, 2 stopped
     private volatile bool _running; // started (every mark in place) and not stopping
 
@@ -67,12 +61,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(scanner);
         _options = options;
         _scanner = scanner;
-        _engine = engine ?? new OnAccessEngineOptions();
+        _engineOptions = engine ?? new OnAccessEngineOptions();
         _observers = [.. observers ?? []];
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<OnAccessMonitor>();
         _source = source;
-        _generations = scanner as ISignatureGeneration;
         _meterFactory = meterFactory;
         _resolved = plan;
     }
@@ -94,13 +87,13 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     internal static readonly TimeSpan StopBound = TimeSpan.FromSeconds(1);
 
     /// <summary>The group whose events are decided now (tests).</summary>
-    internal FanotifyGroup? CurrentGroup => _marks?.Current?.Group;
+    internal FanotifyGroup? CurrentGroup => _engine?.Marks?.Current?.Group;
 
     /// <summary>The directory tracker (tests).</summary>
-    internal DirectoryTree? Tree => _tree;
+    internal DirectoryTree? Tree => _engine?.Tree;
 
     /// <summary>How often the event loop's rescuer read in place of a scan that held the reader (tests, diagnostics).</summary>
-    internal long Rescues => _marks?.Current?.Loop?.Rescues ?? 0;
+    internal long Rescues => _engine?.Marks?.Current?.Loop?.Rescues ?? 0;
 
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -132,67 +125,99 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             await readiness.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false); // before any open is held
         }
 
-        var policy = AccessPolicy.Create(plan, _engine.QueueFullDecision, _logger);
-        var mask = MarkSet.MaskFor(plan, _engine, _logger);
-        var version = typeof(OnAccessMonitor).Assembly.GetName().Version?.ToString();
-        var meter = _meterFactory?.Create(new MeterOptions(MeterName) { Version = version }) ?? new Meter(MeterName, version);
-        _reporter = new DecisionReporter(_observers, _logger, _engine.ObserverQueueCapacity, plan.DenyOnError, meter, ownsMeter: _meterFactory is null);
-        _verdicts = new CleanVerdicts(_engine.CacheCapacity, _engine.KernelCache ? _engine.KernelCacheCapacity : 0, mask & (FanotifyEvents.OpenPermission | FanotifyEvents.OpenExecPermission | FanotifyEvents.AccessPermission), _logger);
-        _dispatcher = new ScanDispatcher(_scanner, plan, _engine.QueueCapacity, policy, _verdicts, _reporter, () => _generations?.Generation ?? 0);
-        var fastPath = new FastPath(policy, _verdicts, _dispatcher, _reporter);
-        var groupOptions = new FanotifyGroupOptions
-        {
-            Class = plan.Prevention ? FanotifyClass.Content : FanotifyClass.Notification,
-            ReportPidFd = FanotifyCapabilities.Current.PidFd && (policy.UsesUserId || _reporter.WantsUser),
-            ReadBufferSize = ReadBufferSize,
-        };
-        _marks = new MarkSet(plan, groupOptions, mask, _loggerFactory, new ExtraScans(plan, _dispatcher, _reporter, _logger).Submit);
-        _groups = new GroupRotation(_marks, fastPath, _dispatcher, _verdicts, _reporter, _generations, plan.ScanTimeout + TimeSpan.FromSeconds(1), _logger);
+        _reporter = CreateReporter(plan);
+        _engine = MonitorEngine.Start(plan, _scanner, _engineOptions, _reporter, _loggerFactory, _logger, cancellationToken);
+        StartReporting(_reporter);
+        _engine.Run();
+        _running = true;
+        var (mode, marked) = (plan.Mode.ToString(), _engine.MarkedDirectories);
+        Log.Started(_logger, mode, plan.Prevention, plan.DynamicDirectoryDetermination, marked);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<OnAccessPlanChange>> ReloadAsync(OnAccessOptions options, ClamdConf? source = null, IScanner? scanner = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return ReloadAsync(OnAccessPlan.Resolve(options, source), scanner, cancellationToken);
+    }
+
+    /// <summary>Applies a plan resolved already (by the host's options validation).</summary>
+    internal async Task<IReadOnlyList<OnAccessPlanChange>> ReloadAsync(OnAccessPlan plan, IScanner? scanner, CancellationToken cancellationToken)
+    {
+        await _reloading.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            _marks.ChooseWholeFilesystems();
-            var group = _groups.Start(_groups.Generation);
-            _marks.Use(group);
-            if (plan.Mode == OnAccessMode.IncludePaths && plan.DynamicDirectoryDetermination)
+            if (Volatile.Read(ref _state) != 1 || Plan is not { } old)
             {
-                _tree = new DirectoryTree(
-                    new DirectoryTreeOptions
-                    {
-                        Roots = [.. plan.Roots.Select(r => new DirectoryTreeRoot(r.Path, r.Recursive))],
-                        ExcludePaths = [.. plan.ExcludePaths],
-                        ReportFiles = plan.ExtraScanning,
-                        Handler = _marks,
-                    },
-                    _loggerFactory.CreateLogger<DirectoryTree>());
-                _groups.Tree = _tree;
-                _tree.Start(); // every directory is marked through its own descriptor before this returns
-            }
-            else
-            {
-                _marks.MarkRoots(group);
+                throw new InvalidOperationException("Only a running monitor can be reloaded.");
             }
 
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-        catch
-        {
-            _marks.Current?.Group.Dispose();
-            _tree?.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            _verdicts.Dispose();
-            throw;
-        }
+            var errors = plan.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+            if (errors.Count > 0)
+            {
+                var refused = new OnAccessPlanException(errors);
+                Log.ReloadRefused(_logger, refused.Message);
+                throw refused;
+            }
 
-        _reporter.ObserveGauges(() => _dispatcher.QueueDepth, () => _dispatcher.InFlight, () => _dispatcher.Hung, () => _tree?.UnprotectedCount ?? 0);
-        _reporter.Start();
-        _groups.WatchGenerations();
-        if (_tree is not null)
-        {
-            _treeNotices = Task.Run(ConsumeTreeAsync, CancellationToken.None);
-        }
+            var current = _engine;
+            var nextScanner = scanner ?? current?.Scanner ?? _scanner;
+            var changes = OnAccessPlanChange.Between(old, plan, !ReferenceEquals(nextScanner, current?.Scanner ?? _scanner));
+            if (changes.Count == 0)
+            {
+                return changes;
+            }
 
-        _running = true;
-        var (mode, marked) = (plan.Mode.ToString(), MarkedDirectories);
-        Log.Started(_logger, mode, plan.Prevention, plan.DynamicDirectoryDetermination, marked);
+            LogDiagnostics(plan);
+            MonitorEngine next;
+            try
+            {
+                if (plan.Enabled && nextScanner is IScannerReadiness readiness && !ReferenceEquals(nextScanner, current?.Scanner))
+                {
+                    await readiness.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                _reporter ??= CreateReporter(plan); // started disabled: nothing was reported yet
+                next = MonitorEngine.Start(plan, nextScanner, _engineOptions, _reporter, _loggerFactory, _logger, cancellationToken); // every new mark in place
+            }
+            catch (Exception e)
+            {
+                Log.ReloadRefused(_logger, e.Message); // the new engine cleaned up after itself; the running one stays
+                throw;
+            }
+
+            _reporter.DenyOnError = plan.DenyOnError;
+            if (current is null)
+            {
+                StartReporting(_reporter);
+            }
+
+            _engine = next;
+            Plan = plan;
+            next.Run();
+            if (current is not null)
+            {
+                // Only now does the old engine let go: retired, its admitted accesses decided, then closed.
+                var abandoned = await current.StopAsync(handOver: true, StopBound, CancellationToken.None).ConfigureAwait(false);
+                if (abandoned > 0)
+                {
+                    Log.ScansAbandoned(_logger, abandoned);
+                }
+
+                current.Dispose();
+            }
+
+            foreach (var change in changes)
+            {
+                Log.Reloaded(_logger, change.Directive, change.Before ?? "(none)", change.After ?? "(none)");
+            }
+
+            return changes;
+        }
+        finally
+        {
+            _reloading.Release();
+        }
     }
 
     /// <inheritdoc />
@@ -209,29 +234,17 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
 
         _running = false;
-
+        await _reloading.WaitAsync(CancellationToken.None).ConfigureAwait(false); // a reload under way finishes first
         try
         {
-            if (_groups is not null)
+            if (_engine is { } engine)
             {
-                await _groups.StopAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            if (_tree is not null)
-            {
-                await _tree.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (_dispatcher is not null)
-            {
-                var abandoned = await _dispatcher.StopAsync(StopBound).ConfigureAwait(false);
+                var abandoned = await engine.StopAsync(handOver: false, StopBound, cancellationToken).ConfigureAwait(false);
                 if (abandoned > 0)
                 {
                     Log.ScansAbandoned(_logger, abandoned);
                 }
             }
-
-            await _treeNotices.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -239,11 +252,12 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
         finally
         {
-            _verdicts?.Dispose();
             if (_reporter is not null)
             {
                 await _reporter.DisposeAsync().ConfigureAwait(false);
             }
+
+            _reloading.Release();
         }
 
         Log.Stopped(_logger);
@@ -252,15 +266,16 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// <inheritdoc />
     public OnAccessStatistics GetStatistics()
     {
+        var engine = _engine;
         var statistics = new OnAccessStatistics
         {
-            MarkedDirectories = MarkedDirectories,
-            QueueDepth = _dispatcher?.QueueDepth ?? 0,
-            ScansInFlight = _dispatcher?.InFlight ?? 0,
-            HungScans = _dispatcher?.Hung ?? 0,
-            UnprotectedDirectories = _tree?.UnprotectedCount ?? 0,
-            ProtectionFailures = _tree?.WatchFailureCount ?? 0,
-            KernelCachedFiles = _verdicts?.KernelCached ?? 0,
+            MarkedDirectories = engine?.MarkedDirectories ?? 0,
+            QueueDepth = engine?.Dispatcher?.QueueDepth ?? 0,
+            ScansInFlight = engine?.Dispatcher?.InFlight ?? 0,
+            HungScans = engine?.Dispatcher?.Hung ?? 0,
+            UnprotectedDirectories = engine?.Tree?.UnprotectedCount ?? 0,
+            ProtectionFailures = engine?.Tree?.WatchFailureCount ?? 0,
+            KernelCachedFiles = engine?.Verdicts?.KernelCached ?? 0,
         };
         return _reporter?.Fill(statistics) ?? statistics;
     }
@@ -276,15 +291,28 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
-        _dispatcher?.Dispose();
-        _groups?.Dispose();
+        _engine?.Dispose();
     }
 
-    private MonitorHealth.Facts HealthFacts() =>
-        new(_running, Plan?.Enabled ?? false, _marks?.Current?.Loop, GetStatistics(), _engine.QueueCapacity, _scanner as IHealthCheck);
+    private DecisionReporter CreateReporter(OnAccessPlan plan)
+    {
+        var version = typeof(OnAccessMonitor).Assembly.GetName().Version?.ToString();
+        var meter = _meterFactory?.Create(new MeterOptions(MeterName) { Version = version }) ?? new Meter(MeterName, version);
+        return new DecisionReporter(_observers, _logger, _engineOptions.ObserverQueueCapacity, plan.DenyOnError, meter, ownsMeter: _meterFactory is null);
+    }
 
-    /// <summary>Directories protected now: tracked ones (each marked, or on a whole filesystem's mark), or the roots.</summary>
-    private long MarkedDirectories => _tree?.DirectoryCount ?? _marks?.MarkedRoots ?? 0;
+    /// <summary>The gauges read whichever engine runs now.</summary>
+    private void StartReporting(DecisionReporter reporter)
+    {
+        reporter.ObserveGauges(() => _engine?.Dispatcher?.QueueDepth ?? 0, () => _engine?.Dispatcher?.InFlight ?? 0, () => _engine?.Dispatcher?.Hung ?? 0, () => _engine?.Tree?.UnprotectedCount ?? 0);
+        reporter.Start();
+    }
+
+    private MonitorHealth.Facts HealthFacts()
+    {
+        var engine = _engine;
+        return new(_running, Plan?.Enabled ?? false, engine?.Marks?.Current?.Loop, GetStatistics(), _engineOptions.QueueCapacity, (engine?.Scanner ?? _scanner) as IHealthCheck);
+    }
 
     private void LogDiagnostics(OnAccessPlan plan)
     {
@@ -298,24 +326,6 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             else if (d.Severity == DiagnosticSeverity.Info)
             {
                 Log.PlanInfo(_logger, d.Code, text);
-            }
-        }
-    }
-
-    /// <summary>The tracker's notices: overflows are counted; a directory that left the tree but could not be found
-    /// again to unmark it (a filesystem without file handles) starts a new group, which marks only what is tracked.</summary>
-    private async Task ConsumeTreeAsync()
-    {
-        await foreach (var change in _tree!.Events.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-        {
-            switch (change.Kind)
-            {
-                case DirectoryTreeEventKind.Overflowed:
-                    _reporter!.Overflowed();
-                    break;
-                case DirectoryTreeEventKind.RemovalUncertain:
-                    _ = _groups!.ReplaceAsync("a directory left the tree on a filesystem without file handles: " + DisplayText.Escape(change.Path));
-                    break;
             }
         }
     }

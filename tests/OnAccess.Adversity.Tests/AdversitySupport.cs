@@ -210,3 +210,50 @@ internal sealed class FrozenThread : IDisposable
         }
     }
 }
+
+/// <summary>The attacker program's <c>hammer</c>: opens and reads the paths over and over until stopped.</summary>
+internal sealed class Hammer : IDisposable
+{
+    private readonly System.Diagnostics.Process _process;
+    private readonly Task<string> _output;
+
+    private Hammer(System.Diagnostics.Process process)
+    {
+        _process = process;
+        _output = process.StandardOutput.ReadToEndAsync();
+    }
+
+    public static Hammer Start(params string[] paths)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(Attacker.Path) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+        start.ArgumentList.Add("hammer");
+        foreach (var path in paths)
+        {
+            start.ArgumentList.Add(path);
+        }
+
+        return new Hammer(System.Diagnostics.Process.Start(start)!);
+    }
+
+    /// <summary>Stops it; returns how many opens it made, how many were denied, and the paths it read EICAR from.</summary>
+    public async Task<(long Opens, long Denied, IReadOnlyList<string> ReadEicar)> StopAsync()
+    {
+        _process.StandardInput.Close();
+        var output = await _output.WaitAsync(KernelTestSupport.Timeout);
+        await _process.WaitForExitAsync().WaitAsync(KernelTestSupport.Timeout);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var counts = lines[0].Split(' ');
+        Assert.Equal("opens", counts[0]);
+        return (long.Parse(counts[1], CultureInfo.InvariantCulture), long.Parse(counts[3], CultureInfo.InvariantCulture), [.. lines.Skip(1).Select(l => l["EICAR ".Length..])]);
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+        }
+
+        _process.Dispose();
+    }
+}

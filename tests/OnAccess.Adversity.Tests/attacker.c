@@ -18,6 +18,8 @@
  *   fake-clamd SOCKET PROOF      a clamd impostor: listens on the unix socket SOCKET (mode 0777), answers PING,
  *                                VERSION, FILDES and INSTREAM with "OK", and appends every byte it is given to read
  *                                (through a passed descriptor or streamed) to PROOF; prints "listening"
+ *   hammer PATH...               opens and reads each path in turn, over and over, until its stdin is closed; then
+ *                                prints "opens N denied D read-eicar K" and one "EICAR PATH" line per open that read EICAR
  *   freeze TID                   stops that one thread (ptrace: the rest of its process runs on, as when one call
  *                                hangs), prints "frozen TID", and lets it go when its stdin is closed (or it dies)
  */
@@ -395,6 +397,39 @@ static int freeze(pid_t tid)
     return 0;
 }
 
+static volatile int hammering = 1;
+
+static void *stop_on_eof(void *arg)
+{
+    (void)arg;
+    char c;
+    while (read(0, &c, 1) > 0) { }
+    hammering = 0;
+    return NULL;
+}
+
+static int hammer(int npaths, char **args)
+{
+    char **paths = calloc(npaths, sizeof *paths);
+    for (int i = 0; i < npaths; i++) paths[i] = unescape(args[i]);
+    pthread_t t;
+    pthread_create(&t, NULL, stop_on_eof, NULL);
+    long opens = 0, denied = 0, eicar = 0;
+    char **read_eicar = calloc(1000, sizeof *read_eicar);
+    while (hammering) {
+        for (int i = 0; i < npaths && hammering; i++) {
+            int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+            opens++;
+            if (fd < 0) { if (errno == EPERM) denied++; continue; }
+            if (holds_eicar(fd)) { if (eicar < 1000) read_eicar[eicar] = args[i]; eicar++; }
+            close(fd);
+        }
+    }
+    printf("opens %ld denied %ld read-eicar %ld\n", opens, denied, eicar);
+    for (long i = 0; i < eicar && i < 1000; i++) printf("EICAR %s\n", read_eicar[i]);
+    return 0;
+}
+
 /* Reads one NUL-terminated command; returns its length, or -1 at the end of the connection. */
 static int read_command(int s, char *command, size_t size)
 {
@@ -495,6 +530,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "inodes") && argc == 3) return nftw(argv[2], inode_line, 64, FTW_PHYS);
     if (!strcmp(mode, "deep") && argc == 6) return deep(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5], 1);
     if (!strcmp(mode, "fake-clamd") && argc == 4) return fake_clamd(argv[2], argv[3]);
+    if (!strcmp(mode, "hammer") && argc >= 3) return hammer(argc - 2, argv + 2);
     if (!strcmp(mode, "freeze") && argc == 3) return freeze((pid_t)atoi(argv[2]));
     if (!strcmp(mode, "deepopen") && argc == 5) return deep(argv[2], atoi(argv[3]), atoi(argv[4]), NULL, 0);
     fprintf(stderr, "unknown mode or arguments: %s\n", mode);

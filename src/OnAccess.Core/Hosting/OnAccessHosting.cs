@@ -1,4 +1,7 @@
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Primitives;
 using Microsoft.Extensions.Options;
 using OnAccess.Config;
 
@@ -24,6 +27,13 @@ internal sealed class OnAccessPlanSource(ClamdConfSource? source = null)
     private (OnAccessOptions Options, OnAccessPlan Plan)? _resolved;
 
     public ClamdConf? Conf => source?.Conf;
+
+    /// <summary>
+    /// Set once the monitor runs: from then on a change of the options is validated by the reload, which refuses an
+    /// invalid one and keeps the running configuration. (The options monitor would otherwise throw from inside the
+    /// configuration provider's reload, on the provider's thread, and the change would be neither applied nor reported.)
+    /// </summary>
+    public volatile bool Running;
 
     /// <summary>How many times a plan was resolved (tests: once per host).</summary>
     public int Resolutions { get; private set; }
@@ -55,6 +65,11 @@ internal sealed class OnAccessOptionsValidator(OnAccessPlanSource plans) : IVali
 {
     public ValidateOptionsResult Validate(string? name, OnAccessOptions options)
     {
+        if (plans.Running)
+        {
+            return ValidateOptionsResult.Skip; // a reload: OnAccessHostedService validates it, and refuses it whole
+        }
+
         OnAccessPlan plan;
         try
         {
@@ -72,11 +87,63 @@ internal sealed class OnAccessOptionsValidator(OnAccessPlanSource plans) : IVali
 
 /// <summary>
 /// Starts the monitor in <see cref="StartAsync"/> (before the host reports started, so a missing capability or a bad
-/// directive fails start-up) and stops it first thing on shutdown.
+/// directive fails start-up) and stops it first thing on shutdown. While it runs, a change of the options (a
+/// configuration provider that reloads) is applied with <see cref="OnAccessMonitor.ReloadAsync(OnAccessOptions, ClamdConf?, IScanner?, CancellationToken)"/>:
+/// without a gap, and an invalid one is refused (logged) while the running one stays.
 /// </summary>
-internal sealed class OnAccessHostedService(OnAccessMonitor monitor) : IHostedService
+internal sealed class OnAccessHostedService(
+    OnAccessMonitor monitor,
+    OnAccessPlanSource plans,
+    IOptionsFactory<OnAccessOptions> factory,
+    IEnumerable<IOptionsChangeTokenSource<OnAccessOptions>> changes,
+    ILoggerFactory? loggerFactory = null) : IHostedService, IDisposable
 {
-    public Task StartAsync(CancellationToken cancellationToken) => monitor.StartAsync(cancellationToken);
+    private readonly ILogger _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<OnAccessMonitor>();
+    private IDisposable[] _subscriptions = [];
+    private Task _reload = Task.CompletedTask;
 
-    public Task StopAsync(CancellationToken cancellationToken) => monitor.StopAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await monitor.StartAsync(cancellationToken).ConfigureAwait(false);
+        plans.Running = true;
+        _subscriptions = [.. changes.Where(c => c.Name == Options.DefaultName).Select(c => ChangeToken.OnChange(c.GetChangeToken, OnChanged))];
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        await monitor.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        foreach (var subscription in _subscriptions)
+        {
+            subscription.Dispose();
+        }
+
+        _subscriptions = [];
+    }
+
+    /// <summary>The last reload started (tests).</summary>
+    internal Task LastReload => _reload;
+
+    private void OnChanged() => _reload = ReloadAsync();
+
+    private async Task ReloadAsync()
+    {
+        try
+        {
+            var options = factory.Create(Options.DefaultName);
+            await monitor.ReloadAsync(plans.PlanFor(options), scanner: null, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (ClamdConfException e)
+        {
+            Log.ReloadRefused(_logger, e.Message);
+        }
+        catch (Exception e) when (e is OnAccessPlanException or IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            // Logged by the monitor (event 35); the running configuration stays.
+        }
+    }
 }

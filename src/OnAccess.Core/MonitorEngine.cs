@@ -1,0 +1,176 @@
+using Microsoft.Extensions.Logging;
+using OnAccess.Config;
+using OnAccess.Fanotify;
+using OnAccess.Inotify;
+using OnAccess.Text;
+
+namespace OnAccess;
+
+/// <summary>
+/// What one plan and one scanner make of the monitor: the policy, the caches, the dispatcher, the marks and their
+/// groups, the directory tracker. A reload starts a whole new engine beside the running one (so for a moment both
+/// hold every open either protects) and then hands over: the old one's groups are retired (new events there are
+/// allowed: the new engine holds what it protects), their admitted accesses decided, and only then closed.
+/// </summary>
+internal sealed class MonitorEngine : IDisposable
+{
+    private readonly DecisionReporter _reporter;
+    private readonly ILogger _logger;
+    private Task _treeNotices = Task.CompletedTask;
+
+    private MonitorEngine(OnAccessPlan plan, IScanner scanner, DecisionReporter reporter, ILogger logger)
+    {
+        Plan = plan;
+        Scanner = scanner;
+        _reporter = reporter;
+        _logger = logger;
+    }
+
+    public OnAccessPlan Plan { get; }
+
+    public IScanner Scanner { get; }
+
+    public ScanDispatcher? Dispatcher { get; private set; }
+
+    public CleanVerdicts? Verdicts { get; private set; }
+
+    public MarkSet? Marks { get; private set; }
+
+    public GroupRotation? Groups { get; private set; }
+
+    public DirectoryTree? Tree { get; private set; }
+
+    /// <summary>Directories protected now: tracked ones (each marked, or on a whole filesystem's mark), or the roots.</summary>
+    public long MarkedDirectories => Tree?.DirectoryCount ?? Marks?.MarkedRoots ?? 0;
+
+    /// <summary>
+    /// Builds the engine of <paramref name="plan"/> and puts every mark in place (the tracker walks every root) before
+    /// it returns. A plan that is not enabled makes an engine that holds nothing.
+    /// </summary>
+    public static MonitorEngine Start(OnAccessPlan plan, IScanner scanner, OnAccessEngineOptions engine, DecisionReporter reporter, ILoggerFactory loggerFactory, ILogger logger, CancellationToken cancellationToken)
+    {
+        var built = new MonitorEngine(plan, scanner, reporter, logger);
+        if (plan.Enabled)
+        {
+            built.Build(engine, loggerFactory, cancellationToken);
+        }
+
+        return built;
+    }
+
+    /// <summary>Starts reading the tracker's notices and watching the scanner's signature generation.</summary>
+    public void Run()
+    {
+        Groups?.WatchGenerations();
+        if (Tree is not null)
+        {
+            _treeNotices = Task.Run(ConsumeTreeAsync, CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// Stops: with <paramref name="handOver"/>, the groups are retired first and their admitted accesses decided (a
+    /// new engine holds every open now); without it, they close at once (the kernel allows what they hold). Then the
+    /// tracker stops, and scans still running get at most <paramref name="scanBound"/> once their tokens are cancelled.
+    /// </summary>
+    /// <returns>How many scans were abandoned.</returns>
+    public async Task<long> StopAsync(bool handOver, TimeSpan scanBound, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (Groups is not null)
+            {
+                await (handOver ? Groups.HandOverAsync() : Groups.StopAsync(cancellationToken)).ConfigureAwait(false);
+            }
+
+            if (Tree is not null)
+            {
+                await Tree.DisposeAsync().ConfigureAwait(false);
+            }
+
+            var abandoned = Dispatcher is null ? 0 : await Dispatcher.StopAsync(scanBound).ConfigureAwait(false);
+            await _treeNotices.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return abandoned;
+        }
+        finally
+        {
+            Verdicts?.Dispose(); // the kernel cache's leases go with the group
+        }
+    }
+
+    public void Dispose()
+    {
+        Dispatcher?.Dispose();
+        Groups?.Dispose();
+    }
+
+    private void Build(OnAccessEngineOptions engine, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        var plan = Plan;
+        var generations = Scanner as ISignatureGeneration;
+        var policy = AccessPolicy.Create(plan, engine.QueueFullDecision, _logger);
+        var mask = MarkSet.MaskFor(plan, engine, _logger);
+        Verdicts = new CleanVerdicts(engine.CacheCapacity, engine.KernelCache ? engine.KernelCacheCapacity : 0, mask & (FanotifyEvents.OpenPermission | FanotifyEvents.OpenExecPermission | FanotifyEvents.AccessPermission), _logger);
+        Dispatcher = new ScanDispatcher(Scanner, plan, engine.QueueCapacity, policy, Verdicts, _reporter, () => generations?.Generation ?? 0);
+        var fastPath = new FastPath(policy, Verdicts, Dispatcher, _reporter);
+        var groupOptions = new FanotifyGroupOptions
+        {
+            Class = plan.Prevention ? FanotifyClass.Content : FanotifyClass.Notification,
+            ReportPidFd = FanotifyCapabilities.Current.PidFd && (policy.UsesUserId || _reporter.WantsUser),
+            ReadBufferSize = OnAccessMonitor.ReadBufferSize,
+        };
+        Marks = new MarkSet(plan, groupOptions, mask, loggerFactory, new ExtraScans(plan, Dispatcher, _reporter, _logger).Submit);
+        Groups = new GroupRotation(Marks, fastPath, Dispatcher, Verdicts, _reporter, generations, plan.ScanTimeout + TimeSpan.FromSeconds(1), _logger);
+        try
+        {
+            Marks.ChooseWholeFilesystems();
+            var group = Groups.Start(Groups.Generation);
+            Marks.Use(group);
+            if (plan.Mode == OnAccessMode.IncludePaths && plan.DynamicDirectoryDetermination)
+            {
+                Tree = new DirectoryTree(
+                    new DirectoryTreeOptions
+                    {
+                        Roots = [.. plan.Roots.Select(r => new DirectoryTreeRoot(r.Path, r.Recursive))],
+                        ExcludePaths = [.. plan.ExcludePaths],
+                        ReportFiles = plan.ExtraScanning,
+                        Handler = Marks,
+                    },
+                    loggerFactory.CreateLogger<DirectoryTree>());
+                Groups.Tree = Tree;
+                Tree.Start(); // every directory is marked through its own descriptor before this returns
+            }
+            else
+            {
+                Marks.MarkRoots(group);
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        catch
+        {
+            Marks.Current?.Group.Dispose();
+            Tree?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            Verdicts.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The tracker's notices: overflows are counted; a directory that left the tree but could not be found
+    /// again to unmark it (a filesystem without file handles) starts a new group, which marks only what is tracked.</summary>
+    private async Task ConsumeTreeAsync()
+    {
+        await foreach (var change in Tree!.Events.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            switch (change.Kind)
+            {
+                case DirectoryTreeEventKind.Overflowed:
+                    _reporter.Overflowed();
+                    break;
+                case DirectoryTreeEventKind.RemovalUncertain:
+                    _ = Groups!.ReplaceAsync("a directory left the tree on a filesystem without file handles: " + DisplayText.Escape(change.Path));
+                    break;
+            }
+        }
+    }
+}
