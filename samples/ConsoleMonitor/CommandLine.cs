@@ -144,7 +144,7 @@ internal sealed class CommandLine
     /// <param name="checkConfig">Checks a clamd.conf (path, --json).</param>
     public static ParseResult Parse(string[] args, Func<CommandLine, CancellationToken, Task<int>> monitor, Func<string, bool, int> checkConfig)
     {
-        var root = new RootCommand("On-access scanning with ClamAV's configuration: every open of a protected file is held (--prevention) or reported until the scanner has looked at it. Flags override the clamd.conf directives they name. Exit codes: 0 stopped by SIGINT or SIGTERM, or check-config without errors; 1 check-config found errors; 2 bad arguments or start-up failed. Signals: SIGINT/SIGTERM stop, SIGHUP reopens the --log file.");
+        var root = new RootCommand("On-access scanning with ClamAV's configuration: every open of a protected file is held (--prevention) or reported until the scanner has looked at it. Flags override the clamd.conf directives they name. Exit codes: 0 stopped by SIGINT or SIGTERM, or check-config without errors; 1 check-config found errors; 2 bad arguments or start-up failed. Signals: SIGINT/SIGTERM stop; SIGHUP reads the clamd.conf again and applies it with the flags, without a gap (a reloaded or reload-refused line says what happened), and reopens the --log file.");
         foreach (var option in root.Options.OfType<System.CommandLine.VersionOption>().ToList())
         {
             root.Options.Remove(option); // ours also names clamd's version, which needs the other flags

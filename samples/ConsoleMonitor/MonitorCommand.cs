@@ -40,21 +40,8 @@ internal static class MonitorCommand
             return Fail($"--signatures applies to the built-in scanner, and the scanner is {scanner} (the clamd.conf names clamd's socket; --scanner builtin chooses the built-in one).");
         }
 
-        // One configuration, applied to what is checked here and to the scanner the host builds.
-        void ConfigureClamd(ClamdScannerOptions o)
-        {
-            if (conf is not null)
-            {
-                o.FromClamdConf(conf); // LocalSocket, TCPSocket/TCPAddr, StreamMaxLength, User
-            }
-
-            if (command.Clamd is { } endpoint)
-            {
-                o.Endpoints = [endpoint];
-            }
-
-            o.StartupWait = command.Wait ?? TimeSpan.Zero;
-        }
+        // One configuration, applied to what is checked here and to the scanner the host builds (and at each reload).
+        void ConfigureClamd(ClamdScannerOptions o) => Reloader.ConfigureClamd(o, conf, command);
 
         var clamdOptions = new ClamdScannerOptions();
         ConfigureClamd(clamdOptions);
@@ -78,14 +65,16 @@ internal static class MonitorCommand
             return Fail(e.Message);
         }
 
+        Reloader? reloader = null;
         using (log)
         using (PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
         {
             c.Cancel = true; // SIGHUP must not end the process
             log?.Reopen();
+            Volatile.Read(ref reloader)?.Trigger();
         }))
         {
-            return await RunHostAsync(command, configPath, scanner, clamdOptions, ConfigureClamd, log).ConfigureAwait(false);
+            return await RunHostAsync(command, configPath, scanner, clamdOptions, ConfigureClamd, log, r => Volatile.Write(ref reloader, r)).ConfigureAwait(false);
         }
     }
 
@@ -114,7 +103,7 @@ internal static class MonitorCommand
         }
     }
 
-    private static async Task<int> RunHostAsync(CommandLine command, string? configPath, string scanner, ClamdScannerOptions clamdOptions, Action<ClamdScannerOptions> configureClamd, FileLog? log)
+    private static async Task<int> RunHostAsync(CommandLine command, string? configPath, string scanner, ClamdScannerOptions clamdOptions, Action<ClamdScannerOptions> configureClamd, FileLog? log, Action<Reloader?> running)
     {
         var output = new Output(command.Json);
         // The host would reload appsettings.json on change by watching the working directory with a recursive
@@ -184,7 +173,10 @@ internal static class MonitorCommand
 
         var monitor = host.Services.GetRequiredService<IOnAccessMonitor>();
         output.Ready(monitor.Plan!, monitor.GetStatistics(), scanner, scannerText, configPath);
+        await using var reloader = new Reloader(command, configPath, scanner, [.. clamdOptions.Endpoints], output, monitor);
+        running(reloader);
         await host.WaitForShutdownAsync().ConfigureAwait(false);
+        running(null);
         output.Stopped(monitor.GetStatistics(), host.Services.GetRequiredService<StatusReporter>().Last);
         return 0;
     }

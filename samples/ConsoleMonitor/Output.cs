@@ -87,6 +87,63 @@ internal sealed class Output(bool json) : IOnAccessObserver
         }
     }
 
+    /// <summary>A reload applied (SIGHUP): each change by directive, and what is protected now.</summary>
+    public void Reloaded(IReadOnlyList<OnAccessPlanChange> changes, OnAccessStatistics s, IReadOnlyList<string>? clamd)
+    {
+        if (Json)
+        {
+            WriteJson(w =>
+            {
+                w.WriteString("event", "reloaded");
+                w.WriteStartArray("changes");
+                foreach (var c in changes)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("directive", c.Directive);
+                    w.WriteString("before", c.Before);
+                    w.WriteString("after", c.After);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                if (clamd is not null)
+                {
+                    w.WriteStartArray("clamd");
+                    foreach (var endpoint in clamd)
+                    {
+                        w.WriteStringValue(endpoint);
+                    }
+
+                    w.WriteEndArray();
+                }
+
+                w.WriteNumber("markedDirectories", s.MarkedDirectories);
+            });
+        }
+        else
+        {
+            var text = changes.Count == 0 ? "nothing changed" : string.Join("; ", changes.Select(c => c.Before is null ? $"{c.Directive} +{c.After}" : c.After is null ? $"{c.Directive} -{c.Before}" : $"{c.Directive} {c.Before} -> {c.After}"));
+            WriteLine($"reloaded: {text}; {s.MarkedDirectories} directories marked{(clamd is null ? string.Empty : ", clamd " + string.Join(", ", clamd))}");
+        }
+    }
+
+    /// <summary>A reload refused: the running configuration stays.</summary>
+    public void ReloadRefused(string reason)
+    {
+        if (Json)
+        {
+            WriteJson(w =>
+            {
+                w.WriteString("event", "reload-refused");
+                w.WriteString("reason", reason);
+            });
+        }
+        else
+        {
+            WriteLine($"reload refused, the running configuration stays: {reason}");
+        }
+    }
+
     /// <summary>The periodic status line (--status-interval): health and the counters.</summary>
     public void Status(HealthCheckResult health, OnAccessStatistics s) => Counters("status", "status", health, s);
 

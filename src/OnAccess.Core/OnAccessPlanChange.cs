@@ -15,7 +15,11 @@ public sealed record OnAccessPlanChange(string Directive, string? Before, string
         var changes = new List<OnAccessPlanChange>();
         Setting(changes, "ScanOnAccess", Yes(before.Enabled), Yes(after.Enabled));
         Setting(changes, "OnAccessPrevention", Yes(before.Prevention), Yes(after.Prevention));
-        Setting(changes, "OnAccessDisableDDD", Yes(!before.DynamicDirectoryDetermination), Yes(!after.DynamicDirectoryDetermination));
+        if (before.Mode == OnAccessMode.IncludePaths && after.Mode == OnAccessMode.IncludePaths)
+        {
+            Setting(changes, "OnAccessDisableDDD", Yes(!before.DynamicDirectoryDetermination), Yes(!after.DynamicDirectoryDetermination)); // applies to include paths only
+        }
+
         Setting(changes, "OnAccessExtraScanning", Yes(before.ExtraScanning), Yes(after.ExtraScanning));
         Setting(changes, "OnAccessMaxFileSize", Size(before.MaxFileSize), Size(after.MaxFileSize));
         Setting(changes, "OnAccessMaxThreads", Number(before.MaxThreads), Number(after.MaxThreads));
