@@ -244,23 +244,16 @@ internal sealed class CommandLine
         Version = r.GetValue(VersionOption),
     };
 
-    /// <summary>Flags that contradict each other, refused before anything starts.</summary>
+    /// <summary>
+    /// Flags that contradict each other, refused before anything starts. What depends on the scanner chosen from the
+    /// clamd.conf (--wait, --signatures) is checked once it is read (MonitorCommand).
+    /// </summary>
     private static void CheckCombinations(CommandResult r)
     {
         var scanner = r.GetValue(ScannerOption);
         if (scanner is "builtin" or "allow-all" && r.GetValue(ClamdOption) is not null)
         {
             r.AddError($"--clamd applies to the clamd scanner, not to --scanner {scanner}.");
-        }
-
-        if (scanner is "builtin" or "allow-all" && r.GetValue(WaitOption) is not null)
-        {
-            r.AddError($"--wait applies to the clamd scanner, not to --scanner {scanner}.");
-        }
-
-        if ((scanner is "clamd" or "allow-all" || (scanner is null && r.GetValue(ClamdOption) is not null)) && r.GetValue(SignaturesOption) is { Length: > 0 })
-        {
-            r.AddError($"--signatures applies to the built-in scanner, not to --scanner {scanner ?? "clamd"}.");
         }
     }
 

@@ -19,14 +19,25 @@ internal static class MonitorCommand
     public static async Task<int> RunAsync(CommandLine command, CancellationToken cancellationToken)
     {
         var configPath = command.ChooseConfig();
-        ClamdConf? conf;
+        ClamdConf? conf = null;
+        string? confError = null;
         try
         {
             conf = configPath is { } confPath ? ClamdConf.Load(confPath) : null;
         }
         catch (ClamdConfException e)
         {
-            return Fail(e.Message);
+            confError = e.Message;
+        }
+
+        if (command.Version)
+        {
+            return await PrintVersionAsync(command, conf, confError, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (confError is not null)
+        {
+            return Fail(confError);
         }
 
         var scanner = command.ChooseScanner(conf);
@@ -50,11 +61,6 @@ internal static class MonitorCommand
             return Fail("the clamd scanner needs an endpoint: --clamd unix:PATH|tcp://HOST:PORT, or a --config whose clamd.conf names LocalSocket or TCPSocket.");
         }
 
-        if (command.Version)
-        {
-            return await PrintVersionAsync(scanner == "clamd" ? clamdOptions : null, cancellationToken).ConfigureAwait(false);
-        }
-
         FileLog? log = null;
         try
         {
@@ -66,15 +72,34 @@ internal static class MonitorCommand
         }
 
         Reloader? reloader = null;
+        var pending = 0; // a SIGHUP before the monitor is ready: reloaded once it is
         using (log)
         using (PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
         {
             c.Cancel = true; // SIGHUP must not end the process
-            log?.Reopen();
-            Volatile.Read(ref reloader)?.Trigger();
+            if (Volatile.Read(ref reloader) is { } ready)
+            {
+                ready.Trigger();
+            }
+            else
+            {
+                Volatile.Write(ref pending, 1);
+            }
+
+            if (log?.Reopen() is { } failure)
+            {
+                Console.Error.WriteLine($"ConsoleMonitor: the log was not reopened, it goes on to the file open before: {failure}");
+            }
         }))
         {
-            return await RunHostAsync(command, configPath, scanner, clamdOptions, ConfigureClamd, log, r => Volatile.Write(ref reloader, r)).ConfigureAwait(false);
+            return await RunHostAsync(command, configPath, scanner, clamdOptions, ConfigureClamd, log, r =>
+            {
+                Volatile.Write(ref reloader, r);
+                if (r is not null && Interlocked.Exchange(ref pending, 0) == 1)
+                {
+                    r.Trigger();
+                }
+            }).ConfigureAwait(false);
         }
     }
 
@@ -124,7 +149,7 @@ internal static class MonitorCommand
 
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None); // start-up failures are printed once, below, without a stack trace
-        UseSystemd(builder.Services);
+        var systemd = UseSystemd(builder.Services);
 
         IOnAccessBuilder onAccess = configPath is { } config
             ? builder.Services.AddOnAccessScanning(config, command.ApplyTo)
@@ -161,6 +186,11 @@ internal static class MonitorCommand
         // After the monitor's own hosted service: started after it, stopped before it (while it still runs).
         builder.Services.AddSingleton(sp => new StatusReporter(sp.GetRequiredService<IOnAccessMonitor>(), output, command.StatusInterval));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StatusReporter>());
+        if (systemd)
+        {
+            builder.Services.AddHostedService<SystemdWatchdog>();
+        }
+
         using var host = builder.Build();
         try
         {
@@ -173,7 +203,7 @@ internal static class MonitorCommand
 
         var monitor = host.Services.GetRequiredService<IOnAccessMonitor>();
         output.Ready(monitor.Plan!, monitor.GetStatistics(), scanner, scannerText, configPath);
-        await using var reloader = new Reloader(command, configPath, scanner, [.. clamdOptions.Endpoints], output, monitor);
+        await using var reloader = new Reloader(command, configPath, scanner, clamdOptions, output, monitor);
         running(reloader);
         await host.WaitForShutdownAsync().ConfigureAwait(false);
         running(null);
@@ -183,42 +213,53 @@ internal static class MonitorCommand
 
     /// <summary>
     /// Under systemd (or whatever gives it a NOTIFY_SOCKET, as <c>systemd-run</c> and containers do): READY=1 once the
-    /// host has started, so once every mark is in place; STOPPING=1; WATCHDOG=1 while the event loop responds.
+    /// host has started, so once every mark is in place; STOPPING=1. The caller adds the watchdog (WATCHDOG=1 while the
+    /// event loop responds) after the monitor, so that it starts once the monitor runs.
     /// </summary>
-    private static void UseSystemd(IServiceCollection services)
+    /// <returns>Whether there is a service manager to notify.</returns>
+    private static bool UseSystemd(IServiceCollection services)
     {
         services.AddSystemd();
         if (Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is not { Length: > 0 })
         {
-            return;
+            return false;
         }
 
         services.TryAddSingleton<ISystemdNotifier, SystemdNotifier>();
         services.AddSingleton<IHostLifetime, SystemdLifetime>();
-        services.AddHostedService<SystemdWatchdog>();
+        return true;
     }
 
-    private static async Task<int> PrintVersionAsync(ClamdScannerOptions? clamd, CancellationToken cancellationToken)
+    /// <summary>--version: this program's, the library's and .NET's; with clamd as the scanner, each endpoint's answer to VERSION.</summary>
+    private static async Task<int> PrintVersionAsync(CommandLine command, ClamdConf? conf, string? confError, CancellationToken cancellationToken)
     {
         static string VersionOf(Assembly assembly) =>
             assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? assembly.GetName().Version?.ToString() ?? "?";
 
-        Console.WriteLine($"ConsoleMonitor {VersionOf(typeof(MonitorCommand).Assembly)} (OnAccess {VersionOf(typeof(IOnAccessMonitor).Assembly)}, .NET {Environment.Version})");
-        if (clamd is not null)
+        var (program, library) = (VersionOf(typeof(MonitorCommand).Assembly), VersionOf(typeof(IOnAccessMonitor).Assembly));
+        var clamd = new List<(string Endpoint, string? Version, string? Error)>();
+        if (confError is null && command.ChooseScanner(conf) == "clamd")
         {
-            await using var scanner = new ClamdScanner(clamd);
-            try
+            var options = new ClamdScannerOptions();
+            Reloader.ConfigureClamd(options, conf, command);
+            foreach (var endpoint in options.Endpoints)
             {
-                using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                bounded.CancelAfter(clamd.ConnectTimeout);
-                Console.WriteLine($"clamd {string.Join(", ", clamd.Endpoints)}: {await scanner.GetVersionAsync(bounded.Token).ConfigureAwait(false)}");
-            }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
-            {
-                Console.WriteLine($"clamd {string.Join(", ", clamd.Endpoints)}: no answer ({e.Message})");
+                var one = new ClamdScannerOptions { Endpoints = [endpoint], TrustedUsers = options.TrustedUsers, ConnectTimeout = options.ConnectTimeout };
+                try
+                {
+                    await using var scanner = new ClamdScanner(one);
+                    using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    bounded.CancelAfter(one.ConnectTimeout);
+                    clamd.Add((endpoint, await scanner.GetVersionAsync(bounded.Token).ConfigureAwait(false), null));
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or ArgumentException)
+                {
+                    clamd.Add((endpoint, null, e.Message));
+                }
             }
         }
 
+        Output.Version(command.Json, program, library, Environment.Version.ToString(), clamd, confError);
         return 0;
     }
 

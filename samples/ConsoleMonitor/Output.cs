@@ -140,17 +140,60 @@ internal sealed class Output(bool json) : IOnAccessObserver
         }
         else
         {
-            WriteLine($"reload refused, the running configuration stays: {reason}");
+            WriteLine($"reload refused, the running configuration stays: {OnAccessText.Escape(reason)}");
         }
     }
 
     /// <summary>The periodic status line (--status-interval): health and the counters.</summary>
-    public void Status(HealthCheckResult health, OnAccessStatistics s) => Counters("status", "status", health, s);
+    public void Status(HealthCheckResult health, OnAccessStatistics s) => Counters("status", health, s);
 
     /// <summary>The last line: the counters, and the health seen just before the monitor stopped.</summary>
-    public void Stopped(OnAccessStatistics s, HealthCheckResult? health) => Counters("stopped", "stopped", health, s);
+    public void Stopped(OnAccessStatistics s, HealthCheckResult? health) => Counters("stopped", health, s);
 
-    private void Counters(string name, string prefix, HealthCheckResult? health, OnAccessStatistics s)
+    /// <summary>--version, in text or JSON.</summary>
+    public static void Version(bool json, string program, string library, string dotnet, IReadOnlyList<(string Endpoint, string? Version, string? Error)> clamd, string? confError)
+    {
+        if (!json)
+        {
+            Console.WriteLine($"ConsoleMonitor {program} (OnAccess {library}, .NET {dotnet})");
+            foreach (var (endpoint, version, error) in clamd)
+            {
+                Console.WriteLine($"clamd {endpoint}: {version ?? "no answer (" + error + ")"}");
+            }
+
+            if (confError is not null)
+            {
+                Console.WriteLine($"clamd: unknown, the configuration cannot be read: {confError}");
+            }
+
+            return;
+        }
+
+        Console.WriteLine(JsonLine(w =>
+        {
+            w.WriteString("event", "version");
+            w.WriteString("consoleMonitor", program);
+            w.WriteString("onAccess", library);
+            w.WriteString("dotnet", dotnet);
+            w.WriteStartArray("clamd");
+            foreach (var (endpoint, version, error) in clamd)
+            {
+                w.WriteStartObject();
+                w.WriteString("endpoint", endpoint);
+                w.WriteString("version", version);
+                w.WriteString("error", error);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            if (confError is not null)
+            {
+                w.WriteString("configError", confError);
+            }
+        }));
+    }
+
+    private void Counters(string name, HealthCheckResult? health, OnAccessStatistics s)
     {
         if (Json)
         {
@@ -183,7 +226,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
         else
         {
             var state = health is { } h ? $"{h.Status.ToString().ToLowerInvariant()} ({h.Description}); " : string.Empty;
-            WriteLine($"{prefix}: {state}{s.Events} events, {s.Scans} scans, {s.Allowed} allowed, {s.Denied} denied, {s.Infected} infected, {s.Errors} errors, {s.Timeouts} timeouts, {s.Skipped} skipped, {s.QueueFull} queue-full, {s.Unscanned} unscanned, {s.Overflows} overflows, {s.UnprotectedDirectories} directories unprotected, {s.HungScans} hung scans");
+            WriteLine($"{name}: {state}{s.Events} events, {s.Scans} scans, {s.Allowed} allowed, {s.Denied} denied, {s.Infected} infected, {s.Errors} errors, {s.Timeouts} timeouts, {s.Skipped} skipped, {s.QueueFull} queue-full, {s.Unscanned} unscanned, {s.Overflows} overflows, {s.UnprotectedDirectories} directories unprotected, {s.HungScans} hung scans");
         }
     }
 
@@ -351,7 +394,10 @@ internal sealed class Output(bool json) : IOnAccessObserver
         _ => reason.ToString().ToLowerInvariant(),
     };
 
-    private void WriteJson(Action<Utf8JsonWriter> write)
+    private void WriteJson(Action<Utf8JsonWriter> write) => WriteLine(JsonLine(write));
+
+    /// <summary>One JSON object, as one line.</summary>
+    private static string JsonLine(Action<Utf8JsonWriter> write)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream))
@@ -361,7 +407,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
             w.WriteEndObject();
         }
 
-        WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+        return Encoding.UTF8.GetString(stream.ToArray());
     }
 
     private void WriteLine(string line)

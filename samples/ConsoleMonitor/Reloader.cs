@@ -6,14 +6,14 @@ namespace ConsoleMonitor;
 
 /// <summary>
 /// SIGHUP: the clamd.conf is read again and the flags applied on top, as at start, and the monitor reloads without a
-/// gap (<see cref="IOnAccessMonitor.ReloadAsync"/>). With clamd, endpoints that changed get a new scanner, which must
-/// answer first. The outcome is a "reloaded" line naming each change, or a "reload-refused" line naming the reason; a
+/// gap (<see cref="IOnAccessMonitor.ReloadAsync"/>). With clamd, options that changed (endpoints, StreamMaxLength, User)
+/// get a new scanner, which must answer first. The outcome is a "reloaded" line naming each change, or a "reload-refused" line naming the reason; a
 /// refused reload changes nothing. The scanner kind chosen at start stays.
 /// </summary>
-internal sealed class Reloader(CommandLine command, string? configPath, string scanner, IReadOnlyList<string> endpoints, Output output, IOnAccessMonitor monitor) : IAsyncDisposable
+internal sealed class Reloader(CommandLine command, string? configPath, string scanner, ClamdScannerOptions clamd, Output output, IOnAccessMonitor monitor) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private IReadOnlyList<string> _endpoints = endpoints;
+    private ClamdScannerOptions _clamd = clamd;
     private ClamdScanner? _ours; // a scanner a reload made (the host's own is the host's to dispose)
 
     /// <summary>The last reload started (tests wait for it through its output line).</summary>
@@ -32,6 +32,11 @@ internal sealed class Reloader(CommandLine command, string? configPath, string s
 
         _gate.Dispose();
     }
+
+    /// <summary>Whether a scanner with <paramref name="next"/> would be the one running (endpoints, limits, trust, mode).</summary>
+    private static bool SameClamd(ClamdScannerOptions next, ClamdScannerOptions running) =>
+        next.Endpoints.SequenceEqual(running.Endpoints) && next.StreamMaxLength == running.StreamMaxLength && next.Mode == running.Mode
+        && next.TrustedUsers.SequenceEqual(running.TrustedUsers) && next.ConnectTimeout == running.ConnectTimeout;
 
     /// <summary>The clamd options of a configuration and the flags: the same at start and at each reload.</summary>
     public static void ConfigureClamd(ClamdScannerOptions o, ClamdConf? conf, CommandLine command)
@@ -61,7 +66,7 @@ internal sealed class Reloader(CommandLine command, string? configPath, string s
             var clamd = new ClamdScannerOptions();
             ConfigureClamd(clamd, conf, command);
             clamd.StartupWait = TimeSpan.Zero; // a reload does not wait: clamd answers now, or the reload is refused
-            if (scanner == "clamd" && !clamd.Endpoints.SequenceEqual(_endpoints))
+            if (scanner == "clamd" && !SameClamd(clamd, _clamd))
             {
                 fresh = clamd.Endpoints.Count > 0 ? new ClamdScanner(clamd) : throw new InvalidOperationException("the clamd.conf names no LocalSocket or TCPSocket any more, and --clamd is not given.");
             }
@@ -69,7 +74,7 @@ internal sealed class Reloader(CommandLine command, string? configPath, string s
             var changes = await monitor.ReloadAsync(options, conf, fresh).ConfigureAwait(false);
             if (fresh is not null)
             {
-                (var replaced, _ours, _endpoints) = (_ours, fresh, [.. clamd.Endpoints]);
+                (var replaced, _ours, _clamd) = (_ours, fresh, clamd);
                 fresh = null;
                 if (replaced is not null)
                 {
@@ -77,10 +82,11 @@ internal sealed class Reloader(CommandLine command, string? configPath, string s
                 }
             }
 
-            output.Reloaded(changes, monitor.GetStatistics(), scanner == "clamd" ? _endpoints : null);
+            output.Reloaded(changes, monitor.GetStatistics(), scanner == "clamd" ? [.. _clamd.Endpoints] : null);
         }
-        catch (Exception e) when (e is ClamdConfException or OnAccessPlanException or IOException or InvalidOperationException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e)
         {
+            // Whatever it was, it is said, and the running configuration stays (nothing escapes to the signal's thread).
             output.ReloadRefused(e is OnAccessPlanException plan ? string.Join(" ", plan.Errors) : e.Message);
         }
         finally

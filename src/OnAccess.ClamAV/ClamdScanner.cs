@@ -326,16 +326,24 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         var until = Stopwatch.GetTimestamp() + (long)(_options.StartupWait.TotalSeconds * Stopwatch.Frequency);
         while (true)
         {
-            var pings = await PingEachAsync(cancellationToken).ConfigureAwait(false);
-            if (pings.Any(p => p.Failure is null))
+            var pending = _endpoints.Select(e => PingOneAsync(e, cancellationToken)).ToList();
+            var failures = new List<string>();
+            while (pending.Count > 0)
             {
-                return;
+                var done = await Task.WhenAny(pending).ConfigureAwait(false);
+                pending.Remove(done);
+                if (await done.ConfigureAwait(false) is not { } failure)
+                {
+                    return; // the first endpoint that answers will do; the others' pings end on their own
+                }
+
+                failures.Add(failure);
             }
 
             if (Stopwatch.GetTimestamp() >= until)
             {
                 var waited = _options.StartupWait > TimeSpan.Zero ? $" within {_options.StartupWait.TotalSeconds:0.#} s" : string.Empty;
-                throw new IOException($"No clamd endpoint answered{waited}, so nothing could be scanned: {string.Join("; ", pings.Select(p => p.Failure))}. Start clamd or correct the endpoint; to wait for a clamd that is starting, set StartupWait (ConsoleMonitor --wait SECONDS).");
+                throw new IOException($"No clamd endpoint answered{waited}, so nothing could be scanned: {string.Join("; ", failures)}. Start clamd or correct the endpoint; to wait for a clamd that is starting, set StartupWait (ConsoleMonitor --wait SECONDS).");
             }
 
             await Task.Delay(250, cancellationToken).ConfigureAwait(false);
@@ -345,29 +353,32 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     /// <summary>PING to every endpoint at once, each within <see cref="ClamdScannerOptions.ConnectTimeout"/>: null for PONG, else why not.</summary>
     private async Task<List<(ClamdEndpoint Endpoint, string? Failure)>> PingEachAsync(CancellationToken cancellationToken)
     {
-        var pings = _endpoints.Select(async endpoint =>
-        {
-            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            bounded.CancelAfter(_options.ConnectTimeout);
-            try
-            {
-                var reply = await SimpleCommandAsync(endpoint, "PING", bounded.Token).ConfigureAwait(false);
-                return (endpoint, reply == "PONG" ? null : $"{endpoint.Text} answered '{Text.DisplayText.Escape(reply)}' to PING");
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                throw;
-            }
-            catch (OperationCanceledException)
-            {
-                return (endpoint, $"{endpoint.Text}: no answer to PING within {_options.ConnectTimeout.TotalSeconds:0.#} s");
-            }
-            catch (Exception e) when (e is SocketException or IOException or TimeoutException)
-            {
-                return (endpoint, (string?)$"{endpoint.Text}: {e.Message}");
-            }
-        });
+        var pings = _endpoints.Select(async endpoint => (endpoint, await PingOneAsync(endpoint, cancellationToken).ConfigureAwait(false)));
         return [.. await Task.WhenAll(pings).ConfigureAwait(false)];
+    }
+
+    /// <summary>PING within <see cref="ClamdScannerOptions.ConnectTimeout"/>: null for PONG, else why not (naming the endpoint).</summary>
+    private async Task<string?> PingOneAsync(ClamdEndpoint endpoint, CancellationToken cancellationToken)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(_options.ConnectTimeout);
+        try
+        {
+            var reply = await SimpleCommandAsync(endpoint, "PING", bounded.Token).ConfigureAwait(false);
+            return reply == "PONG" ? null : $"{endpoint.Text} answered '{Text.DisplayText.Escape(reply)}' to PING";
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            return $"{endpoint.Text}: no answer to PING within {_options.ConnectTimeout.TotalSeconds:0.#} s";
+        }
+        catch (Exception e) when (e is SocketException or IOException or TimeoutException)
+        {
+            return $"{endpoint.Text}: {e.Message}";
+        }
     }
 
     private async Task<string> SimpleCommandAsync(ClamdEndpoint endpoint, string command, CancellationToken cancellationToken)

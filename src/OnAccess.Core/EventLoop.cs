@@ -46,7 +46,6 @@ internal sealed class EventLoop
     private int _rescuerAwake;
     private long _rescues;
     private long _reads;
-    private long _decided;
     private volatile bool _stopping;
 
     /// <param name="state">The group to read, and what the fast path needs of it.</param>
@@ -100,23 +99,25 @@ internal sealed class EventLoop
     }
 
     /// <summary>
-    /// Waits (at most <paramref name="bound"/>) until every event the kernel had queued for this group when it was
-    /// called has been read and decided: before a group is retired, so that no open it alone held (queued before its
-    /// successor's marks were in place) is allowed as if the successor held it.
+    /// Waits (at most <paramref name="bound"/>) until the kernel holds no unread event for this group: before a group is
+    /// retired, so that every open it alone may hold (queued before its successor's marks were in place) is taken by a
+    /// read that began before the retirement, and so decided as usual (see <see cref="FastPath.Decide"/>).
     /// </summary>
-    public async Task DecideQueuedAsync(TimeSpan bound)
+    /// <returns>False when events still waited at the bound.</returns>
+    public async Task<bool> ReadQueuedAsync(TimeSpan bound)
     {
         var until = Stopwatch.GetTimestamp() + (long)(bound.TotalSeconds * Stopwatch.Frequency);
-        while (HasPendingEvents() && !ReadingStopped.IsCompleted && Stopwatch.GetTimestamp() < until)
+        while (HasPendingEvents() && !ReadingStopped.IsCompleted)
         {
+            if (Stopwatch.GetTimestamp() >= until)
+            {
+                return false;
+            }
+
             await Task.Delay(1, CancellationToken.None).ConfigureAwait(false);
         }
 
-        var read = Reads;
-        while (Interlocked.Read(ref _decided) < read && !ReadingStopped.IsCompleted && Stopwatch.GetTimestamp() < until)
-        {
-            await Task.Delay(1, CancellationToken.None).ConfigureAwait(false);
-        }
+        return true;
     }
 
     private bool HasPendingEvents()
@@ -143,27 +144,21 @@ internal sealed class EventLoop
         var scans = new List<WorkItem>();
         try
         {
-            while (TryRead(batch, Timeout.Infinite))
+            while (TryRead(batch, Timeout.Infinite, out var retired))
             {
                 // Every event of the batch is decided (and a scan's deadline started) before any scan runs here: an
                 // event read behind a scan that blocks would otherwise wait for it, unseen by its deadline.
-                var decided = batch.Count > 0;
                 for (var i = 0; i < batch.Count; i++)
                 {
                     var e = batch[i];
                     batch[i] = null!;
-                    if (_fastPath.Decide(e, _state) is { } work)
+                    if (_fastPath.Decide(e, _state, retired) is { } work)
                     {
                         scans.Add(work);
                     }
                 }
 
                 batch.Clear();
-                if (decided)
-                {
-                    Interlocked.Increment(ref _decided); // pairs with the read's count (see DecideQueuedAsync)
-                }
-
                 for (var i = 0; i < scans.Count; i++)
                 {
                     // The last one may run on this awake thread (the rescuer reads meanwhile); the others go to the pool.
@@ -222,8 +217,12 @@ internal sealed class EventLoop
         ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Dispatcher.RunAsync(state.Work), (Dispatcher: _dispatcher, Work: work), preferLocal: false);
 
     /// <summary>Reads; when the group has closed (or reading failed), stops both threads' reading for good.</summary>
-    private bool TryRead(List<FanotifyEvent> batch, int millisecondsTimeout)
+    /// <param name="batch">Where the events go.</param>
+    /// <param name="millisecondsTimeout">How long to wait for the first one.</param>
+    /// <param name="retired">Whether the group was retired before this read began (see <see cref="FastPath.Decide"/>).</param>
+    private bool TryRead(List<FanotifyEvent> batch, int millisecondsTimeout, out bool retired)
     {
+        retired = _state.Retired;
         try
         {
             if (!_stopping && _group.ReadEvents(batch, millisecondsTimeout))
@@ -299,24 +298,19 @@ internal sealed class EventLoop
 
                     // One scan has held the reader for a whole tick: read in its place until it ends.
                     Interlocked.Increment(ref _rescues);
-                    while (Volatile.Read(ref _scanning) == current && TryRead(batch, TickMilliseconds))
+                    while (Volatile.Read(ref _scanning) == current && TryRead(batch, TickMilliseconds, out var retired))
                     {
-                        var decided = batch.Count > 0;
                         for (var i = 0; i < batch.Count; i++)
                         {
                             var e = batch[i];
                             batch[i] = null!; // decided events belong to whoever took them
-                            if (_fastPath.Decide(e, _state) is { } work)
+                            if (_fastPath.Decide(e, _state, retired) is { } work)
                             {
                                 ToThreadPool(work);
                             }
                         }
 
                         batch.Clear();
-                        if (decided)
-                        {
-                            Interlocked.Increment(ref _decided);
-                        }
                     }
 
                     seen = 0;

@@ -21,7 +21,11 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
     public Action<string>? GroupFailed { get; set; }
 
     /// <summary>Decides one event: answers it and returns null, or returns the work of a scan that holds a slot.</summary>
-    public WorkItem? Decide(FanotifyEvent e, GroupState group)
+    /// <param name="e">The event.</param>
+    /// <param name="group">The group it was read from.</param>
+    /// <param name="retired">Whether the group was retired before the read that returned the event began: only then is
+    /// its successor sure to hold the same open (an event read by a read begun earlier may predate the successor's marks).</param>
+    public WorkItem? Decide(FanotifyEvent e, GroupState group, bool retired)
     {
         reporter.EventRead();
         var arrived = Stopwatch.GetTimestamp();
@@ -43,7 +47,7 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
             return null;
         }
 
-        if (e.ProcessId == _ownPid || group.Retired)
+        if (e.ProcessId == _ownPid || retired)
         {
             // Our own opens never wait on us; a retired group's new events are held by its successor too.
             Respond(e, FanotifyResponse.Allow);

@@ -211,14 +211,14 @@ internal sealed class GroupRotation : IDisposable
 
     /// <summary>
     /// Retires a group whose opens another group holds too (every mark of the successor is in place): what the kernel
-    /// queued for it before is read and decided as usual first; then its new events are allowed at once; it waits
-    /// (bounded) for what it admitted, and closes.
+    /// queued for it before is read first (and decided as usual); then events read by later reads are allowed at once;
+    /// it waits (bounded) for what it admitted, and closes.
     /// </summary>
     private async Task RetireAsync(GroupState old)
     {
-        if (old.Loop is { } loop)
+        if (old.Loop is { } loop && !await loop.ReadQueuedAsync(_drainBound).ConfigureAwait(false))
         {
-            await loop.DecideQueuedAsync(_drainBound).ConfigureAwait(false);
+            Log.QueuedAtRetirement(_logger);
         }
 
         old.Retired = true;

@@ -79,4 +79,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 35, Level = LogLevel.Error, Message = "Reload refused, the running configuration stays: {Reason}")]
     public static partial void ReloadRefused(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 36, Level = LogLevel.Warning, Message = "A fanotify group being retired still had unread events at its bound (OnAccessCurlTimeout + 1 s); they are allowed when it closes")]
+    public static partial void QueuedAtRetirement(ILogger logger);
 }

@@ -47,12 +47,22 @@ internal sealed class MonitorEngine : IDisposable
     /// Builds the engine of <paramref name="plan"/> and puts every mark in place (the tracker walks every root) before
     /// it returns. A plan that is not enabled makes an engine that holds nothing.
     /// </summary>
-    public static MonitorEngine Start(OnAccessPlan plan, IScanner scanner, OnAccessEngineOptions engine, DecisionReporter reporter, ILoggerFactory loggerFactory, ILogger logger, CancellationToken cancellationToken)
+    /// <exception cref="Exception">Whatever stopped it; what was built is stopped and disposed first.</exception>
+    public static async Task<MonitorEngine> StartAsync(OnAccessPlan plan, IScanner scanner, OnAccessEngineOptions engine, DecisionReporter reporter, ILoggerFactory loggerFactory, ILogger logger, CancellationToken cancellationToken)
     {
         var built = new MonitorEngine(plan, scanner, reporter, logger);
         if (plan.Enabled)
         {
-            built.Build(engine, loggerFactory, cancellationToken);
+            try
+            {
+                built.Build(engine, loggerFactory, cancellationToken);
+            }
+            catch
+            {
+                await built.StopAsync(handOver: false, TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false); // the group, the tracker, the dispatcher's threads
+                built.Dispose();
+                throw;
+            }
         }
 
         return built;
@@ -121,39 +131,29 @@ internal sealed class MonitorEngine : IDisposable
         };
         Marks = new MarkSet(plan, groupOptions, mask, loggerFactory, new ExtraScans(plan, Dispatcher, _reporter, _logger).Submit);
         Groups = new GroupRotation(Marks, fastPath, Dispatcher, Verdicts, _reporter, generations, plan.ScanTimeout + TimeSpan.FromSeconds(1), _logger);
-        try
+        Marks.ChooseWholeFilesystems();
+        var group = Groups.Start(Groups.Generation);
+        Marks.Use(group);
+        if (plan.Mode == OnAccessMode.IncludePaths && plan.DynamicDirectoryDetermination)
         {
-            Marks.ChooseWholeFilesystems();
-            var group = Groups.Start(Groups.Generation);
-            Marks.Use(group);
-            if (plan.Mode == OnAccessMode.IncludePaths && plan.DynamicDirectoryDetermination)
-            {
-                Tree = new DirectoryTree(
-                    new DirectoryTreeOptions
-                    {
-                        Roots = [.. plan.Roots.Select(r => new DirectoryTreeRoot(r.Path, r.Recursive))],
-                        ExcludePaths = [.. plan.ExcludePaths],
-                        ReportFiles = plan.ExtraScanning,
-                        Handler = Marks,
-                    },
-                    loggerFactory.CreateLogger<DirectoryTree>());
-                Groups.Tree = Tree;
-                Tree.Start(); // every directory is marked through its own descriptor before this returns
-            }
-            else
-            {
-                Marks.MarkRoots(group);
-            }
+            Tree = new DirectoryTree(
+                new DirectoryTreeOptions
+                {
+                    Roots = [.. plan.Roots.Select(r => new DirectoryTreeRoot(r.Path, r.Recursive))],
+                    ExcludePaths = [.. plan.ExcludePaths],
+                    ReportFiles = plan.ExtraScanning,
+                    Handler = Marks,
+                },
+                loggerFactory.CreateLogger<DirectoryTree>());
+            Groups.Tree = Tree;
+            Tree.Start(); // every directory is marked through its own descriptor before this returns
+        }
+        else
+        {
+            Marks.MarkRoots(group);
+        }
 
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-        catch
-        {
-            Marks.Current?.Group.Dispose();
-            Tree?.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            Verdicts.Dispose();
-            throw;
-        }
+        cancellationToken.ThrowIfCancellationRequested();
     }
 
     /// <summary>The tracker's notices: overflows are counted; a directory that left the tree but could not be found

@@ -72,6 +72,7 @@ internal sealed class MonitorHealth
 
         var unhealthy = new List<string>();
         var degraded = new List<string>();
+        var scannerCheck = facts.Scanner is { } scanner ? CheckScannerAsync(scanner, cancellationToken) : null; // meanwhile
         var responding = await IsRespondingAsync(facts, cancellationToken).ConfigureAwait(false);
         data["event_loop"] = facts.Loop is null || facts.Loop.ReadingStopped.IsCompleted ? "closed" : responding ? "responding" : "stuck";
         if (facts.Loop is null || facts.Loop.ReadingStopped.IsCompleted)
@@ -83,9 +84,9 @@ internal sealed class MonitorHealth
             unhealthy.Add($"the event loop is stuck: the kernel's events have waited unread for over {StallAfter.TotalSeconds:0.#} s, and the opens they belong to are held");
         }
 
-        if (facts.Scanner is { } scanner)
+        if (scannerCheck is not null)
         {
-            var result = await CheckScannerAsync(scanner, cancellationToken).ConfigureAwait(false);
+            var result = await scannerCheck.ConfigureAwait(false);
             data["scanner"] = result.Status.ToString();
             foreach (var (key, value) in result.Data)
             {

@@ -34,7 +34,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private readonly IMeterFactory? _meterFactory;
     private readonly OnAccessPlan? _resolved;
     private readonly MonitorHealth _health = new();
-    private readonly SemaphoreSlim _reloading = new(1, 1);
+    private readonly SemaphoreSlim _lifecycle = new(1, 1); // start, each reload, stop: one at a time
+    private readonly CancellationTokenSource _stopping = new();
     private DecisionReporter? _reporter;
     private volatile MonitorEngine? _engine;
     private int _state; // 0 new, 1 started, 2 stopped
@@ -108,30 +109,43 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             throw new InvalidOperationException("The monitor has already been started.");
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
-        var plan = _resolved ?? OnAccessPlan.Resolve(_options, _source);
-        Plan = plan;
-        LogDiagnostics(plan);
-        plan.ThrowIfInvalid();
-        if (!plan.Enabled)
+        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false); // a stop that comes meanwhile waits for this
+        try
         {
-            Log.Disabled(_logger);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (Volatile.Read(ref _state) != 1)
+            {
+                throw new InvalidOperationException("The monitor was stopped before it started.");
+            }
+
+            var plan = _resolved ?? OnAccessPlan.Resolve(_options, _source);
+            Plan = plan;
+            LogDiagnostics(plan);
+            plan.ThrowIfInvalid();
+            if (!plan.Enabled)
+            {
+                Log.Disabled(_logger);
+                _running = true;
+                return;
+            }
+
+            if (_scanner is IScannerReadiness readiness)
+            {
+                await readiness.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false); // before any open is held
+            }
+
+            _reporter = CreateReporter(plan);
+            _engine = await MonitorEngine.StartAsync(plan, _scanner, _engineOptions, _reporter, _loggerFactory, _logger, cancellationToken).ConfigureAwait(false);
+            StartReporting(_reporter);
+            _engine.Run();
             _running = true;
-            return;
+            var (mode, marked) = (plan.Mode.ToString(), _engine.MarkedDirectories);
+            Log.Started(_logger, mode, plan.Prevention, plan.DynamicDirectoryDetermination, marked);
         }
-
-        if (_scanner is IScannerReadiness readiness)
+        finally
         {
-            await readiness.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false); // before any open is held
+            _lifecycle.Release();
         }
-
-        _reporter = CreateReporter(plan);
-        _engine = MonitorEngine.Start(plan, _scanner, _engineOptions, _reporter, _loggerFactory, _logger, cancellationToken);
-        StartReporting(_reporter);
-        _engine.Run();
-        _running = true;
-        var (mode, marked) = (plan.Mode.ToString(), _engine.MarkedDirectories);
-        Log.Started(_logger, mode, plan.Prevention, plan.DynamicDirectoryDetermination, marked);
     }
 
     /// <inheritdoc />
@@ -144,20 +158,19 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// <summary>Applies a plan resolved already (by the host's options validation).</summary>
     internal async Task<IReadOnlyList<OnAccessPlanChange>> ReloadAsync(OnAccessPlan plan, IScanner? scanner, CancellationToken cancellationToken)
     {
-        await _reloading.WaitAsync(cancellationToken).ConfigureAwait(false);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        await _lifecycle.WaitAsync(linked.Token).ConfigureAwait(false);
         try
         {
-            if (Volatile.Read(ref _state) != 1 || Plan is not { } old)
+            if (!_running || Plan is not { } old)
             {
-                throw new InvalidOperationException("Only a running monitor can be reloaded.");
+                throw new InvalidOperationException("Only a running monitor can be reloaded (it has not started, its start failed, or it is stopping).");
             }
 
             var errors = plan.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
             if (errors.Count > 0)
             {
-                var refused = new OnAccessPlanException(errors);
-                Log.ReloadRefused(_logger, refused.Message);
-                throw refused;
+                throw new OnAccessPlanException(errors);
             }
 
             var current = _engine;
@@ -169,21 +182,19 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             }
 
             LogDiagnostics(plan);
-            MonitorEngine next;
-            try
+            if (plan.Enabled && nextScanner is IScannerReadiness readiness && !ReferenceEquals(nextScanner, current?.Scanner))
             {
-                if (plan.Enabled && nextScanner is IScannerReadiness readiness && !ReferenceEquals(nextScanner, current?.Scanner))
-                {
-                    await readiness.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                _reporter ??= CreateReporter(plan); // started disabled: nothing was reported yet
-                next = MonitorEngine.Start(plan, nextScanner, _engineOptions, _reporter, _loggerFactory, _logger, cancellationToken); // every new mark in place
+                await readiness.WaitUntilReadyAsync(linked.Token).ConfigureAwait(false);
             }
-            catch (Exception e)
+
+            _reporter ??= CreateReporter(plan); // started disabled: nothing was reported yet
+            var next = await MonitorEngine.StartAsync(plan, nextScanner, _engineOptions, _reporter, _loggerFactory, _logger, linked.Token).ConfigureAwait(false); // every new mark in place
+            if (next.Tree?.UnprotectedCount is > 0 and var unprotected)
             {
-                Log.ReloadRefused(_logger, e.Message); // the new engine cleaned up after itself; the running one stays
-                throw;
+                // Handing over now would leave those directories to the retry's backoff: an open there would pass.
+                await next.StopAsync(handOver: false, TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
+                next.Dispose();
+                throw new IOException($"the new configuration could not protect {unprotected} directories at once (a watch or mark limit, or permissions; see log 204); the running configuration protects them meanwhile.");
             }
 
             _reporter.DenyOnError = plan.DenyOnError;
@@ -197,7 +208,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             next.Run();
             if (current is not null)
             {
-                // Only now does the old engine let go: retired, its admitted accesses decided, then closed.
+                // Only now does the old engine let go: what the kernel queued for it read, retired, its admitted
+                // accesses decided, then closed.
                 var abandoned = await current.StopAsync(handOver: true, StopBound, CancellationToken.None).ConfigureAwait(false);
                 if (abandoned > 0)
                 {
@@ -209,14 +221,21 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
 
             foreach (var change in changes)
             {
-                Log.Reloaded(_logger, change.Directive, change.Before ?? "(none)", change.After ?? "(none)");
+                var (before, after) = (OnAccessText.Escape(change.Before) ?? "(none)", OnAccessText.Escape(change.After) ?? "(none)");
+                Log.Reloaded(_logger, change.Directive, before, after);
             }
 
             return changes;
         }
+        catch (Exception e)
+        {
+            // Refused, whatever the reason: the new engine cleaned up after itself, and the running one stays.
+            Log.ReloadRefused(_logger, OnAccessText.Escape(e.Message)!);
+            throw;
+        }
         finally
         {
-            _reloading.Release();
+            _lifecycle.Release();
         }
     }
 
@@ -234,7 +253,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
 
         _running = false;
-        await _reloading.WaitAsync(CancellationToken.None).ConfigureAwait(false); // a reload under way finishes first
+        await _stopping.CancelAsync().ConfigureAwait(false); // a reload waiting for clamd gives up
+        await _lifecycle.WaitAsync(CancellationToken.None).ConfigureAwait(false); // one under way finishes first
+        _running = false; // a start that finished meanwhile
         try
         {
             if (_engine is { } engine)
@@ -257,7 +278,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 await _reporter.DisposeAsync().ConfigureAwait(false);
             }
 
-            _reloading.Release();
+            _lifecycle.Release();
         }
 
         Log.Stopped(_logger);
@@ -292,6 +313,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _engine?.Dispose();
+        _stopping.Dispose();
     }
 
     private DecisionReporter CreateReporter(OnAccessPlan plan)

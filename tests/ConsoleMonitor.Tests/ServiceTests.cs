@@ -87,6 +87,58 @@ public sealed class ServiceTests
         Assert.Equal("untouched\n", File.ReadAllText(target));
     }
 
+    /// <summary>
+    /// A file someone else made (or a second name of one) where the log is to go would let them read every line root
+    /// writes: refused. A file of ours is made 0640 whatever the umask.
+    /// </summary>
+    [Fact]
+    public async Task Log_refuses_a_file_of_another_user_or_with_another_name_and_makes_its_own_0640()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var theirs = tree.File("theirs.log", string.Empty);
+        Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/chown", "nobody", theirs)).ExitCode);
+        var result = await MonitorProcess.RunAsync("--include", tree.Path, "--log", theirs);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("belongs to user 65534", result.StdErr, StringComparison.Ordinal);
+
+        var linked = tree.File("linked.log", string.Empty);
+        Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/ln", linked, tree.Combine("elsewhere.log"))).ExitCode);
+        result = await MonitorProcess.RunAsync("--include", tree.Path, "--log", linked);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("it has 2 names", result.StdErr, StringComparison.Ordinal);
+
+        var ours = tree.File("ours.log", string.Empty);
+        File.SetUnixFileMode(ours, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite);
+        Directory.CreateDirectory(tree.Combine("data"));
+        await using var monitor = MonitorProcess.Start("--include", tree.Combine("data"), "--log", ours);
+        await monitor.ReadyAsync();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead, File.GetUnixFileMode(ours));
+        Assert.Equal(0, (await monitor.StopAsync()).ExitCode);
+    }
+
+    /// <summary>A link put where the log was, before logrotate's SIGHUP: the monitor lives on, says so, and logs on to the file it had.</summary>
+    [Fact]
+    public async Task SIGHUP_with_a_link_at_the_log_path_keeps_the_open_log_and_the_monitor_running()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var eicar = tree.File("data/eicar.com", MonitorProcess.Eicar);
+        var log = tree.Combine("monitor.log");
+        var victim = tree.File("victim", "untouched\n");
+        await using var monitor = MonitorProcess.Start("--include", tree.Combine("data"), "--prevention", "--log", log);
+        await monitor.ReadyAsync();
+        File.Move(log, log + ".1");
+        File.CreateSymbolicLink(log, victim);
+        await monitor.SignalAsync("HUP");
+        await monitor.WaitForAsync(l => MonitorProcess.Event(l) == "reloaded"); // the reload went ahead
+        Assert.NotEqual(0, (await KernelTestSupport.RunAsync("/bin/cat", eicar)).ExitCode); // still protecting
+        await Poll.UntilAsync(() => File.ReadAllText(log + ".1").Contains("Eicar-Test-Signature", StringComparison.Ordinal), "the detection in the file open before");
+        Assert.Equal("untouched\n", File.ReadAllText(victim));
+        Assert.Equal(0, (await monitor.StopAsync()).ExitCode);
+        Assert.Contains("the log was not reopened", await monitor.StdErrAsync(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Version_names_the_program_the_library_and_clamd_s_version()
     {
@@ -100,5 +152,15 @@ public sealed class ServiceTests
         var withClamd = await MonitorProcess.RunAsync("--version", "--clamd", clamd.Endpoint);
         Assert.Equal(0, withClamd.ExitCode);
         Assert.Contains($"clamd {clamd.Endpoint}: ClamAV ", withClamd.StdOut, StringComparison.Ordinal);
+
+        var json = await MonitorProcess.RunAsync("--version", "--clamd", clamd.Endpoint, "--json");
+        using var document = System.Text.Json.JsonDocument.Parse(json.StdOut);
+        Assert.Equal("version", document.RootElement.GetProperty("event").GetString());
+        Assert.StartsWith("ClamAV ", document.RootElement.GetProperty("clamd")[0].GetProperty("version").GetString(), StringComparison.Ordinal);
+
+        var unreadable = tree.File("bad.conf", "OnAccessIncludePath\n");
+        var withBadConfig = await MonitorProcess.RunAsync("--version", "--config", unreadable);
+        Assert.Equal(0, withBadConfig.ExitCode); // the version is still told
+        Assert.Contains("the configuration cannot be read", withBadConfig.StdOut, StringComparison.Ordinal);
     }
 }

@@ -121,6 +121,38 @@ public sealed class ReloadTests
     }
 
     /// <summary>
+    /// During a reload both engines hold watches: at the watch limit the new one cannot watch every directory, so the
+    /// reload is refused (and said), the new engine's watches and marks are gone again, and the running one protects on.
+    /// </summary>
+    [Fact]
+    public async Task A_reload_that_cannot_watch_every_directory_is_refused_and_leaves_nothing_behind()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var root = tree.Combine("root");
+        var file = Eicar(root, "eicar.com");
+        var more = tree.Combine("more");
+        for (var i = 0; i < 200; i++)
+        {
+            Directory.CreateDirectory(Path.Combine(more, $"d{i}"));
+        }
+
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [root], Prevention = true }, new EicarScanner());
+        var plan = h.Monitor.Plan;
+        var watches = KernelTestSupport.RootInotifyWatches();
+        using (KernelTestSupport.SetSysctl("/proc/sys/fs/inotify/max_user_watches", (watches + 50).ToString(System.Globalization.CultureInfo.InvariantCulture)))
+        {
+            var refused = await Assert.ThrowsAnyAsync<IOException>(() => h.Monitor.ReloadAsync(new OnAccessOptions { IncludePaths = [root, more], Prevention = true }, cancellationToken: Cancel));
+            Assert.Contains("fs.inotify.max_user_watches", refused.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Same(plan, h.Monitor.Plan);
+        Assert.Equal(watches, KernelTestSupport.RootInotifyWatches());
+        Assert.True((await Attacker.OpenAsync(file)).Denied);
+        Assert.True((await Attacker.OpenAsync(Eicar(more, "d1/eicar.com"))).Opened);
+    }
+
+    /// <summary>
     /// A host bound to configuration that reloads: a change seen through the options (prevention off) is applied; an
     /// invalid one is logged as refused (event 35) and the running configuration stays.
     /// </summary>

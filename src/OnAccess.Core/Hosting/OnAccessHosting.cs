@@ -141,9 +141,9 @@ internal sealed class OnAccessHostedService(
         {
             Log.ReloadRefused(_logger, e.Message);
         }
-        catch (Exception e) when (e is OnAccessPlanException or IOException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Logged by the monitor (event 35); the running configuration stays.
+            // Logged by the monitor (event 35); the running configuration stays. Nothing escapes to the provider's thread.
         }
     }
 }
