@@ -82,4 +82,13 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 36, Level = LogLevel.Warning, Message = "A fanotify group being retired still had unread events at its bound (OnAccessCurlTimeout + 1 s); they are allowed when it closes")]
     public static partial void QueuedAtRetirement(ILogger logger);
+
+    [LoggerMessage(EventId = 37, Level = LogLevel.Warning, Message = "Action {Action} on {Path} ({Threat}): {Detail}")]
+    public static partial void ActionDone(ILogger logger, string action, string path, string threat, string detail);
+
+    [LoggerMessage(EventId = 38, Level = LogLevel.Error, Message = "Action {Action} on {Path} ({Threat}) {Outcome}: {Detail}")]
+    public static partial void ActionFailed(ILogger logger, string action, DetectionActionOutcome outcome, string path, string threat, string detail);
+
+    [LoggerMessage(EventId = 39, Level = LogLevel.Error, Message = "No action ran on {Path}: {Reason} ({Count} detections dropped so far)")]
+    public static partial void ActionsDropped(ILogger logger, string path, string reason, long count);
 }

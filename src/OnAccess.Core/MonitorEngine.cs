@@ -17,6 +17,7 @@ internal sealed class MonitorEngine : IDisposable
     private readonly DecisionReporter _reporter;
     private readonly ILogger _logger;
     private Task _treeNotices = Task.CompletedTask;
+    private DetectionActions? _actions;
 
     private MonitorEngine(OnAccessPlan plan, IScanner scanner, DecisionReporter reporter, ILogger logger)
     {
@@ -48,9 +49,9 @@ internal sealed class MonitorEngine : IDisposable
     /// it returns. A plan that is not enabled makes an engine that holds nothing.
     /// </summary>
     /// <exception cref="Exception">Whatever stopped it; what was built is stopped and disposed first.</exception>
-    public static async Task<MonitorEngine> StartAsync(OnAccessPlan plan, IScanner scanner, OnAccessEngineOptions engine, DecisionReporter reporter, ILoggerFactory loggerFactory, ILogger logger, CancellationToken cancellationToken)
+    public static async Task<MonitorEngine> StartAsync(OnAccessPlan plan, IScanner scanner, OnAccessEngineOptions engine, DecisionReporter reporter, DetectionActions? actions, ILoggerFactory loggerFactory, ILogger logger, CancellationToken cancellationToken)
     {
-        var built = new MonitorEngine(plan, scanner, reporter, logger);
+        var built = new MonitorEngine(plan, scanner, reporter, logger) { _actions = actions };
         if (plan.Enabled)
         {
             try
@@ -121,7 +122,7 @@ internal sealed class MonitorEngine : IDisposable
         var policy = AccessPolicy.Create(plan, engine.QueueFullDecision, _logger);
         var mask = MarkSet.MaskFor(plan, engine, _logger);
         Verdicts = new CleanVerdicts(engine.CacheCapacity, engine.KernelCache ? engine.KernelCacheCapacity : 0, mask & (FanotifyEvents.OpenPermission | FanotifyEvents.OpenExecPermission | FanotifyEvents.AccessPermission), _logger);
-        Dispatcher = new ScanDispatcher(Scanner, plan, engine.QueueCapacity, policy, Verdicts, _reporter, () => generations?.Generation ?? 0);
+        Dispatcher = new ScanDispatcher(Scanner, plan, engine.QueueCapacity, policy, Verdicts, _reporter, () => generations?.Generation ?? 0, _actions);
         var fastPath = new FastPath(policy, Verdicts, Dispatcher, _reporter);
         var groupOptions = new FanotifyGroupOptions
         {

@@ -44,4 +44,13 @@ public sealed class OnAccessEngineOptions
 
     /// <summary>How many decisions may wait for observers before new ones are dropped (and counted). The default is 10,000.</summary>
     public int ObserverQueueCapacity { get; set; } = 10_000;
+
+    /// <summary>
+    /// How many detections may wait for their actions (<see cref="IDetectionAction"/>); each holds a descriptor of its
+    /// file. Beyond it a detection is dropped (no action runs on it: counted, logged). The default is 256.
+    /// </summary>
+    public int ActionQueueCapacity { get; set; } = 256;
+
+    /// <summary>How many detections are acted on at once. The default is 2.</summary>
+    public int ActionConcurrency { get; set; } = 2;
 }

@@ -29,6 +29,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     private readonly IScanner _scanner;
     private readonly OnAccessEngineOptions _engineOptions;
     private readonly IOnAccessObserver[] _observers;
+    private readonly IDetectionAction[] _actionList;
+    private DetectionActions? _actions;
     private readonly ILogger _logger;
     private readonly ILoggerFactory _loggerFactory;
     private readonly IMeterFactory? _meterFactory;
@@ -50,14 +52,16 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// <param name="source">The clamd.conf the options came from, so diagnostics can name its lines.</param>
     /// <param name="meterFactory">Where the "OnAccess" meter comes from (the host's, so its listeners see it); without
     /// one the monitor makes and owns its meter.</param>
-    public OnAccessMonitor(OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null, IEnumerable<IOnAccessObserver>? observers = null, ILoggerFactory? loggerFactory = null, ClamdConf? source = null, IMeterFactory? meterFactory = null)
-        : this(options, scanner, engine, observers, loggerFactory, source, meterFactory, plan: null)
+    /// <param name="actions">What is done about infected files once their accesses are answered, in order.</param>
+    public OnAccessMonitor(OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null, IEnumerable<IOnAccessObserver>? observers = null, ILoggerFactory? loggerFactory = null, ClamdConf? source = null, IMeterFactory? meterFactory = null, IEnumerable<IDetectionAction>? actions = null)
+        : this(options, scanner, engine, observers, loggerFactory, source, meterFactory, plan: null, actions)
     {
     }
 
     /// <summary>A monitor whose plan was resolved already (by the host's options validation): it is not resolved again.</summary>
-    internal OnAccessMonitor(OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine, IEnumerable<IOnAccessObserver>? observers, ILoggerFactory? loggerFactory, ClamdConf? source, IMeterFactory? meterFactory, OnAccessPlan? plan)
+    internal OnAccessMonitor(OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine, IEnumerable<IOnAccessObserver>? observers, ILoggerFactory? loggerFactory, ClamdConf? source, IMeterFactory? meterFactory, OnAccessPlan? plan, IEnumerable<IDetectionAction>? actions = null)
     {
+        _actionList = [.. actions ?? []];
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(scanner);
         _options = options;
@@ -86,6 +90,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
 
     /// <summary>How long <see cref="StopAsync"/> waits for scans still running once their tokens are cancelled.</summary>
     internal static readonly TimeSpan StopBound = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long <see cref="StopAsync"/> gives the actions on detections already queued.</summary>
+    internal static readonly TimeSpan ActionStopBound = TimeSpan.FromSeconds(5);
 
     /// <summary>The group whose events are decided now (tests).</summary>
     internal FanotifyGroup? CurrentGroup => _engine?.Marks?.Current?.Group;
@@ -135,7 +142,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             }
 
             _reporter = CreateReporter(plan);
-            _engine = await MonitorEngine.StartAsync(plan, _scanner, _engineOptions, _reporter, _loggerFactory, _logger, cancellationToken).ConfigureAwait(false);
+            _actions ??= CreateActions();
+            _engine = await MonitorEngine.StartAsync(plan, _scanner, _engineOptions, _reporter, _actions, _loggerFactory, _logger, cancellationToken).ConfigureAwait(false);
             StartReporting(_reporter);
             _engine.Run();
             _running = true;
@@ -188,7 +196,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             }
 
             _reporter ??= CreateReporter(plan); // started disabled: nothing was reported yet
-            var next = await MonitorEngine.StartAsync(plan, nextScanner, _engineOptions, _reporter, _loggerFactory, _logger, linked.Token).ConfigureAwait(false); // every new mark in place
+            _actions ??= CreateActions();
+            var next = await MonitorEngine.StartAsync(plan, nextScanner, _engineOptions, _reporter, _actions, _loggerFactory, _logger, linked.Token).ConfigureAwait(false); // every new mark in place
             if (next.Tree?.UnprotectedCount is > 0 and var unprotected)
             {
                 // Handing over now would leave those directories to the retry's backoff: an open there would pass.
@@ -273,6 +282,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         }
         finally
         {
+            if (_actions is not null)
+            {
+                await _actions.StopAsync(ActionStopBound).ConfigureAwait(false); // what was queued gets a moment
+            }
+
             if (_reporter is not null)
             {
                 await _reporter.DisposeAsync().ConfigureAwait(false);
@@ -297,6 +311,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             UnprotectedDirectories = engine?.Tree?.UnprotectedCount ?? 0,
             ProtectionFailures = engine?.Tree?.WatchFailureCount ?? 0,
             KernelCachedFiles = engine?.Verdicts?.KernelCached ?? 0,
+            ActionsDone = _actions?.Done ?? 0,
+            ActionsFailed = _actions?.Failed ?? 0,
+            ActionsDropped = _actions?.Dropped ?? 0,
         };
         return _reporter?.Fill(statistics) ?? statistics;
     }
@@ -315,6 +332,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         _engine?.Dispose();
         _stopping.Dispose();
     }
+
+    private DetectionActions? CreateActions() =>
+        _actionList.Length == 0 ? null : new DetectionActions(_actionList, _observers, _engineOptions.ActionQueueCapacity, _engineOptions.ActionConcurrency, _logger);
 
     private DecisionReporter CreateReporter(OnAccessPlan plan)
     {

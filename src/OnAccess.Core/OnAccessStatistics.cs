@@ -75,6 +75,15 @@ public sealed record OnAccessStatistics
     /// <summary>Files extra scanning could not open or examine.</summary>
     public long ExtraScanFailures { get; init; }
 
+    /// <summary>Actions on detections that did what they were to do (<see cref="IDetectionAction"/>).</summary>
+    public long ActionsDone { get; init; }
+
+    /// <summary>Actions on detections that failed, or refused (touching nothing: a path swapped since the scan).</summary>
+    public long ActionsFailed { get; init; }
+
+    /// <summary>Detections no action ran on: their queue was full, or the monitor stopped first.</summary>
+    public long ActionsDropped { get; init; }
+
     /// <summary>
     /// Whether protection is not whole now: directories unprotected (being retried), or scans hung. Everything else
     /// still works; the counters above say what.

@@ -19,6 +19,7 @@ internal sealed class ScanDispatcher : IDisposable
     private readonly CleanVerdicts _verdicts;
     private readonly DecisionReporter _reporter;
     private readonly Func<long> _generation;
+    private readonly DetectionActions? _actions;
     private readonly SemaphoreSlim _slots;
     private readonly Channel<WorkItem> _queue;
     private readonly DeadlineWatch _deadlines;
@@ -34,8 +35,10 @@ internal sealed class ScanDispatcher : IDisposable
     /// <param name="verdicts">Where clean verdicts are remembered.</param>
     /// <param name="reporter">Where decisions go.</param>
     /// <param name="generation">The scanner's signature generation now (a verdict of an older one is not cached).</param>
-    public ScanDispatcher(IScanner scanner, OnAccessPlan plan, int queueCapacity, AccessPolicy policy, CleanVerdicts verdicts, DecisionReporter reporter, Func<long> generation)
+    /// <param name="actions">What is done about infected files, after their answer (null: nothing).</param>
+    public ScanDispatcher(IScanner scanner, OnAccessPlan plan, int queueCapacity, AccessPolicy policy, CleanVerdicts verdicts, DecisionReporter reporter, Func<long> generation, DetectionActions? actions = null)
     {
+        _actions = actions;
         _runner = new ScanRunner(scanner, plan, verdicts, reporter);
         _plan = plan;
         _policy = policy;
@@ -250,6 +253,12 @@ internal sealed class ScanDispatcher : IDisposable
 
         Answer(item, decision);
         _reporter.Finish(item, result.Verdict, decision, reason, result.Reason, result.ThreatName);
+        if (result.Verdict == ScanVerdict.Infected && _actions is not null)
+        {
+            // After the answer; the descriptor is duplicated now, while the event's is still open.
+            _actions.Submit(item.File, item.RawPath ??= source?.GetRawPath(), item.Key.Device, item.Key.Inode, result.ThreatName ?? "unnamed", item.ProcessId, item.UserId, item.Kind, decision);
+        }
+
         Drop(item);
         AfterScan?.Invoke();
     }

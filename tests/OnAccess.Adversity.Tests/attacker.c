@@ -20,6 +20,8 @@
  *                                (through a passed descriptor or streamed) to PROOF; prints "listening"
  *   hammer PATH...               opens and reads each path in turn, over and over, until its stdin is closed; then
  *                                prints "opens N denied D read-eicar K" and one "EICAR PATH" line per open that read EICAR
+ *   record FILE ARG...           appends each ARG, then $CLAM_VIRUSEVENT_FILENAME and $CLAM_VIRUSEVENT_VIRUSNAME, each
+ *                                followed by a NUL, and a 0x1e byte, to FILE (a VirusEvent that proves what it was given)
  *   freeze TID                   stops that one thread (ptrace: the rest of its process runs on, as when one call
  *                                hangs), prints "frozen TID", and lets it go when its stdin is closed (or it dies)
  */
@@ -430,6 +432,22 @@ static int hammer(int npaths, char **args)
     return 0;
 }
 
+static int record(const char *file, int argc, char **argv)
+{
+    int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return 1;
+    for (int i = 0; i < argc; i++) write_all(fd, argv[i], strlen(argv[i]) + 1);
+    const char *names[] = { "CLAM_VIRUSEVENT_FILENAME", "CLAM_VIRUSEVENT_VIRUSNAME" };
+    for (int i = 0; i < 2; i++) {
+        const char *v = getenv(names[i]);
+        if (!v) v = "(unset)";
+        write_all(fd, v, strlen(v) + 1);
+    }
+    write_all(fd, "\x1e", 1); /* after a NUL, a record's end: no name holds a NUL */
+    close(fd);
+    return 0;
+}
+
 /* Reads one NUL-terminated command; returns its length, or -1 at the end of the connection. */
 static int read_command(int s, char *command, size_t size)
 {
@@ -531,6 +549,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "deep") && argc == 6) return deep(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5], 1);
     if (!strcmp(mode, "fake-clamd") && argc == 4) return fake_clamd(argv[2], argv[3]);
     if (!strcmp(mode, "hammer") && argc >= 3) return hammer(argc - 2, argv + 2);
+    if (!strcmp(mode, "record") && argc >= 3) return record(argv[2], argc - 3, argv + 3);
     if (!strcmp(mode, "freeze") && argc == 3) return freeze((pid_t)atoi(argv[2]));
     if (!strcmp(mode, "deepopen") && argc == 5) return deep(argv[2], atoi(argv[3]), atoi(argv[4]), NULL, 0);
     fprintf(stderr, "unknown mode or arguments: %s\n", mode);

@@ -10,12 +10,17 @@ internal sealed class MonitorHarness : IAsyncDisposable, IOnAccessObserver
     private readonly ConcurrentQueue<OnAccessEvent> _events = new();
     private readonly SemaphoreSlim _arrived = new(0);
 
-    public MonitorHarness(KernelTestSupport.TempTree tree, OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null)
+    private readonly ConcurrentQueue<OnAccessActionEvent> _actions = new();
+
+    public MonitorHarness(KernelTestSupport.TempTree tree, OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null, IEnumerable<IDetectionAction>? actions = null)
     {
         Tree = tree;
         Scanner = scanner;
-        Monitor = new OnAccessMonitor(options, scanner, engine, [this]);
+        Monitor = new OnAccessMonitor(options, scanner, engine, [this], actions: actions);
     }
+
+    /// <summary>Every action's outcome so far.</summary>
+    public IReadOnlyList<OnAccessActionEvent> Actions => [.. _actions];
 
     public KernelTestSupport.TempTree Tree { get; }
 
@@ -25,9 +30,9 @@ internal sealed class MonitorHarness : IAsyncDisposable, IOnAccessObserver
 
     public IReadOnlyList<OnAccessEvent> Events => [.. _events];
 
-    public static async Task<MonitorHarness> StartAsync(KernelTestSupport.TempTree tree, OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null)
+    public static async Task<MonitorHarness> StartAsync(KernelTestSupport.TempTree tree, OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null, IEnumerable<IDetectionAction>? actions = null)
     {
-        var harness = new MonitorHarness(tree, options, scanner, engine);
+        var harness = new MonitorHarness(tree, options, scanner, engine, actions);
         try
         {
             await harness.Monitor.StartAsync(CancellationToken.None);
@@ -70,6 +75,35 @@ internal sealed class MonitorHarness : IAsyncDisposable, IOnAccessObserver
     }
 
     public Task<OnAccessEvent> WaitForPathAsync(string path) => WaitForAsync(e => e.Path == path);
+
+    public void OnAction(OnAccessActionEvent actionEvent)
+    {
+        _actions.Enqueue(actionEvent);
+        _arrived.Release();
+    }
+
+    /// <summary>Waits until <paramref name="count"/> action outcomes match.</summary>
+    public async Task<IReadOnlyList<OnAccessActionEvent>> WaitForActionsAsync(Func<OnAccessActionEvent, bool> match, int count = 1)
+    {
+        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
+        while (true)
+        {
+            var found = _actions.Where(match).ToList();
+            if (found.Count >= count)
+            {
+                return found;
+            }
+
+            try
+            {
+                await _arrived.WaitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"{found.Count} of {count} matching actions; seen: {string.Join("; ", _actions.TakeLast(20).Select(a => $"{a.Action} {a.Outcome} {a.Path}: {a.Detail}"))}");
+            }
+        }
+    }
 
     /// <summary>Waits until the monitor marks more directories than <paramref name="count"/> (marks are placed as the tracker reports directories).</summary>
     public async Task WaitForMarksAsync(long count)

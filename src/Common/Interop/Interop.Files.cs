@@ -88,6 +88,28 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libc, EntryPoint = "ioctl", SetLastError = true)]
         internal static unsafe partial int Ioctl(SafeHandle fd, nuint request, void* argument);
 
+        internal const int O_CREAT = 0x40;
+        internal const int O_EXCL = 0x80;
+        internal const uint RENAME_NOREPLACE = 1;
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "renameat2", SetLastError = true)]
+        internal static unsafe partial int RenameAt2(SafeHandle oldDirFd, byte* oldPath, SafeHandle newDirFd, byte* newPath, uint flags);
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "unlinkat", SetLastError = true)]
+        internal static unsafe partial int UnlinkAt(SafeHandle dirFd, byte* path, int flags);
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "fchown", SetLastError = true)]
+        internal static partial int FChown(SafeHandle fd, uint owner, uint group);
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "fchmod", SetLastError = true)]
+        internal static partial int FChmod(SafeHandle fd, uint mode);
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "fsync", SetLastError = true)]
+        internal static partial int FSync(SafeHandle fd);
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "geteuid")]
+        internal static partial uint GetEuid();
+
         [LibraryImport(Libraries.Libc, EntryPoint = "gettid")]
         internal static partial int GetTid();
 

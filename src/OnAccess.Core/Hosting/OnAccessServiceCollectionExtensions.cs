@@ -70,6 +70,12 @@ public static class OnAccessServiceCollectionExtensions
             // again): its plan was resolved then and is not resolved again.
             var options = sp.GetRequiredService<IOptionsMonitor<OnAccessOptions>>().CurrentValue;
             var plans = sp.GetRequiredService<OnAccessPlanSource>();
+            IEnumerable<IDetectionAction> actions = sp.GetServices<IDetectionAction>();
+            if (plans.Conf?.GetValue("VirusEvent") is { } virusEvent)
+            {
+                actions = actions.Append(new VirusEventAction(virusEvent)); // the clamd.conf's, as clamd runs it (without a shell)
+            }
+
             return new OnAccessMonitor(
                 options,
                 sp.GetService<IScanner>() ?? throw new InvalidOperationException("No IScanner is registered for on-access scanning: call AddScanner<T>() on the builder that AddOnAccessScanning returned (OnAccess.ClamAV offers AddHashDatabaseScanner and AddClamdScanner)."),
@@ -78,7 +84,8 @@ public static class OnAccessServiceCollectionExtensions
                 sp.GetService<ILoggerFactory>(),
                 plans.Conf,
                 sp.GetService<IMeterFactory>(),
-                plans.PlanFor(options));
+                plans.PlanFor(options),
+                actions);
         });
         services.TryAddSingleton<IOnAccessMonitor>(sp => sp.GetRequiredService<OnAccessMonitor>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, OnAccessHostedService>());

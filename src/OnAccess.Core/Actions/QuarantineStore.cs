@@ -1,0 +1,321 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
+using OnAccess.Kernel;
+using OnAccess.Text;
+
+namespace OnAccess;
+
+/// <summary>
+/// A quarantine a person can manage: a directory of this user's that no one else can enter (created 0700), holding for
+/// each entry <c>ID.data</c> (the content, 0400: never executable, unreadable to others) and <c>ID.json</c> (0600: the
+/// original path, owner, mode and size, who accessed it, the threat, the content's SHA-256, the time, the action). The
+/// content stored is read from the scanned file's own descriptor, written beside its final name, synced, then renamed
+/// into place, so an entry is whole or absent; any failure (a full disk) removes what was begun and leaves the original
+/// where it was. Everything is done relative to the directory's descriptor, opened once.
+/// </summary>
+public sealed class QuarantineStore : IDisposable
+{
+    private const int ChunkSize = 64 * 1024;
+    private readonly SafeDescriptorHandle _directory;
+
+    /// <summary>Opens (or creates) the quarantine at <paramref name="directory"/>.</summary>
+    /// <param name="directory">An absolute path.</param>
+    /// <exception cref="IOException">It cannot be created or opened, is a link, or is not private to this user.</exception>
+    public QuarantineStore(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (!System.IO.Path.IsPathFullyQualified(directory))
+        {
+            throw new ArgumentException($"The quarantine directory must be an absolute path: {directory}.", nameof(directory));
+        }
+
+        Path = directory.TrimEnd('/');
+        if (!System.IO.Directory.Exists(Path) && OperatingSystem.IsLinux())
+        {
+            System.IO.Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        _directory = Descriptors.OpenDirectory(Path, out var errno)
+            ?? throw new IOException($"The quarantine {Path} cannot be opened as a directory (a link is not followed): {Why(errno)}.");
+        var (uid, mode) = OwnerAndMode(_directory);
+        if (uid != global::Interop.Libc.GetEuid() || (mode & 0b111_111) != 0)
+        {
+            _directory.Dispose();
+            throw new IOException($"The quarantine {Path} must be a directory of this user's that no one else can enter (0700); it is {Convert.ToString(mode & 0xFFF, 8)} and owned by user {uid}.");
+        }
+    }
+
+    /// <summary>The quarantine directory.</summary>
+    public string Path { get; }
+
+    /// <summary>
+    /// Stores the content of <paramref name="detection"/>'s file (read from its descriptor) and, for a move, then removes
+    /// the original only if its path still names the file that was scanned.
+    /// </summary>
+    /// <param name="detection">The infected file.</param>
+    /// <param name="mode">Move or copy.</param>
+    /// <returns>The entry (its <see cref="QuarantineEntry.OriginalRemoved"/> and detail say what became of the original).</returns>
+    /// <exception cref="IOException">The content could not be stored (no space, say); nothing was kept and the original was not touched.</exception>
+    public QuarantineEntry Add(Detection detection, QuarantineMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(detection);
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var part = Encoding.ASCII.GetBytes(id + ".part");
+        string sha256;
+        long size;
+        using (var stored = OriginalFile.CreateNew(_directory, part, out var errno) ?? throw new IOException($"the quarantine cannot take a new file: {Why(errno)}"))
+        {
+            try
+            {
+                (sha256, size) = Copy(detection.File, stored);
+                Check(global::Interop.Libc.FChmod(stored, 0b100_000_000), "fchmod");
+                Check(global::Interop.Libc.FSync(stored), "fsync");
+            }
+            catch (IOException e)
+            {
+                OriginalFile.Unlink(_directory, part);
+                throw new IOException($"the content could not be stored in the quarantine ({e.Message}); nothing was kept, and the original was not touched", e);
+            }
+        }
+
+        Check(OriginalFile.Rename(_directory, part, Name(id, "data")) ? 0 : -1, "rename");
+        var (uid, gid, fileMode) = Owner(detection.File);
+        var removed = false;
+        string detail;
+        if (mode == QuarantineMode.Copy)
+        {
+            detail = "copied; the original stays";
+        }
+        else if (Remove(detection, out var why, out _))
+        {
+            removed = true;
+            detail = "moved; the original was removed";
+        }
+        else
+        {
+            detail = "stored, but the original was not removed: " + why;
+        }
+
+        var entry = new QuarantineEntry(id, detection.Path ?? string.Empty, detection.RawPath ?? [], uid, gid, fileMode, size, sha256, detection.ThreatName, detection.ProcessId, detection.UserId, detection.Time, mode == QuarantineMode.Move ? "move" : "copy", removed, detail);
+        WriteRecord(entry);
+        return entry;
+    }
+
+    /// <summary>Every entry, oldest first (files without their record, left by a crash, are not entries).</summary>
+    /// <returns>The entries.</returns>
+    public IReadOnlyList<QuarantineEntry> List() =>
+        [.. System.IO.Directory.EnumerateFiles(Descriptors.ProcPath(_directory), "*.json")
+            .Select(f => System.IO.Path.GetFileNameWithoutExtension(f))
+            .Where(IsId)
+            .Select(Read)
+            .OrderBy(e => e.Time)];
+
+    /// <summary>The entry <paramref name="id"/>.</summary>
+    /// <param name="id">Its id.</param>
+    /// <returns>The entry.</returns>
+    /// <exception cref="KeyNotFoundException">There is no such entry.</exception>
+    public QuarantineEntry Get(string id) => IsId(id) && File.Exists(RecordPath(id)) ? Read(id) : throw new KeyNotFoundException($"The quarantine {Path} has no entry {DisplayText.Escape(id)}.");
+
+    /// <summary>
+    /// Puts the content back where it was, with its owner and mode (permission bits; set-user-ID and set-group-ID are not
+    /// restored), never over an existing file and never through a link; then the entry goes.
+    /// </summary>
+    /// <param name="id">The entry.</param>
+    /// <returns>The entry restored.</returns>
+    /// <exception cref="IOException">Its path exists (or its directory is gone): nothing was written.</exception>
+    public QuarantineEntry Restore(string id)
+    {
+        var entry = Get(id);
+        using var parent = OriginalFile.OpenParent(entry.OriginalRawPath, out var name, out var failure)
+            ?? throw new IOException($"cannot restore {DisplayText.Escape(entry.OriginalRawPath)}: {failure}");
+        using (var target = OriginalFile.CreateNew(parent, name, out var errno))
+        {
+            if (target is null)
+            {
+                throw new IOException(errno == global::Interop.Errno.EEXIST
+                    ? $"refused: {DisplayText.Escape(entry.OriginalRawPath)} exists, and restoring would overwrite it"
+                    : $"cannot restore {DisplayText.Escape(entry.OriginalRawPath)}: {Why(errno)}");
+            }
+
+            using (var content = File.OpenHandle(DataPath(id), FileMode.Open, FileAccess.Read))
+            {
+                Copy(content, target);
+            }
+
+            Check(global::Interop.Libc.FChown(target, entry.Uid, entry.Gid), "fchown");
+            Check(global::Interop.Libc.FChmod(target, entry.Mode & 0b111_111_111), "fchmod");
+            Check(global::Interop.Libc.FSync(target), "fsync");
+        }
+
+        Delete(id);
+        return entry;
+    }
+
+    /// <summary>Deletes the entry (its record first, so a crash leaves no entry without content).</summary>
+    /// <param name="id">The entry.</param>
+    /// <exception cref="KeyNotFoundException">There is no such entry.</exception>
+    public void Delete(string id)
+    {
+        if (!IsId(id) || !OriginalFile.Unlink(_directory, Name(id, "json")))
+        {
+            throw new KeyNotFoundException($"The quarantine {Path} has no entry {DisplayText.Escape(id)}.");
+        }
+
+        OriginalFile.Unlink(_directory, Name(id, "data"));
+    }
+
+    /// <summary>Closes the quarantine directory.</summary>
+    public void Dispose() => _directory.Dispose();
+
+    /// <summary>Removes the original if its path still names the scanned file (<see cref="OriginalFile.RemoveIfSame"/>).</summary>
+    /// <param name="detection">The file.</param>
+    /// <param name="why">Why not, when not.</param>
+    /// <param name="swapped">Whether it was not because the path names something else now (or nothing).</param>
+    internal static bool Remove(Detection detection, out string why, out bool swapped)
+    {
+        swapped = false;
+        if (detection.RawPath is not { } raw)
+        {
+            why = "its path is not known";
+            return false;
+        }
+
+        using var parent = OriginalFile.OpenParent(raw, out var name, out var failure);
+        if (parent is null)
+        {
+            why = failure!;
+            swapped = true; // a directory on the way is gone or was replaced by a link
+            return false;
+        }
+
+        var refused = OriginalFile.RemoveIfSame(parent, name, new InodeId(detection.Device, detection.Inode));
+        why = refused?.Reason ?? string.Empty;
+        swapped = refused?.Swapped ?? false;
+        return refused is null;
+    }
+
+    private static bool IsId(string id) => id.Length == 32 && id.All(char.IsAsciiHexDigitLower);
+
+    private static byte[] Name(string id, string kind) => Encoding.ASCII.GetBytes($"{id}.{kind}");
+
+    private string RecordPath(string id) => System.IO.Path.Combine(Descriptors.ProcPath(_directory), id + ".json");
+
+    private string DataPath(string id) => System.IO.Path.Combine(Descriptors.ProcPath(_directory), id + ".data");
+
+    private static (string Sha256, long Size) Copy(SafeFileHandle from, SafeFileHandle to)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[ChunkSize];
+        long offset = 0;
+        int n;
+        while ((n = RandomAccess.Read(from, buffer, offset)) > 0)
+        {
+            RandomAccess.Write(to, buffer.AsSpan(0, n), offset);
+            hash.AppendData(buffer, 0, n);
+            offset += n;
+        }
+
+        return (Convert.ToHexStringLower(hash.GetHashAndReset()), offset);
+    }
+
+    private static unsafe (uint Uid, uint Gid, uint Mode) Owner(SafeHandle file)
+    {
+        global::Interop.Libc.Statx statx;
+        byte empty = 0;
+        return global::Interop.Libc.StatxAt(file, &empty, global::Interop.Libc.AT_EMPTY_PATH, 0x0002 | 0x0008 | 0x0010 | 0x0001 /* MODE, UID, GID, TYPE */, &statx) == 0
+            ? (statx.Uid, statx.Gid, (uint)(statx.Mode & 0xFFF))
+            : (0, 0, 0);
+    }
+
+    private static unsafe (uint Uid, uint Mode) OwnerAndMode(SafeHandle directory)
+    {
+        var (uid, _, mode) = Owner(directory);
+        return (uid, mode);
+    }
+
+    private static void Check(int result, string operation)
+    {
+        if (result != 0)
+        {
+            throw new IOException($"{operation}: {Why(Marshal.GetLastPInvokeError())}");
+        }
+    }
+
+    private void WriteRecord(QuarantineEntry e)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("id", e.Id);
+            w.WriteString("originalPath", e.OriginalPath);
+            w.WriteBase64String("originalPathBytes", e.OriginalRawPath);
+            w.WriteNumber("uid", e.Uid);
+            w.WriteNumber("gid", e.Gid);
+            w.WriteString("mode", Convert.ToString(e.Mode, 8).PadLeft(4, '0'));
+            w.WriteNumber("size", e.Size);
+            w.WriteString("sha256", e.Sha256);
+            w.WriteString("threat", e.Threat);
+            w.WriteNumber("accessorPid", e.AccessorPid);
+            if (e.AccessorUid is { } accessor)
+            {
+                w.WriteNumber("accessorUid", accessor);
+            }
+            else
+            {
+                w.WriteNull("accessorUid");
+            }
+
+            w.WriteString("time", e.Time);
+            w.WriteString("action", e.Action);
+            w.WriteBoolean("originalRemoved", e.OriginalRemoved);
+            w.WriteString("detail", e.Detail);
+            w.WriteEndObject();
+        }
+
+        var part = Name(e.Id, "json.part");
+        using (var record = OriginalFile.CreateNew(_directory, part, out var errno) ?? throw new IOException($"the quarantine cannot take the record of {e.Id}: {Why(errno)}"))
+        {
+            try
+            {
+                RandomAccess.Write(record, stream.ToArray(), 0);
+                Check(global::Interop.Libc.FSync(record), "fsync");
+            }
+            catch (IOException)
+            {
+                OriginalFile.Unlink(_directory, part);
+                throw;
+            }
+        }
+
+        Check(OriginalFile.Rename(_directory, part, Name(e.Id, "json")) ? 0 : -1, "rename");
+        Check(global::Interop.Libc.FSync(_directory), "fsync");
+    }
+
+    private QuarantineEntry Read(string id)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllBytes(RecordPath(id)));
+        var r = document.RootElement;
+        return new QuarantineEntry(
+            id,
+            r.GetProperty("originalPath").GetString()!,
+            r.GetProperty("originalPathBytes").GetBytesFromBase64(),
+            r.GetProperty("uid").GetUInt32(),
+            r.GetProperty("gid").GetUInt32(),
+            Convert.ToUInt32(r.GetProperty("mode").GetString(), 8),
+            r.GetProperty("size").GetInt64(),
+            r.GetProperty("sha256").GetString()!,
+            r.GetProperty("threat").GetString()!,
+            r.GetProperty("accessorPid").GetInt32(),
+            r.GetProperty("accessorUid").ValueKind == JsonValueKind.Null ? null : r.GetProperty("accessorUid").GetUInt32(),
+            r.GetProperty("time").GetDateTimeOffset(),
+            r.GetProperty("action").GetString()!,
+            r.GetProperty("originalRemoved").GetBoolean(),
+            r.GetProperty("detail").GetString()!);
+    }
+
+    private static string Why(int errno) => global::Interop.ErrorInfo.FromErrno(errno).Message;
+}
