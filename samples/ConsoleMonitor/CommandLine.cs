@@ -15,7 +15,7 @@ internal sealed class CommandLine
     public const string SystemConfig = "/etc/clamav/clamd.conf";
 
     /// <summary>What follows a parse error on stderr.</summary>
-    public const string TryHelp = "Usage: ConsoleMonitor [options] | ConsoleMonitor check-config FILE [--json]. --help explains every flag.";
+    public const string TryHelp = "Usage: ConsoleMonitor [options] | ConsoleMonitor check-config FILE [--json] | ConsoleMonitor quarantine list|restore ID|delete ID --store DIR. --help explains every flag.";
 
     private static readonly Option<string?> ConfigOption = new("--config")
     {
@@ -81,6 +81,30 @@ internal sealed class CommandLine
         Description = "Writes a status line every SECONDS (1-86400): health (Healthy, Degraded, Unhealthy and why) and the counters.",
     };
 
+    private static readonly Option<string?> MoveOption = new("--move")
+    {
+        HelpName = "DIR",
+        Description = "Moves each infected file into the quarantine DIR (created 0700): its content, read from the descriptor that was scanned, then the original removed if its path still names that file (clamonacc's --move). ConsoleMonitor quarantine lists and restores.",
+    };
+
+    private static readonly Option<string?> CopyOption = new("--copy")
+    {
+        HelpName = "DIR",
+        Description = "Copies each infected file into the quarantine DIR; the original stays (clamonacc's --copy).",
+    };
+
+    private static readonly Option<bool> RemoveOption = new("--remove") { Description = "Removes each infected file, if its path still names the file that was scanned (clamonacc's --remove)." };
+
+    private static readonly Option<string> StoreOption = new("--store")
+    {
+        HelpName = "DIR",
+        Description = "The quarantine directory (as given to --move or --copy).",
+        Required = true,
+        Recursive = true,
+    };
+
+    private static readonly Argument<string> EntryArgument = new("ID") { Description = "The entry's id (from quarantine list)." };
+
     private static readonly Option<bool> VersionOption = new("--version") { Description = "Prints the version (and clamd's, when clamd is the scanner) and exits." };
 
     private static readonly Argument<string> CheckConfigFile = new("FILE") { Description = "The clamd.conf to check." };
@@ -136,13 +160,23 @@ internal sealed class CommandLine
 
     public bool Version { get; private init; }
 
+    /// <summary>--move or --copy: the quarantine directory.</summary>
+    public string? QuarantinePath { get; private init; }
+
+    /// <summary>--move (true) or --copy (false).</summary>
+    public bool QuarantineMoves { get; private init; }
+
+    /// <summary>--remove.</summary>
+    public bool Remove { get; private init; }
+
     /// <summary>
     /// The command line's grammar: the monitor (the root command) and check-config. Response files (<c>@FILE</c>) are
     /// off: an argument is what it says.
     /// </summary>
     /// <param name="monitor">Runs the monitor.</param>
     /// <param name="checkConfig">Checks a clamd.conf (path, --json).</param>
-    public static ParseResult Parse(string[] args, Func<CommandLine, CancellationToken, Task<int>> monitor, Func<string, bool, int> checkConfig)
+    /// <param name="quarantine">Manages a quarantine: the command (list, restore, delete), the store, the entry, --json.</param>
+    public static ParseResult Parse(string[] args, Func<CommandLine, CancellationToken, Task<int>> monitor, Func<string, bool, int> checkConfig, Func<string, string, string?, bool, int> quarantine)
     {
         var root = new RootCommand("On-access scanning with ClamAV's configuration: every open of a protected file is held (--prevention) or reported until the scanner has looked at it. Flags override the clamd.conf directives they name. Exit codes: 0 stopped by SIGINT or SIGTERM, or check-config without errors; 1 check-config found errors; 2 bad arguments or start-up failed. Signals: SIGINT/SIGTERM stop; SIGHUP reads the clamd.conf again and applies it with the flags, without a gap (a reloaded or reload-refused line says what happened), and reopens the --log file.");
         foreach (var option in root.Options.OfType<System.CommandLine.VersionOption>().ToList())
@@ -150,7 +184,7 @@ internal sealed class CommandLine
             root.Options.Remove(option); // ours also names clamd's version, which needs the other flags
         }
 
-        Option[] options = [ConfigOption, IncludeOption, ExcludeOption, MountOption, PreventionOption, ExtraScanningOption, DisableDddOption, ExcludeUidOption, MaxFileSizeOption, ScannerOption, ClamdOption, WaitOption, SignaturesOption, JsonOption, NoCacheOption, QuietOption, LogOption, StatusIntervalOption, VersionOption];
+        Option[] options = [ConfigOption, IncludeOption, ExcludeOption, MountOption, PreventionOption, ExtraScanningOption, DisableDddOption, ExcludeUidOption, MaxFileSizeOption, ScannerOption, ClamdOption, WaitOption, SignaturesOption, JsonOption, NoCacheOption, QuietOption, LogOption, StatusIntervalOption, MoveOption, CopyOption, RemoveOption, VersionOption];
         foreach (var option in options)
         {
             root.Options.Add(option);
@@ -163,6 +197,21 @@ internal sealed class CommandLine
         check.Arguments.Add(CheckConfigFile);
         check.SetAction(result => checkConfig(result.GetValue(CheckConfigFile)!, result.GetValue(JsonOption)));
         root.Subcommands.Add(check);
+
+        var store = new Command("quarantine", "Manages a quarantine made by --move or --copy: list its entries, restore one (content, owner and mode put back where it was, never over an existing file), or delete one.");
+        store.Options.Add(StoreOption);
+        var list = new Command("list", "Lists the entries: id, threat, original path, size, SHA-256, time, action.");
+        list.SetAction(result => quarantine("list", result.GetValue(StoreOption)!, null, result.GetValue(JsonOption)));
+        var restore = new Command("restore", "Puts the entry back where it was, with its owner and mode; refuses to overwrite a file; the entry goes.");
+        restore.Arguments.Add(EntryArgument);
+        restore.SetAction(result => quarantine("restore", result.GetValue(StoreOption)!, result.GetValue(EntryArgument), result.GetValue(JsonOption)));
+        var delete = new Command("delete", "Deletes the entry.");
+        delete.Arguments.Add(EntryArgument);
+        delete.SetAction(result => quarantine("delete", result.GetValue(StoreOption)!, result.GetValue(EntryArgument), result.GetValue(JsonOption)));
+        store.Subcommands.Add(list);
+        store.Subcommands.Add(restore);
+        store.Subcommands.Add(delete);
+        root.Subcommands.Add(store);
         return root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
     }
 
@@ -242,6 +291,9 @@ internal sealed class CommandLine
         LogPath = r.GetValue(LogOption) is { } log ? Path.GetFullPath(log) : null,
         StatusInterval = r.GetValue(StatusIntervalOption) is { } interval ? ParseSeconds(interval, 1, 86_400) : null,
         Version = r.GetValue(VersionOption),
+        QuarantinePath = (r.GetValue(MoveOption) ?? r.GetValue(CopyOption)) is { } quarantine ? Path.GetFullPath(quarantine) : null,
+        QuarantineMoves = r.GetValue(MoveOption) is not null,
+        Remove = r.GetValue(RemoveOption),
     };
 
     /// <summary>
@@ -254,6 +306,12 @@ internal sealed class CommandLine
         if (scanner is "builtin" or "allow-all" && r.GetValue(ClamdOption) is not null)
         {
             r.AddError($"--clamd applies to the clamd scanner, not to --scanner {scanner}.");
+        }
+
+        var actions = new[] { r.GetValue(MoveOption) is not null ? "--move" : null, r.GetValue(CopyOption) is not null ? "--copy" : null, r.GetValue(RemoveOption) ? "--remove" : null }.OfType<string>().ToList();
+        if (actions.Count > 1)
+        {
+            r.AddError($"{string.Join(" and ", actions)} cannot be combined: a file is moved, copied or removed.");
         }
     }
 

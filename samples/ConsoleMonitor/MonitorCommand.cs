@@ -92,7 +92,8 @@ internal static class MonitorCommand
             }
         }))
         {
-            return await RunHostAsync(command, configPath, scanner, clamdOptions, ConfigureClamd, log, r =>
+            var actions = command.QuarantinePath is not null || command.Remove || conf?.GetValue("VirusEvent") is not null;
+            return await RunHostAsync(command, configPath, actions, scanner, clamdOptions, ConfigureClamd, log, r =>
             {
                 Volatile.Write(ref reloader, r);
                 if (r is not null && Interlocked.Exchange(ref pending, 0) == 1)
@@ -100,6 +101,47 @@ internal static class MonitorCommand
                     r.Trigger();
                 }
             }).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>quarantine list | restore ID | delete ID: 0 done, 1 refused or no such entry, 2 the store cannot be opened.</summary>
+    public static int Quarantine(string command, string path, string? id, bool json)
+    {
+        QuarantineStore store;
+        try
+        {
+            store = new QuarantineStore(Path.GetFullPath(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            Console.Error.WriteLine($"ConsoleMonitor quarantine: {e.Message}");
+            return 2;
+        }
+
+        using (store)
+        {
+            try
+            {
+                switch (command)
+                {
+                    case "list":
+                        Output.Entries(json, store.List());
+                        return 0;
+                    case "restore":
+                        var restored = store.Restore(id!);
+                        Console.WriteLine($"restored {restored.Id} to {OnAccessText.Escape(restored.OriginalRawPath)} (owner {restored.Uid}:{restored.Gid}, mode {Convert.ToString(restored.Mode, 8)})");
+                        return 0;
+                    default:
+                        store.Delete(id!);
+                        Console.WriteLine($"deleted {id}");
+                        return 0;
+                }
+            }
+            catch (Exception e) when (e is IOException or KeyNotFoundException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"ConsoleMonitor quarantine {command}: {e.Message}");
+                return 1;
+            }
         }
     }
 
@@ -128,7 +170,7 @@ internal static class MonitorCommand
         }
     }
 
-    private static async Task<int> RunHostAsync(CommandLine command, string? configPath, string scanner, ClamdScannerOptions clamdOptions, Action<ClamdScannerOptions> configureClamd, FileLog? log, Action<Reloader?> running)
+    private static async Task<int> RunHostAsync(CommandLine command, string? configPath, bool actions, string scanner, ClamdScannerOptions clamdOptions, Action<ClamdScannerOptions> configureClamd, FileLog? log, Action<Reloader?> running)
     {
         var output = new Output(command.Json);
         // The host would reload appsettings.json on change by watching the working directory with a recursive
@@ -154,9 +196,26 @@ internal static class MonitorCommand
         IOnAccessBuilder onAccess = configPath is { } config
             ? builder.Services.AddOnAccessScanning(config, command.ApplyTo)
             : builder.Services.AddOnAccessScanning(command.ApplyTo);
+        if (command.QuarantinePath is { } quarantine)
+        {
+            onAccess.AddQuarantine(o =>
+            {
+                o.Directory = quarantine;
+                o.Mode = command.QuarantineMoves ? QuarantineMode.Move : QuarantineMode.Copy;
+            });
+        }
+        else if (command.Remove)
+        {
+            onAccess.AddRemoval();
+        }
+
         if (!command.Quiet)
         {
             onAccess.Services.AddSingleton<IOnAccessObserver>(output);
+        }
+        else if (actions)
+        {
+            onAccess.Services.AddSingleton<IOnAccessObserver>(new ActionsOnly(output)); // action lines stay, as the stopped line does
         }
 
         if (command.NoCache)
@@ -277,6 +336,16 @@ internal static class MonitorCommand
         _ when e.InnerException is ClamdConfException inner => inner.Message,
         _ => e.Message,
     };
+}
+
+/// <summary>With --quiet: the action lines only.</summary>
+internal sealed class ActionsOnly(Output output) : IOnAccessObserver
+{
+    public void OnEvent(OnAccessEvent accessEvent)
+    {
+    }
+
+    public void OnAction(OnAccessActionEvent actionEvent) => output.OnAction(actionEvent);
 }
 
 /// <summary>Allows everything: measures the engine without a scanner's cost.</summary>

@@ -87,6 +87,79 @@ internal sealed class Output(bool json) : IOnAccessObserver
         }
     }
 
+    /// <summary>An action on a detection (--move, --copy, --remove, VirusEvent): one line each.</summary>
+    public void OnAction(OnAccessActionEvent e)
+    {
+        var outcome = e.Outcome.ToString().ToLowerInvariant();
+        if (Json)
+        {
+            WriteJson(w =>
+            {
+                w.WriteString("event", "action");
+                w.WriteString("time", DateTimeOffset.Now.ToString("O", CultureInfo.InvariantCulture));
+                w.WriteString("action", e.Action);
+                w.WriteString("path", e.Path);
+                if (e.RawPath is { } raw && !System.Text.Unicode.Utf8.IsValid(raw))
+                {
+                    w.WriteBase64String("pathBase64", raw);
+                }
+
+                w.WriteString("threat", e.ThreatName);
+                w.WriteNumber("pid", e.ProcessId);
+                w.WriteString("outcome", outcome);
+                w.WriteString("detail", e.Detail);
+                w.WriteString("id", e.Id);
+            });
+            return;
+        }
+
+        var path = e.RawPath is { } bytes ? OnAccessText.Escape(bytes) : OnAccessText.Escape(e.Path) ?? "?";
+        WriteLine(string.Create(CultureInfo.InvariantCulture, $"{DateTimeOffset.Now:HH:mm:ss.fff} ACTION {e.Action} {outcome} {OnAccessText.Escape(e.ThreatName)} {path}: {OnAccessText.Escape(e.Detail)}"));
+    }
+
+    /// <summary>quarantine list: the entries, in text or one JSON array.</summary>
+    public static void Entries(bool json, IReadOnlyList<QuarantineEntry> entries)
+    {
+        if (!json)
+        {
+            foreach (var e in entries)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Id} {e.Time:yyyy-MM-dd HH:mm:ss} {e.Action} {OnAccessText.Escape(e.Threat)} {OnAccessText.Escape(e.OriginalRawPath)} {e.Size} bytes uid={e.Uid} mode={Convert.ToString(e.Mode, 8)} sha256={e.Sha256}{(e.OriginalRemoved || e.Action == "copy" ? string.Empty : " (original not removed: " + OnAccessText.Escape(e.Detail) + ")")}"));
+            }
+
+            return;
+        }
+
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartArray();
+            foreach (var e in entries)
+            {
+                w.WriteStartObject();
+                w.WriteString("id", e.Id);
+                w.WriteString("originalPath", e.OriginalPath);
+                w.WriteBase64String("originalPathBase64", e.OriginalRawPath);
+                w.WriteString("threat", e.Threat);
+                w.WriteNumber("size", e.Size);
+                w.WriteString("sha256", e.Sha256);
+                w.WriteNumber("uid", e.Uid);
+                w.WriteNumber("gid", e.Gid);
+                w.WriteString("mode", Convert.ToString(e.Mode, 8));
+                w.WriteNumber("accessorPid", e.AccessorPid);
+                w.WriteString("time", e.Time);
+                w.WriteString("action", e.Action);
+                w.WriteBoolean("originalRemoved", e.OriginalRemoved);
+                w.WriteString("detail", e.Detail);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+        }
+
+        Console.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+    }
+
     /// <summary>A reload applied (SIGHUP): each change by directive, and what is protected now.</summary>
     public void Reloaded(IReadOnlyList<OnAccessPlanChange> changes, OnAccessStatistics s, IReadOnlyList<string>? clamd)
     {

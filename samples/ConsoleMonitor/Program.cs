@@ -1,7 +1,7 @@
 using System.CommandLine;
 using ConsoleMonitor;
 
-var parsed = CommandLine.Parse(args, MonitorCommand.RunAsync, MonitorCommand.CheckConfig);
+var parsed = CommandLine.Parse(args, MonitorCommand.RunAsync, MonitorCommand.CheckConfig, MonitorCommand.Quarantine);
 if (parsed.Errors.Count > 0)
 {
     foreach (var error in parsed.Errors)

@@ -15,7 +15,7 @@ public sealed class ExitCodeTests
         var result = await MonitorProcess.RunAsync(flag);
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("Usage:", result.StdOut, StringComparison.Ordinal);
-        string[] flags = ["--config", "--include", "--exclude", "--mount", "--prevention", "--extra-scanning", "--disable-ddd", "--exclude-uid", "--max-file-size", "--scanner", "--clamd", "--wait", "--signatures", "--json", "--no-cache", "--quiet", "--log", "--status-interval", "--version", "check-config"];
+        string[] flags = ["--config", "--include", "--exclude", "--mount", "--prevention", "--extra-scanning", "--disable-ddd", "--exclude-uid", "--max-file-size", "--scanner", "--clamd", "--wait", "--signatures", "--json", "--no-cache", "--quiet", "--log", "--status-interval", "--move", "--copy", "--remove", "--version", "check-config", "quarantine"];
         Assert.All(flags, f => Assert.Contains("  " + f + " ", result.StdOut, StringComparison.Ordinal));
         string[] directives = ["OnAccessIncludePath", "OnAccessExcludePath", "OnAccessMountPath", "OnAccessPrevention", "OnAccessExtraScanning", "OnAccessDisableDDD", "OnAccessExcludeUID", "OnAccessMaxFileSize"];
         Assert.All(directives, d => Assert.Contains(d, result.StdOut, StringComparison.Ordinal));
