@@ -21,9 +21,17 @@ internal sealed class ClamdSession(Socket socket, Action onClose) : IDisposable
     {
         var id = ++_nextId;
         await socket.SendAsync("zFILDES\0"u8.ToArray(), cancellationToken).ConfigureAwait(false);
-        if (Interop.Libc.SendDescriptor(socket.SafeHandle, file) is { } error)
+        while (Interop.Libc.SendDescriptor(socket.SafeHandle, file) is { } error)
         {
-            throw new IOException($"passing the descriptor failed: {error}");
+            if (error.RawErrno != Interop.Errno.EAGAIN)
+            {
+                throw new IOException($"passing the descriptor failed: {error}");
+            }
+
+            // clamd reads nothing (frozen, or dying): wait for room a little at a time, within the scan's deadline.
+            // It used to spin here, deaf to the deadline, for as long as clamd took to go (10 s seen in a test).
+            cancellationToken.ThrowIfCancellationRequested();
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
         }
 
         return StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id);

@@ -57,31 +57,36 @@ public sealed class ActionTests
         Assert.Single(store.List());
     }
 
-    [Fact]
-    public async Task Copy_in_notify_mode_stores_the_content_and_leaves_the_file_and_remove_takes_only_the_file_scanned()
+    /// <summary>Move, copy and remove, with prevention (the open denied) and notify-only (the open read): each acts after the answer.</summary>
+    [Theory]
+    [InlineData("move", true)]
+    [InlineData("move", false)]
+    [InlineData("copy", true)]
+    [InlineData("copy", false)]
+    [InlineData("remove", true)]
+    [InlineData("remove", false)]
+    public async Task Each_action_acts_in_both_modes(string action, bool prevention)
     {
         KernelTestSupport.RequireRoot();
         var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
         var fs = await tree.MountTmpfsAsync("fs");
-        var copied = Infected(fs, "copy/eicar.com");
+        var file = Infected(fs, "data/eicar.com");
         using var store = new QuarantineStore(tree.Combine("store"));
-        await using (var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [Path.Combine(fs, "copy")] }, new EicarScanner(), actions: [new QuarantineAction(store, QuarantineMode.Copy)]))
+        IDetectionAction act = action switch
         {
-            Assert.True((await Attacker.OpenAsync(copied)).ReadEicar); // notify-only: read, then acted on
-            Assert.Equal(DetectionActionOutcome.Done, Assert.Single(await h.WaitForActionsAsync(a => a.Action == "quarantine")).Outcome);
-            Assert.Equal(Samples.Eicar, File.ReadAllBytes(copied));
-            Assert.Equal(("copy", false), (store.List()[0].Action, store.List()[0].OriginalRemoved));
-        }
-
-        var tree2 = KernelTestSupport.CreateTempTree("onaccess-adv-");
-        var removed = Infected(await tree2.MountTmpfsAsync("fs"), "remove/eicar.com");
-        await using (var h = await MonitorHarness.StartAsync(tree2, new OnAccessOptions { IncludePaths = [Path.GetDirectoryName(removed)!], Prevention = true }, new EicarScanner(), actions: [new RemoveAction()]))
-        {
-            Assert.True((await Attacker.OpenAsync(removed)).Denied);
-            Assert.Equal(DetectionActionOutcome.Done, Assert.Single(await h.WaitForActionsAsync(a => a.Action == "remove")).Outcome);
-            Assert.False(File.Exists(removed));
-            Assert.Equal(1, h.Monitor.GetStatistics().ActionsDone);
-        }
+            "move" => new QuarantineAction(store, QuarantineMode.Move),
+            "copy" => new QuarantineAction(store, QuarantineMode.Copy),
+            _ => new RemoveAction(),
+        };
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [Path.Combine(fs, "data")], Prevention = prevention }, new EicarScanner(), actions: [act]);
+        var opened = await Attacker.OpenAsync(file);
+        Assert.Equal(prevention, opened.Denied);
+        Assert.Equal(!prevention, opened.ReadEicar);
+        var done = Assert.Single(await h.WaitForActionsAsync(a => a.Action == act.Name));
+        Assert.Equal(DetectionActionOutcome.Done, done.Outcome);
+        Assert.Equal(action == "copy", File.Exists(file));
+        Assert.Equal(action == "remove" ? 0 : 1, store.List().Count);
+        Assert.Equal(1, h.Monitor.GetStatistics().ActionsDone);
     }
 
     /// <summary>A quarantine too small for the file: the action fails and says why, nothing half-stored stays, the original is untouched.</summary>

@@ -434,18 +434,26 @@ static int hammer(int npaths, char **args)
 
 static int record(const char *file, int argc, char **argv)
 {
+    /* One write(2) per record: VirusEvent runs concurrently, and O_APPEND keeps one write whole. */
+    const char *names[] = { "CLAM_VIRUSEVENT_FILENAME", "CLAM_VIRUSEVENT_VIRUSNAME" };
+    const char *values[2];
+    size_t size = 1;
+    for (int i = 0; i < argc; i++) size += strlen(argv[i]) + 1;
+    for (int i = 0; i < 2; i++) {
+        values[i] = getenv(names[i]);
+        if (!values[i]) values[i] = "(unset)";
+        size += strlen(values[i]) + 1;
+    }
+    char *buffer = malloc(size), *p = buffer;
+    for (int i = 0; i < argc; i++) { size_t n = strlen(argv[i]) + 1; memcpy(p, argv[i], n); p += n; }
+    for (int i = 0; i < 2; i++) { size_t n = strlen(values[i]) + 1; memcpy(p, values[i], n); p += n; }
+    *p++ = 0x1e; /* after a NUL, a record's end: no name holds a NUL */
     int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return 1;
-    for (int i = 0; i < argc; i++) write_all(fd, argv[i], strlen(argv[i]) + 1);
-    const char *names[] = { "CLAM_VIRUSEVENT_FILENAME", "CLAM_VIRUSEVENT_VIRUSNAME" };
-    for (int i = 0; i < 2; i++) {
-        const char *v = getenv(names[i]);
-        if (!v) v = "(unset)";
-        write_all(fd, v, strlen(v) + 1);
-    }
-    write_all(fd, "\x1e", 1); /* after a NUL, a record's end: no name holds a NUL */
+    int failed = write(fd, buffer, size) != (ssize_t)size;
     close(fd);
-    return 0;
+    free(buffer);
+    return failed;
 }
 
 /* Reads one NUL-terminated command; returns its length, or -1 at the end of the connection. */

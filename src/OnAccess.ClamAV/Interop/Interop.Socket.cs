@@ -76,7 +76,10 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libc, EntryPoint = "sendmsg", SetLastError = true)]
         internal static unsafe partial nint SendMsg(SafeHandle socket, MsgHdr* message, int flags);
 
-        /// <summary>Sends one byte with a descriptor attached (SCM_RIGHTS), as clamd's FILDES command expects.</summary>
+        /// <summary>
+        /// Sends one byte with a descriptor attached (SCM_RIGHTS), as clamd's FILDES command expects. The socket is
+        /// non-blocking: EAGAIN (clamd reads nothing, its buffer full) is returned, never spun on.
+        /// </summary>
         internal static unsafe ErrorInfo? SendDescriptor(SafeHandle socket, SafeHandle descriptor)
         {
             var added = false;
@@ -105,12 +108,10 @@ internal static partial class Interop
                     }
 
                     var error = ErrorInfo.Last();
-                    if (error.RawErrno is not (Errno.EINTR or Errno.EAGAIN))
+                    if (error.RawErrno != Errno.EINTR)
                     {
-                        return error;
+                        return error; // EAGAIN included: the caller waits for room, within its deadline
                     }
-
-                    Thread.Yield();
                 }
             }
             finally
