@@ -103,6 +103,12 @@ internal sealed class CommandLine
         Recursive = true,
     };
 
+    private static readonly Option<string?> ToOption = new("--to")
+    {
+        HelpName = "PATH",
+        Description = "Restores to PATH instead of the recorded path (needed when the recorded path was not shown to name the file).",
+    };
+
     private static readonly Argument<string> EntryArgument = new("ID") { Description = "The entry's id (from quarantine list)." };
 
     private static readonly Option<bool> VersionOption = new("--version") { Description = "Prints the version (and clamd's, when clamd is the scanner) and exits." };
@@ -176,7 +182,7 @@ internal sealed class CommandLine
     /// <param name="monitor">Runs the monitor.</param>
     /// <param name="checkConfig">Checks a clamd.conf (path, --json).</param>
     /// <param name="quarantine">Manages a quarantine: the command (list, restore, delete), the store, the entry, --json.</param>
-    public static ParseResult Parse(string[] args, Func<CommandLine, CancellationToken, Task<int>> monitor, Func<string, bool, int> checkConfig, Func<string, string, string?, bool, int> quarantine)
+    public static ParseResult Parse(string[] args, Func<CommandLine, CancellationToken, Task<int>> monitor, Func<string, bool, int> checkConfig, Func<string, string, string?, string?, bool, int> quarantine)
     {
         var root = new RootCommand("On-access scanning with ClamAV's configuration: every open of a protected file is held (--prevention) or reported until the scanner has looked at it. Flags override the clamd.conf directives they name. Exit codes: 0 stopped by SIGINT or SIGTERM, or check-config without errors; 1 check-config found errors; 2 bad arguments or start-up failed. Signals: SIGINT/SIGTERM stop; SIGHUP reads the clamd.conf again and applies it with the flags, without a gap (a reloaded or reload-refused line says what happened), and reopens the --log file.");
         foreach (var option in root.Options.OfType<System.CommandLine.VersionOption>().ToList())
@@ -201,13 +207,14 @@ internal sealed class CommandLine
         var store = new Command("quarantine", "Manages a quarantine made by --move or --copy: list its entries, restore one (content, owner and mode put back where it was, never over an existing file), or delete one.");
         store.Options.Add(StoreOption);
         var list = new Command("list", "Lists the entries: id, threat, original path, size, SHA-256, time, action.");
-        list.SetAction(result => quarantine("list", result.GetValue(StoreOption)!, null, result.GetValue(JsonOption)));
+        list.SetAction(result => quarantine("list", result.GetValue(StoreOption)!, null, null, result.GetValue(JsonOption)));
         var restore = new Command("restore", "Puts the entry back where it was, with its owner and mode; refuses to overwrite a file; the entry goes.");
         restore.Arguments.Add(EntryArgument);
-        restore.SetAction(result => quarantine("restore", result.GetValue(StoreOption)!, result.GetValue(EntryArgument), result.GetValue(JsonOption)));
+        restore.Options.Add(ToOption);
+        restore.SetAction(result => quarantine("restore", result.GetValue(StoreOption)!, result.GetValue(EntryArgument), result.GetValue(ToOption), result.GetValue(JsonOption)));
         var delete = new Command("delete", "Deletes the entry.");
         delete.Arguments.Add(EntryArgument);
-        delete.SetAction(result => quarantine("delete", result.GetValue(StoreOption)!, result.GetValue(EntryArgument), result.GetValue(JsonOption)));
+        delete.SetAction(result => quarantine("delete", result.GetValue(StoreOption)!, result.GetValue(EntryArgument), null, result.GetValue(JsonOption)));
         store.Subcommands.Add(list);
         store.Subcommands.Add(restore);
         store.Subcommands.Add(delete);

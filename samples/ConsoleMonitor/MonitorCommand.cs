@@ -92,8 +92,22 @@ internal static class MonitorCommand
             }
         }))
         {
-            var actions = command.QuarantinePath is not null || command.Remove || conf?.GetValue("VirusEvent") is not null;
-            return await RunHostAsync(command, configPath, actions, scanner, clamdOptions, ConfigureClamd, log, r =>
+            // clamd runs the clamd.conf's VirusEvent itself for what it finds; with another scanner, ConsoleMonitor does.
+            var virusEvent = scanner == "clamd" ? null : conf?.GetValue("VirusEvent");
+            if (virusEvent is not null)
+            {
+                try
+                {
+                    _ = new VirusEventAction(virusEvent);
+                }
+                catch (ArgumentException e)
+                {
+                    return Fail($"{configPath}: {e.Message}");
+                }
+            }
+
+            var actions = command.QuarantinePath is not null || command.Remove || virusEvent is not null;
+            return await RunHostAsync(command, configPath, actions, virusEvent, scanner, clamdOptions, ConfigureClamd, log, r =>
             {
                 Volatile.Write(ref reloader, r);
                 if (r is not null && Interlocked.Exchange(ref pending, 0) == 1)
@@ -105,12 +119,12 @@ internal static class MonitorCommand
     }
 
     /// <summary>quarantine list | restore ID | delete ID: 0 done, 1 refused or no such entry, 2 the store cannot be opened.</summary>
-    public static int Quarantine(string command, string path, string? id, bool json)
+    public static int Quarantine(string command, string path, string? id, string? to, bool json)
     {
         QuarantineStore store;
         try
         {
-            store = new QuarantineStore(Path.GetFullPath(path));
+            store = new QuarantineStore(Path.GetFullPath(path), create: false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
@@ -128,7 +142,7 @@ internal static class MonitorCommand
                         Output.Entries(json, store.List());
                         return 0;
                     case "restore":
-                        var restored = store.Restore(id!);
+                        var restored = store.Restore(id!, to);
                         Console.WriteLine($"restored {restored.Id} to {OnAccessText.Escape(restored.OriginalRawPath)} (owner {restored.Uid}:{restored.Gid}, mode {Convert.ToString(restored.Mode, 8)})");
                         return 0;
                     default:
@@ -137,7 +151,7 @@ internal static class MonitorCommand
                         return 0;
                 }
             }
-            catch (Exception e) when (e is IOException or KeyNotFoundException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or KeyNotFoundException or UnauthorizedAccessException or InvalidDataException)
             {
                 Console.Error.WriteLine($"ConsoleMonitor quarantine {command}: {e.Message}");
                 return 1;
@@ -170,7 +184,7 @@ internal static class MonitorCommand
         }
     }
 
-    private static async Task<int> RunHostAsync(CommandLine command, string? configPath, bool actions, string scanner, ClamdScannerOptions clamdOptions, Action<ClamdScannerOptions> configureClamd, FileLog? log, Action<Reloader?> running)
+    private static async Task<int> RunHostAsync(CommandLine command, string? configPath, bool actions, string? virusEvent, string scanner, ClamdScannerOptions clamdOptions, Action<ClamdScannerOptions> configureClamd, FileLog? log, Action<Reloader?> running)
     {
         var output = new Output(command.Json);
         // The host would reload appsettings.json on change by watching the working directory with a recursive
@@ -207,6 +221,11 @@ internal static class MonitorCommand
         else if (command.Remove)
         {
             onAccess.AddRemoval();
+        }
+
+        if (virusEvent is not null)
+        {
+            onAccess.AddVirusEvent(virusEvent);
         }
 
         if (!command.Quiet)

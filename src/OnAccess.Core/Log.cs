@@ -91,4 +91,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 39, Level = LogLevel.Error, Message = "No action ran on {Path}: {Reason} ({Count} detections dropped so far)")]
     public static partial void ActionsDropped(ILogger logger, string path, string reason, long count);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "{Count} action workers did not end when the monitor stopped (an action deaf to cancellation); they were abandoned")]
+    public static partial void ActionsAbandoned(ILogger logger, int count);
 }

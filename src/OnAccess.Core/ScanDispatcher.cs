@@ -255,8 +255,15 @@ internal sealed class ScanDispatcher : IDisposable
         _reporter.Finish(item, result.Verdict, decision, reason, result.Reason, result.ThreatName);
         if (result.Verdict == ScanVerdict.Infected && _actions is not null)
         {
-            // After the answer; the descriptor is duplicated now, while the event's is still open.
-            _actions.Submit(item.File, item.RawPath ??= source?.GetRawPath(), item.Key.Device, item.Key.Inode, result.ThreatName ?? "unnamed", item.ProcessId, item.UserId, item.Kind, decision);
+            try
+            {
+                // After the answer; the descriptor is duplicated now, while the event's is still open.
+                _actions.Submit(item.File, item.RawPath ??= source?.GetRawPath(), item.Key, result.ThreatName ?? "unnamed", item.ProcessId, item.UserId, item.Kind, decision);
+            }
+            catch (Exception failure) when (failure is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                // The decision stands; the item is still dropped below (its descriptor closed).
+            }
         }
 
         Drop(item);

@@ -145,7 +145,8 @@ public sealed class ActionTests
         Assert.Equal(names.Length, records.Count);
         foreach (var path in raw)
         {
-            var text = Encoding.UTF8.GetString(path); // what a command line can carry: a byte that is not UTF-8 is U+FFFD
+            // What a command line can carry: a name that is not UTF-8 goes in its escaped form, which names no other file.
+            var text = System.Text.Unicode.Utf8.IsValid(path) ? Encoding.UTF8.GetString(path) : OnAccessText.Escape(path);
             Assert.Contains(records, r => r.Count == 4 && Encoding.UTF8.GetString(r[0]) == "Eicar-Test-Signature" && Encoding.UTF8.GetString(r[1]) == "file: " + text && Encoding.UTF8.GetString(r[2]) == text && Encoding.UTF8.GetString(r[3]) == "Eicar-Test-Signature");
         }
 
@@ -186,6 +187,7 @@ public sealed class ActionTests
             File.WriteAllText(file, "another file");
         }
 
+        var before = await ChangeTimeAsync(file);
         gate.Open();
         var quarantined = Assert.Single(await h.WaitForActionsAsync(a => a.Action == "quarantine"));
         var removal = Assert.Single(await h.WaitForActionsAsync(a => a.Action == "remove"));
@@ -198,7 +200,72 @@ public sealed class ActionTests
         Assert.Equal(swap == "link", File.ResolveLinkTarget(file, returnFinalTarget: false) is not null);
         Assert.Equal(Samples.Eicar, File.ReadAllBytes(file + ".orig"));
         Assert.DoesNotContain(Directory.GetFileSystemEntries(Path.Combine(fs, "data")), e => Path.GetFileName(e).StartsWith(".onaccess-", StringComparison.Ordinal));
+        Assert.Equal(before, await ChangeTimeAsync(file)); // not even renamed aside and back: a rename would change it
+        Assert.False(store.Get(quarantined.Id!).PathVerified);
+        Assert.Contains("restore it to a path you choose", Assert.Throws<IOException>(() => store.Restore(quarantined.Id!)).Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// The infected file opened through a bind mount in another mount namespace, at a path that here names someone
+    /// else's file: the path the kernel shows names that file, which is never touched (not even moved for a moment).
+    /// </summary>
+    [Fact]
+    public async Task A_path_read_through_another_mount_namespace_touches_nothing_here()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var fs = await tree.MountTmpfsAsync("fs");
+        var infected = Infected(fs, "data/eicar.com");
+        var decoy = tree.File("decoy/eicar.com", "someone else's file");
+        var before = await ChangeTimeAsync(decoy);
+        using var store = new QuarantineStore(tree.Combine("store"));
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [Path.Combine(fs, "data")], Prevention = true }, new EicarScanner(), actions: [new QuarantineAction(store, QuarantineMode.Move), new RemoveAction()]);
+        var script = $"mount --bind '{Path.Combine(fs, "data")}' '{tree.Combine("decoy")}' && cat '{decoy}'";
+        var run = await KernelTestSupport.RunAsync("/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script);
+        Assert.Contains("Operation not permitted", run.StdErr, StringComparison.Ordinal);
+        var quarantined = Assert.Single(await h.WaitForActionsAsync(a => a.Action == "quarantine"));
+        Assert.Single(await h.WaitForActionsAsync(a => a.Action == "remove"));
+        Assert.Equal(decoy, quarantined.Path); // the path as the other namespace saw it
+        Assert.Equal(DetectionActionOutcome.Refused, quarantined.Outcome);
+        Assert.Equal("someone else's file", File.ReadAllText(decoy));
+        Assert.Equal(before, await ChangeTimeAsync(decoy));
+        Assert.Equal(Samples.Eicar, File.ReadAllBytes(infected));
+        Assert.Equal(Sha256OfEicar, store.Get(quarantined.Id!).Sha256);
+        Assert.False(store.Get(quarantined.Id!).PathVerified);
+    }
+
+    /// <summary>
+    /// The file grown to a gigabyte between the scan and the action: what is stored is what was scanned (its size then),
+    /// not a gigabyte of the quarantine's disk. The same file opened again and again, unchanged, is acted on once.
+    /// </summary>
+    [Fact]
+    public async Task What_is_stored_is_what_was_scanned_and_a_file_found_again_is_acted_on_once()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var fs = await tree.MountTmpfsAsync("fs", "2g");
+        var file = Infected(fs, "data/eicar.com");
+        using var store = new QuarantineStore(tree.Combine("store"));
+        using var gate = new GateAction();
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [Path.Combine(fs, "data")] }, new EicarScanner(), actions: [gate, new QuarantineAction(store, QuarantineMode.Copy)]);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.True((await Attacker.OpenAsync(file)).ReadEicar); // notify-only: found each time
+        }
+
+        await gate.Entered.WaitAsync(KernelTestSupport.Timeout, TestContext.Current.CancellationToken);
+        Assert.Equal(0, (await KernelTestSupport.RunAsync("/usr/bin/truncate", "-s", "1G", file)).ExitCode);
+        gate.Open();
+        var copied = Assert.Single(await h.WaitForActionsAsync(a => a.Action == "quarantine"));
+        Assert.Equal(Samples.Eicar.Length, store.Get(copied.Id!).Size);
+        Assert.Equal(Sha256OfEicar, store.Get(copied.Id!).Sha256);
+        await Task.Delay(200, TestContext.Current.CancellationToken); // nothing else is coming: the four others were repeats
+        Assert.Single(h.Actions, a => a.Action == "quarantine");
+        Assert.True(h.Monitor.GetStatistics().Infected >= 5);
+    }
+
+    /// <summary>The change time of the entry itself (a link is not followed), in nanoseconds.</summary>
+    private static async Task<string> ChangeTimeAsync(string path) => (await KernelTestSupport.RunAsync("/usr/bin/stat", "-c", "%.9Z", path)).StdOut.Trim();
 
     /// <summary>
     /// 1,000 infected opens while the actions are held: every open is answered meanwhile (decisions never wait for an

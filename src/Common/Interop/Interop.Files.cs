@@ -91,6 +91,7 @@ internal static partial class Interop
         internal const int O_CREAT = 0x40;
         internal const int O_EXCL = 0x80;
         internal const uint RENAME_NOREPLACE = 1;
+        internal const uint RENAME_EXCHANGE = 2;
 
         [LibraryImport(Libraries.Libc, EntryPoint = "renameat2", SetLastError = true)]
         internal static unsafe partial int RenameAt2(SafeHandle oldDirFd, byte* oldPath, SafeHandle newDirFd, byte* newPath, uint flags);

@@ -11,9 +11,11 @@ namespace OnAccess;
 /// </summary>
 public sealed class Detection : IDisposable
 {
-    internal Detection(SafeFileHandle file, byte[]? rawPath, ulong device, ulong inode, string threatName, int processId, uint? userId, AccessKind kind, AccessDecision decision)
+    internal Detection(SafeFileHandle file, byte[]? rawPath, ulong device, ulong inode, long size, string threatName, int processId, uint? userId, AccessKind kind, AccessDecision decision)
     {
         File = file;
+        Size = size;
+        MountId = OriginalFile.MountOf(file);
         RawPath = rawPath;
         Device = device;
         Inode = inode;
@@ -39,6 +41,12 @@ public sealed class Detection : IDisposable
 
     /// <summary>The file's inode.</summary>
     public ulong Inode { get; }
+
+    /// <summary>The file's size when it was scanned: what was scanned is its first <see cref="Size"/> bytes.</summary>
+    public long Size { get; }
+
+    /// <summary>The mount the file was opened through (stx_mnt_id; 0 where unknown): a path is trusted only through it.</summary>
+    internal ulong MountId { get; }
 
     /// <summary>The scanner's name for what it found.</summary>
     public string ThreatName { get; }

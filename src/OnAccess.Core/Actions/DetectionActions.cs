@@ -13,16 +13,62 @@ namespace OnAccess;
 /// </summary>
 internal sealed class DetectionActions : IAsyncDisposable
 {
+    /// <summary>Files acted on lately (device, inode, size, times), each for a while: bounded, oldest out first.</summary>
+    private sealed class RecentFiles(int capacity, TimeSpan window)
+    {
+        private readonly Lock _gate = new();
+        private readonly Dictionary<VerdictKey, long> _seen = [];
+        private readonly Queue<VerdictKey> _order = new();
+
+        /// <summary>False when <paramref name="key"/> was added within the window.</summary>
+        public bool TryAdd(in VerdictKey key)
+        {
+            var now = Environment.TickCount64;
+            var stripped = key with { Generation = 0 };
+            lock (_gate)
+            {
+                if (_seen.TryGetValue(stripped, out var at) && now - at < (long)window.TotalMilliseconds)
+                {
+                    return false;
+                }
+
+                if (_seen.Count >= capacity && _order.TryDequeue(out var oldest))
+                {
+                    _seen.Remove(oldest);
+                }
+
+                if (_seen.TryAdd(stripped, now))
+                {
+                    _order.Enqueue(stripped);
+                }
+                else
+                {
+                    _seen[stripped] = now;
+                }
+
+                return true;
+            }
+        }
+    }
+
     private readonly IDetectionAction[] _actions;
     private readonly IOnAccessObserver[] _observers;
     private readonly ILogger _logger;
     private readonly Channel<Detection> _queue;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task[] _workers;
-    private long _done, _failed, _dropped;
+    private readonly RecentFiles _recent = new(RecentCapacity, RepeatWindow);
+    private long _done, _failed, _dropped, _repeated;
+
+    /// <summary>How long a file found again unchanged is not acted on again.</summary>
+    internal static readonly TimeSpan RepeatWindow = TimeSpan.FromMinutes(1);
+
+    private const int RecentCapacity = 4096;
 
     public DetectionActions(IReadOnlyList<IDetectionAction> actions, IReadOnlyList<IOnAccessObserver> observers, int capacity, int concurrency, ILogger logger)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1, nameof(OnAccessEngineOptions.ActionQueueCapacity));
+        ArgumentOutOfRangeException.ThrowIfLessThan(concurrency, 1, nameof(OnAccessEngineOptions.ActionConcurrency));
         _actions = [.. actions];
         _observers = [.. observers];
         _logger = logger;
@@ -39,12 +85,21 @@ internal sealed class DetectionActions : IAsyncDisposable
     /// <summary>Detections no action ran on: the queue was full, or the monitor stopped first.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
+    /// <summary>Detections of a file acted on already, unchanged, within <see cref="RepeatWindow"/>: not acted on again.</summary>
+    public long Repeated => Interlocked.Read(ref _repeated);
+
     /// <summary>
     /// Queues the actions on an infected file (on the thread that decided it, after the answer): a duplicate of its
     /// descriptor is taken now, while the event's is open. Never waits.
     /// </summary>
-    public void Submit(SafeFileHandle file, byte[]? rawPath, ulong device, ulong inode, string threat, int processId, uint? userId, AccessKind kind, AccessDecision decision)
+    public void Submit(SafeFileHandle file, byte[]? rawPath, in VerdictKey key, string threat, int processId, uint? userId, AccessKind kind, AccessDecision decision)
     {
+        if (!_recent.TryAdd(key)) // found again, unchanged: its actions ran (a VirusEvent that opens %f, a flood of opens)
+        {
+            Interlocked.Increment(ref _repeated);
+            return;
+        }
+
         var fd = global::Interop.Libc.Fcntl(file, global::Interop.Libc.F_DUPFD_CLOEXEC, 0);
         if (fd < 0)
         {
@@ -52,7 +107,7 @@ internal sealed class DetectionActions : IAsyncDisposable
             return;
         }
 
-        var detection = new Detection(new SafeFileHandle(fd, ownsHandle: true), rawPath, device, inode, threat, processId, userId, kind, decision);
+        var detection = new Detection(new SafeFileHandle(fd, ownsHandle: true), rawPath, key.Device, key.Inode, key.Size, threat, processId, userId, kind, decision);
         if (!_queue.Writer.TryWrite(detection))
         {
             detection.Dispose();
@@ -71,7 +126,15 @@ internal sealed class DetectionActions : IAsyncDisposable
         catch (TimeoutException)
         {
             await _stopping.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(_workers).WaitAsync(bound).ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll(_workers).WaitAsync(bound).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // An action deaf to cancellation: its worker is left behind (the process is stopping), and said so.
+                Log.ActionsAbandoned(_logger, _workers.Count(w => !w.IsCompleted));
+            }
         }
     }
 
@@ -95,9 +158,11 @@ internal sealed class DetectionActions : IAsyncDisposable
 
                 foreach (var action in _actions)
                 {
-                    DetectionActionResult result;
+                    string name = "?";
+                    DetectionActionResult? result;
                     try
                     {
+                        name = action.Name;
                         result = await action.RunAsync(detection, _stopping.Token).ConfigureAwait(false);
                     }
                     catch (Exception e)
@@ -105,7 +170,7 @@ internal sealed class DetectionActions : IAsyncDisposable
                         result = DetectionActionResult.Failed($"{e.GetType().Name}: {e.Message}");
                     }
 
-                    Report(action.Name, detection, result);
+                    Report(name, detection, result ?? DetectionActionResult.Failed("the action returned no result"));
                 }
             }
         }
@@ -137,7 +202,8 @@ internal sealed class DetectionActions : IAsyncDisposable
             Log.ActionsDropped(_logger, DisplayText.Escape(rawPath ?? []), why, count);
         }
 
-        Tell(new OnAccessActionEvent("*", rawPath is null ? null : System.Text.Encoding.UTF8.GetString(rawPath), rawPath, threat, processId, userId, DetectionActionOutcome.Dropped, why, null));
+        var dropped = new OnAccessActionEvent("*", rawPath is null ? null : System.Text.Encoding.UTF8.GetString(rawPath), rawPath, threat, processId, userId, DetectionActionOutcome.Dropped, why, null);
+        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Self.Tell(state.Event), (Self: this, Event: dropped), preferLocal: false); // never on the thread that decided
     }
 
     private void Tell(OnAccessActionEvent e)

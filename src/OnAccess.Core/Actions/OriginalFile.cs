@@ -54,42 +54,82 @@ internal static class OriginalFile
     }
 
     /// <summary>
-    /// Removes <paramref name="name"/> from <paramref name="parent"/> only if it is the inode <paramref name="expected"/>:
-    /// the entry is first renamed aside (a rename moves an entry, never what a link points to), what was moved is
-    /// checked, and it is unlinked, or put back where it was when it is something else.
+    /// Removes <paramref name="name"/> from <paramref name="parent"/> only if it is the scanned file: the regular file
+    /// <paramref name="expected"/>, seen through the mount <paramref name="mount"/> (a path read from a file opened in
+    /// another mount namespace can name a different file here: then nothing is touched). It is checked where it is;
+    /// then moved aside under a random name (in case the name was swapped meanwhile: a rename moves an entry, never what
+    /// a link points to), checked again, and unlinked; if what was moved is something else, it is put back (exchanged
+    /// back, if its name was taken again meanwhile).
     /// </summary>
-    /// <returns>Null when removed, else why not (and whether it is a swap: the name now names something else).</returns>
-    public static unsafe (string Reason, bool Swapped)? RemoveIfSame(SafeHandle parent, byte[] name, InodeId expected)
+    /// <returns>Null when removed, else why not (and whether it is a swap: the name names something else, or nothing).</returns>
+    public static unsafe (string Reason, bool Swapped)? RemoveIfSame(SafeHandle parent, byte[] name, InodeId expected, ulong mount)
     {
         var aside = Encoding.ASCII.GetBytes($".onaccess-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}\0");
         var z = Terminated(name);
         fixed (byte* from = z)
         fixed (byte* to = aside)
         {
-            if (global::Interop.Libc.RenameAt2(parent, from, parent, to, global::Interop.Libc.RENAME_NOREPLACE) != 0)
+            if (Names(parent, from, expected, mount) is { } notThere)
             {
-                var error = global::Interop.ErrorInfo.Last();
-                return error.RawErrno == global::Interop.Errno.ENOENT ? ("it is gone already", true) : ($"it could not be moved aside: {error.Message}", false);
+                return (notThere, true); // not even moved: the name is not the scanned file
             }
 
-            global::Interop.Libc.Statx statx;
-            var same = global::Interop.Libc.StatxAt(parent, to, global::Interop.Libc.AT_SYMLINK_NOFOLLOW, 0x0001 | 0x0100, &statx) == 0
-                && new InodeId(global::Interop.Libc.MakeDev(statx.DevMajor, statx.DevMinor), statx.Ino) == expected
-                && (statx.Mode & 0xF000) == 0x8000;
-            if (same && global::Interop.Libc.UnlinkAt(parent, to, 0) == 0)
+            if (global::Interop.Libc.RenameAt2(parent, from, parent, to, global::Interop.Libc.RENAME_NOREPLACE) != 0)
+            {
+                var error = Marshal.GetLastPInvokeError();
+                return error == global::Interop.Errno.ENOENT ? ("it is gone already", true) : ($"it could not be moved aside: {Why(error)}", false);
+            }
+
+            var moved = Names(parent, to, expected, mount);
+            if (moved is null && global::Interop.Libc.UnlinkAt(parent, to, 0) == 0)
             {
                 return null;
             }
 
-            var why = same ? $"it could not be removed: {Why(Marshal.GetLastPInvokeError())}" : "its path names another file now (swapped since the scan): nothing was touched";
-            if (global::Interop.Libc.RenameAt2(parent, to, parent, from, global::Interop.Libc.RENAME_NOREPLACE) != 0)
+            var why = moved is null ? $"it could not be removed: {Why(Marshal.GetLastPInvokeError())}" : "its path names another file now (swapped since the scan): nothing was touched";
+            if (global::Interop.Libc.RenameAt2(parent, to, parent, from, global::Interop.Libc.RENAME_NOREPLACE) != 0
+                && global::Interop.Libc.RenameAt2(parent, to, parent, from, global::Interop.Libc.RENAME_EXCHANGE) != 0)
             {
-                why += $"; what is there was left as {Encoding.ASCII.GetString(aside, 0, aside.Length - 1)} beside it, its name being taken again";
+                why += $"; what was there is left beside it as {Encoding.ASCII.GetString(aside, 0, aside.Length - 1)}";
             }
 
-            return (why, !same);
+            return (why, moved is not null);
         }
     }
+
+    /// <summary>Null when <paramref name="name"/> of <paramref name="parent"/> is the scanned regular file through the same mount (not followed); else why not.</summary>
+    private static unsafe string? Names(SafeHandle parent, byte* name, InodeId expected, ulong mount)
+    {
+        global::Interop.Libc.Statx statx;
+        if (global::Interop.Libc.StatxAt(parent, name, global::Interop.Libc.AT_SYMLINK_NOFOLLOW, StatxTypeInodeMount, &statx) != 0)
+        {
+            var error = Marshal.GetLastPInvokeError();
+            return error == global::Interop.Errno.ENOENT ? "it is gone already" : $"it cannot be examined: {Why(error)}";
+        }
+
+        if ((statx.Mode & 0xF000) != 0x8000 || new InodeId(global::Interop.Libc.MakeDev(statx.DevMajor, statx.DevMinor), statx.Ino) != expected)
+        {
+            return "its path names another file now (swapped since the scan): nothing was touched";
+        }
+
+        return mount != 0 && (statx.Mask & StatxMountId) != 0 && statx.Spare[0] != mount
+            ? "its path was read through another mount (another mount namespace?), and here names the scanned file through a different one: nothing was touched"
+            : null;
+    }
+
+    /// <summary>The mount a descriptor's file was opened through (statx's stx_mnt_id, 0 where the kernel has none).</summary>
+    public static unsafe ulong MountOf(SafeHandle file)
+    {
+        global::Interop.Libc.Statx statx;
+        byte empty = 0;
+        return global::Interop.Libc.StatxAt(file, &empty, global::Interop.Libc.AT_EMPTY_PATH, StatxTypeInodeMount, &statx) == 0 && (statx.Mask & StatxMountId) != 0
+            ? statx.Spare[0] // stx_mnt_id, the first word after the device numbers
+            : 0;
+    }
+
+    private const uint StatxMountId = 0x1000;
+
+    private const uint StatxTypeInodeMount = 0x0001 | 0x0100 | StatxMountId;
 
     /// <summary>Creates <paramref name="name"/> in <paramref name="parent"/> for writing, only if nothing has that name (no link followed).</summary>
     public static unsafe SafeFileHandle? CreateNew(SafeHandle parent, byte[] name, out int errno)
@@ -100,6 +140,42 @@ internal static class OriginalFile
             var fd = global::Interop.Libc.OpenAt(parent, p, global::Interop.Libc.O_WRONLY | global::Interop.Libc.O_CREAT | global::Interop.Libc.O_EXCL | global::Interop.Libc.O_NOFOLLOW | global::Interop.Libc.O_CLOEXEC, 0b110_000_000);
             errno = fd < 0 ? global::Interop.ErrorInfo.Last().RawErrno : 0;
             return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
+        }
+    }
+
+    /// <summary>Whether the detection's recorded path names the scanned file now, through the same mount (nothing is touched).</summary>
+    public static unsafe bool Check(Detection detection, out string why)
+    {
+        if (detection.RawPath is not { } raw)
+        {
+            why = "its path is not known";
+            return false;
+        }
+
+        using var parent = OpenParent(raw, out var name, out var failure);
+        if (parent is null)
+        {
+            why = failure!;
+            return false;
+        }
+
+        var z = Terminated(name);
+        fixed (byte* p = z)
+        {
+            why = Names(parent, p, new InodeId(detection.Device, detection.Inode), detection.MountId) ?? string.Empty;
+            return why.Length == 0;
+        }
+    }
+
+    /// <summary>Renames <paramref name="from"/> over <paramref name="to"/> within <paramref name="parent"/> (a record of the quarantine's own).</summary>
+    public static unsafe bool Replace(SafeHandle parent, byte[] from, byte[] to)
+    {
+        var a = Terminated(from);
+        var b = Terminated(to);
+        fixed (byte* pa = a)
+        fixed (byte* pb = b)
+        {
+            return global::Interop.Libc.RenameAt2(parent, pa, parent, pb, 0) == 0;
         }
     }
 

@@ -14,8 +14,8 @@ public sealed class QuarantineAction(QuarantineStore store, QuarantineMode mode)
         ArgumentNullException.ThrowIfNull(detection);
         try
         {
-            var entry = store.Add(detection, mode);
-            return ValueTask.FromResult(mode == QuarantineMode.Copy || entry.OriginalRemoved
+            var entry = store.Add(detection, mode, cancellationToken);
+            return ValueTask.FromResult((mode == QuarantineMode.Copy && entry.PathVerified) || entry.OriginalRemoved
                 ? DetectionActionResult.Done($"{entry.Detail} (quarantine entry {entry.Id})", entry.Id)
                 : DetectionActionResult.Refused($"{entry.Detail} (its content is quarantine entry {entry.Id})", entry.Id));
         }

@@ -16,6 +16,7 @@ namespace OnAccess;
 /// <param name="Action"><c>move</c> or <c>copy</c>.</param>
 /// <param name="OriginalRemoved">Whether the original was removed (a move whose path was swapped leaves it: see <paramref name="Detail"/>).</param>
 /// <param name="Detail">What happened to the original.</param>
+/// <param name="PathVerified">Whether the recorded path was shown to name the file when it was quarantined (restore puts an unverified one back only where told).</param>
 public sealed record QuarantineEntry(
     string Id,
     string OriginalPath,
@@ -31,4 +32,5 @@ public sealed record QuarantineEntry(
     DateTimeOffset Time,
     string Action,
     bool OriginalRemoved,
-    string Detail);
+    string Detail,
+    bool PathVerified);

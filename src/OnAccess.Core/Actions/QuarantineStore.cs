@@ -23,8 +23,9 @@ public sealed class QuarantineStore : IDisposable
 
     /// <summary>Opens (or creates) the quarantine at <paramref name="directory"/>.</summary>
     /// <param name="directory">An absolute path.</param>
+    /// <param name="create">Whether to create it (0700) when it does not exist; otherwise that is an error.</param>
     /// <exception cref="IOException">It cannot be created or opened, is a link, or is not private to this user.</exception>
-    public QuarantineStore(string directory)
+    public QuarantineStore(string directory, bool create = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!System.IO.Path.IsPathFullyQualified(directory))
@@ -33,7 +34,7 @@ public sealed class QuarantineStore : IDisposable
         }
 
         Path = directory.TrimEnd('/');
-        if (!System.IO.Directory.Exists(Path) && OperatingSystem.IsLinux())
+        if (create && !System.IO.Directory.Exists(Path) && OperatingSystem.IsLinux())
         {
             System.IO.Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
@@ -52,14 +53,17 @@ public sealed class QuarantineStore : IDisposable
     public string Path { get; }
 
     /// <summary>
-    /// Stores the content of <paramref name="detection"/>'s file (read from its descriptor) and, for a move, then removes
-    /// the original only if its path still names the file that was scanned.
+    /// Stores what was scanned of <paramref name="detection"/>'s file (its first <see cref="Detection.Size"/> bytes, read
+    /// from its descriptor: a file grown since is not copied without end) and, for a move, then removes the original
+    /// only if its path still names the file that was scanned, through the same mount. The record is written before the
+    /// original goes, and again after.
     /// </summary>
     /// <param name="detection">The infected file.</param>
     /// <param name="mode">Move or copy.</param>
+    /// <param name="cancellationToken">Stops the copy (nothing is kept).</param>
     /// <returns>The entry (its <see cref="QuarantineEntry.OriginalRemoved"/> and detail say what became of the original).</returns>
     /// <exception cref="IOException">The content could not be stored (no space, say); nothing was kept and the original was not touched.</exception>
-    public QuarantineEntry Add(Detection detection, QuarantineMode mode)
+    public QuarantineEntry Add(Detection detection, QuarantineMode mode, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(detection);
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
@@ -70,11 +74,11 @@ public sealed class QuarantineStore : IDisposable
         {
             try
             {
-                (sha256, size) = Copy(detection.File, stored);
+                (sha256, size) = Copy(detection.File, stored, detection.Size, cancellationToken);
                 Check(global::Interop.Libc.FChmod(stored, 0b100_000_000), "fchmod");
                 Check(global::Interop.Libc.FSync(stored), "fsync");
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or OperationCanceledException)
             {
                 OriginalFile.Unlink(_directory, part);
                 throw new IOException($"the content could not be stored in the quarantine ({e.Message}); nothing was kept, and the original was not touched", e);
@@ -83,35 +87,46 @@ public sealed class QuarantineStore : IDisposable
 
         Check(OriginalFile.Rename(_directory, part, Name(id, "data")) ? 0 : -1, "rename");
         var (uid, gid, fileMode) = Owner(detection.File);
-        var removed = false;
-        string detail;
-        if (mode == QuarantineMode.Copy)
+        var verified = OriginalFile.Check(detection, out var unverified);
+        var entry = new QuarantineEntry(id, detection.Path ?? string.Empty, detection.RawPath ?? [], uid, gid, fileMode, size, sha256, detection.ThreatName, detection.ProcessId, detection.UserId, detection.Time, mode == QuarantineMode.Move ? "move" : "copy", OriginalRemoved: false, mode == QuarantineMode.Move ? "stored; the original is being removed" : "copied; the original stays", verified);
+        if (!verified)
         {
-            detail = "copied; the original stays";
-        }
-        else if (Remove(detection, out var why, out _))
-        {
-            removed = true;
-            detail = "moved; the original was removed";
-        }
-        else
-        {
-            detail = "stored, but the original was not removed: " + why;
+            entry = entry with { Detail = (mode == QuarantineMode.Move ? "stored, but the original was not removed: " : "copied, but ") + unverified };
         }
 
-        var entry = new QuarantineEntry(id, detection.Path ?? string.Empty, detection.RawPath ?? [], uid, gid, fileMode, size, sha256, detection.ThreatName, detection.ProcessId, detection.UserId, detection.Time, mode == QuarantineMode.Move ? "move" : "copy", removed, detail);
-        WriteRecord(entry);
+        WriteRecord(entry); // before the original goes: an entry whose original is gone always has its record
+        if (mode == QuarantineMode.Move && verified)
+        {
+            entry = Remove(detection, out var why, out _)
+                ? entry with { OriginalRemoved = true, Detail = "moved; the original was removed" }
+                : entry with { Detail = "stored, but the original was not removed: " + why };
+            WriteRecord(entry);
+        }
+
         return entry;
     }
 
     /// <summary>Every entry, oldest first (files without their record, left by a crash, are not entries).</summary>
     /// <returns>The entries.</returns>
+    /// <exception cref="InvalidDataException">A record cannot be read (its id is named).</exception>
     public IReadOnlyList<QuarantineEntry> List() =>
         [.. System.IO.Directory.EnumerateFiles(Descriptors.ProcPath(_directory), "*.json")
             .Select(f => System.IO.Path.GetFileNameWithoutExtension(f))
             .Where(IsId)
             .Select(Read)
             .OrderBy(e => e.Time)];
+
+    private QuarantineEntry Read(string id)
+    {
+        try
+        {
+            return ReadRecord(id);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"The quarantine record {id}.json cannot be read: {e.Message}", e);
+        }
+    }
 
     /// <summary>The entry <paramref name="id"/>.</summary>
     /// <param name="id">Its id.</param>
@@ -120,34 +135,55 @@ public sealed class QuarantineStore : IDisposable
     public QuarantineEntry Get(string id) => IsId(id) && File.Exists(RecordPath(id)) ? Read(id) : throw new KeyNotFoundException($"The quarantine {Path} has no entry {DisplayText.Escape(id)}.");
 
     /// <summary>
-    /// Puts the content back where it was, with its owner and mode (permission bits; set-user-ID and set-group-ID are not
-    /// restored), never over an existing file and never through a link; then the entry goes.
+    /// Puts the content back where it was (or at <paramref name="to"/>), with its owner and mode (permission bits;
+    /// set-user-ID and set-group-ID are not restored), never over an existing file and never through a link: it is
+    /// written under a temporary name beside the target and renamed into place only when whole. Then the entry goes. An
+    /// entry whose recorded path was not verified to name the file (read through another mount namespace, say) is put
+    /// back only at an explicit <paramref name="to"/>.
     /// </summary>
     /// <param name="id">The entry.</param>
+    /// <param name="to">Where to put it instead of its recorded path (an absolute path).</param>
     /// <returns>The entry restored.</returns>
-    /// <exception cref="IOException">Its path exists (or its directory is gone): nothing was written.</exception>
-    public QuarantineEntry Restore(string id)
+    /// <exception cref="IOException">The target exists, its directory is gone, or the recorded path is not trusted: nothing was written.</exception>
+    public QuarantineEntry Restore(string id, string? to = null)
     {
         var entry = Get(id);
-        using var parent = OriginalFile.OpenParent(entry.OriginalRawPath, out var name, out var failure)
-            ?? throw new IOException($"cannot restore {DisplayText.Escape(entry.OriginalRawPath)}: {failure}");
-        using (var target = OriginalFile.CreateNew(parent, name, out var errno))
+        if (to is null && !entry.PathVerified)
         {
-            if (target is null)
-            {
-                throw new IOException(errno == global::Interop.Errno.EEXIST
-                    ? $"refused: {DisplayText.Escape(entry.OriginalRawPath)} exists, and restoring would overwrite it"
-                    : $"cannot restore {DisplayText.Escape(entry.OriginalRawPath)}: {Why(errno)}");
-            }
+            throw new IOException($"refused: the recorded path {DisplayText.Escape(entry.OriginalRawPath)} was not shown to name the file when it was quarantined ({DisplayText.Escape(entry.Detail)}); restore it to a path you choose (--to PATH)");
+        }
 
-            using (var content = File.OpenHandle(DataPath(id), FileMode.Open, FileAccess.Read))
+        var target = to is null ? entry.OriginalRawPath : Encoding.UTF8.GetBytes(System.IO.Path.GetFullPath(to));
+        using var parent = OriginalFile.OpenParent(target, out var name, out var failure)
+            ?? throw new IOException($"cannot restore to {DisplayText.Escape(target)}: {failure}");
+        var temporary = Encoding.ASCII.GetBytes($".onaccess-restore-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}");
+        using (var written = OriginalFile.CreateNew(parent, temporary, out var errno) ?? throw new IOException($"cannot restore to {DisplayText.Escape(target)}: {Why(errno)}"))
+        {
+            try
             {
-                Copy(content, target);
-            }
+                using (var content = File.OpenHandle(DataPath(id), FileMode.Open, FileAccess.Read))
+                {
+                    Copy(content, written, long.MaxValue, CancellationToken.None);
+                }
 
-            Check(global::Interop.Libc.FChown(target, entry.Uid, entry.Gid), "fchown");
-            Check(global::Interop.Libc.FChmod(target, entry.Mode & 0b111_111_111), "fchmod");
-            Check(global::Interop.Libc.FSync(target), "fsync");
+                Check(global::Interop.Libc.FChown(written, entry.Uid, entry.Gid), "fchown");
+                Check(global::Interop.Libc.FChmod(written, entry.Mode & 0b111_111_111), "fchmod");
+                Check(global::Interop.Libc.FSync(written), "fsync");
+            }
+            catch (IOException)
+            {
+                OriginalFile.Unlink(parent, temporary);
+                throw;
+            }
+        }
+
+        if (!OriginalFile.Rename(parent, temporary, name))
+        {
+            var error = Marshal.GetLastPInvokeError();
+            OriginalFile.Unlink(parent, temporary);
+            throw new IOException(error == global::Interop.Errno.EEXIST
+                ? $"refused: {DisplayText.Escape(target)} exists, and restoring would overwrite it"
+                : $"cannot restore to {DisplayText.Escape(target)}: {Why(error)}");
         }
 
         Delete(id);
@@ -170,7 +206,7 @@ public sealed class QuarantineStore : IDisposable
     /// <summary>Closes the quarantine directory.</summary>
     public void Dispose() => _directory.Dispose();
 
-    /// <summary>Removes the original if its path still names the scanned file (<see cref="OriginalFile.RemoveIfSame"/>).</summary>
+    /// <summary>Removes the original if its path still names the scanned file through the same mount (<see cref="OriginalFile.RemoveIfSame"/>).</summary>
     /// <param name="detection">The file.</param>
     /// <param name="why">Why not, when not.</param>
     /// <param name="swapped">Whether it was not because the path names something else now (or nothing).</param>
@@ -191,7 +227,7 @@ public sealed class QuarantineStore : IDisposable
             return false;
         }
 
-        var refused = OriginalFile.RemoveIfSame(parent, name, new InodeId(detection.Device, detection.Inode));
+        var refused = OriginalFile.RemoveIfSame(parent, name, new InodeId(detection.Device, detection.Inode), detection.MountId);
         why = refused?.Reason ?? string.Empty;
         swapped = refused?.Swapped ?? false;
         return refused is null;
@@ -205,14 +241,16 @@ public sealed class QuarantineStore : IDisposable
 
     private string DataPath(string id) => System.IO.Path.Combine(Descriptors.ProcPath(_directory), id + ".data");
 
-    private static (string Sha256, long Size) Copy(SafeFileHandle from, SafeFileHandle to)
+    /// <summary>Copies at most <paramref name="limit"/> bytes, checking <paramref name="cancellationToken"/> between chunks.</summary>
+    private static (string Sha256, long Size) Copy(SafeFileHandle from, SafeFileHandle to, long limit, CancellationToken cancellationToken)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[ChunkSize];
         long offset = 0;
         int n;
-        while ((n = RandomAccess.Read(from, buffer, offset)) > 0)
+        while (offset < limit && (n = RandomAccess.Read(from, buffer.AsSpan(0, (int)Math.Min(ChunkSize, limit - offset)), offset)) > 0)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             RandomAccess.Write(to, buffer.AsSpan(0, n), offset);
             hash.AppendData(buffer, 0, n);
             offset += n;
@@ -272,6 +310,7 @@ public sealed class QuarantineStore : IDisposable
             w.WriteString("time", e.Time);
             w.WriteString("action", e.Action);
             w.WriteBoolean("originalRemoved", e.OriginalRemoved);
+            w.WriteBoolean("pathVerified", e.PathVerified);
             w.WriteString("detail", e.Detail);
             w.WriteEndObject();
         }
@@ -291,11 +330,11 @@ public sealed class QuarantineStore : IDisposable
             }
         }
 
-        Check(OriginalFile.Rename(_directory, part, Name(e.Id, "json")) ? 0 : -1, "rename");
+        Check(OriginalFile.Replace(_directory, part, Name(e.Id, "json")) ? 0 : -1, "rename");
         Check(global::Interop.Libc.FSync(_directory), "fsync");
     }
 
-    private QuarantineEntry Read(string id)
+    private QuarantineEntry ReadRecord(string id)
     {
         using var document = JsonDocument.Parse(File.ReadAllBytes(RecordPath(id)));
         var r = document.RootElement;
@@ -314,7 +353,8 @@ public sealed class QuarantineStore : IDisposable
             r.GetProperty("time").GetDateTimeOffset(),
             r.GetProperty("action").GetString()!,
             r.GetProperty("originalRemoved").GetBoolean(),
-            r.GetProperty("detail").GetString()!);
+            r.GetProperty("detail").GetString()!,
+            r.GetProperty("pathVerified").GetBoolean());
     }
 
     private static string Why(int errno) => global::Interop.ErrorInfo.FromErrno(errno).Message;

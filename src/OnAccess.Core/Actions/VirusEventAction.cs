@@ -10,7 +10,7 @@ namespace OnAccess;
 /// configured (spaces separate words; '...' and "..." group them; a backslash escapes the next character), and nothing
 /// else in it means anything ($, `, ;, |, &amp;, &lt;, &gt;, * are characters like any other), so no file name can become a
 /// command. The program must be an absolute path. Each run has a timeout (then it is killed), and its exit status is
-/// the outcome; its output is read and dropped.
+/// the outcome; its output is read and dropped. A file name that is not UTF-8 is given in its escaped form (\xHH).
 /// </summary>
 public sealed class VirusEventAction : IDetectionAction
 {
@@ -43,7 +43,8 @@ public sealed class VirusEventAction : IDetectionAction
     public async ValueTask<DetectionActionResult> RunAsync(Detection detection, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(detection);
-        var file = detection.Path ?? string.Empty;
+        // A name that is not UTF-8 cannot be passed as it is: its escaped form goes instead (\xHH), which names no other file.
+        var file = detection.RawPath is { } raw ? (System.Text.Unicode.Utf8.IsValid(raw) ? Encoding.UTF8.GetString(raw) : Text.DisplayText.Escape(raw)) : string.Empty;
         var start = new ProcessStartInfo(_words[0])
         {
             UseShellExecute = false,
@@ -77,7 +78,7 @@ public sealed class VirusEventAction : IDetectionAction
             try
             {
                 await process.WaitForExitAsync(bounded.Token).ConfigureAwait(false);
-                await drain.ConfigureAwait(false);
+                await drain.WaitAsync(bounded.Token).ConfigureAwait(false); // a child left holding its output does not hold us
             }
             catch (OperationCanceledException)
             {

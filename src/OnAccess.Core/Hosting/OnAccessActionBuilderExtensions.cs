@@ -6,8 +6,9 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>
 /// What is done about infected files once their accesses are answered (<see cref="IDetectionAction"/>): actions run in
 /// the order they are added, after the answer, on a bounded queue (<see cref="OnAccessEngineOptions.ActionQueueCapacity"/>,
-/// <see cref="OnAccessEngineOptions.ActionConcurrency"/>). A clamd.conf given to <c>AddOnAccessScanning</c> adds its
-/// <c>VirusEvent</c> last.
+/// <see cref="OnAccessEngineOptions.ActionConcurrency"/>). A clamd.conf's <c>VirusEvent</c> is clamd's own to run when
+/// clamd scans (it runs it for every detection, on-access ones included); with another scanner, add it with
+/// <see cref="AddVirusEvent"/> (<c>conf.GetValue("VirusEvent")</c>).
 /// </summary>
 public static class OnAccessActionBuilderExtensions
 {

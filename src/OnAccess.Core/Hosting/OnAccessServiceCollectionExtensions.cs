@@ -70,11 +70,7 @@ public static class OnAccessServiceCollectionExtensions
             // again): its plan was resolved then and is not resolved again.
             var options = sp.GetRequiredService<IOptionsMonitor<OnAccessOptions>>().CurrentValue;
             var plans = sp.GetRequiredService<OnAccessPlanSource>();
-            IEnumerable<IDetectionAction> actions = sp.GetServices<IDetectionAction>();
-            if (plans.Conf?.GetValue("VirusEvent") is { } virusEvent)
-            {
-                actions = actions.Append(new VirusEventAction(virusEvent)); // the clamd.conf's, as clamd runs it (without a shell)
-            }
+            var actions = sp.GetServices<IDetectionAction>();
 
             return new OnAccessMonitor(
                 options,
