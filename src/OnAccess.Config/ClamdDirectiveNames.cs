@@ -62,4 +62,7 @@ public static class ClamdDirectiveNames
 
     /// <summary><c>TemporaryDirectory</c>: clamd's temporary directory.</summary>
     public const string TemporaryDirectory = "TemporaryDirectory";
+
+    /// <summary><c>DatabaseDirectory</c>: where clamd reads its signatures.</summary>
+    public const string DatabaseDirectory = "DatabaseDirectory";
 }

@@ -72,6 +72,12 @@ public static class PlanDiagnosticCodes
     /// <summary>Info: a recursive include path that is a whole filesystem is protected by one filesystem mark.</summary>
     public const string FilesystemMark = "OA1022";
 
+    /// <summary>Error: an include or mount path is the scanner's own directory (clamd's <c>TemporaryDirectory</c> or <c>DatabaseDirectory</c>).</summary>
+    public const string ScannerDirectoryIncluded = "OA1023";
+
+    /// <summary>Warning: an include or mount path holds the scanner's own directory, which is excluded.</summary>
+    public const string ScannerDirectoryExcluded = "OA1024";
+
     /// <summary>Warning: a repeated single-valued directive; the first value is kept, as ClamAV does.</summary>
     public const string RepeatedDirective = "OA2001";
 

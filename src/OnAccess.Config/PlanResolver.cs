@@ -180,7 +180,20 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
             roots.Add(new PlanRoot(path, Recursive: true, RootMarking.Mount));
         }
 
-        return new OnAccessPlan { Mode = OnAccessMode.MountPaths, Roots = roots };
+        var scanner = ScannerDirectories();
+        foreach (var (directive, dir) in scanner)
+        {
+            foreach (var root in roots.Where(r => r.Path == dir).ToList())
+            {
+                var raw = options.MountPaths.First(m => PathNormalizer.TryNormalize(m, out var p) && p == dir);
+                AddAt(PlanDiagnosticCodes.ScannerDirectoryIncluded, DiagnosticSeverity.Error, $"OnAccessMountPath {raw} is clamd's {directive}: clamd writes its files there while it scans; watching them would scan the scanner's own files. Watch other mounts.", Mount, raw);
+                roots.Remove(root);
+            }
+        }
+
+        var excludes = new List<string>();
+        ExcludeScannerDirectories(scanner, [.. roots.Select(r => (r.Path, options.MountPaths.First(m => PathNormalizer.TryNormalize(m, out var p) && p == r.Path)))], excludes, Mount);
+        return new OnAccessPlan { Mode = OnAccessMode.MountPaths, Roots = roots, ExcludePaths = excludes };
     }
 
     private OnAccessPlan ResolveIncludePaths()
@@ -234,7 +247,22 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
             includes.Add((path, raw));
         }
 
+        var scanner = ScannerDirectories();
+        foreach (var (directive, dir) in scanner)
+        {
+            foreach (var (path, raw) in includes.Where(i => i.Path == dir).ToList())
+            {
+                AddAt(PlanDiagnosticCodes.ScannerDirectoryIncluded, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is clamd's {directive}: clamd writes its files there while it scans (and reads its signatures), and an open of its own files held for a scan would deadlock the scan that makes it, as the ClamAV documentation warns. Protect other directories.", Include, raw);
+                includes.Remove((path, raw));
+            }
+        }
+
         var excludes = ddd ? ResolveExcludes(includes) : [];
+        if (ddd)
+        {
+            ExcludeScannerDirectories(scanner, includes, excludes, Include);
+        }
+
         var roots = new List<PlanRoot>();
         foreach (var (path, raw) in includes)
         {
@@ -337,6 +365,40 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
         }
 
         return result;
+    }
+
+    /// <summary>The scanner's own directories, from the clamd.conf in use: its TemporaryDirectory and DatabaseDirectory.</summary>
+    private List<(string Directive, string Path)> ScannerDirectories()
+    {
+        var found = new List<(string, string)>();
+        foreach (var directive in new[] { ClamdDirectiveNames.TemporaryDirectory, ClamdDirectiveNames.DatabaseDirectory })
+        {
+            if (source?.GetValue(directive) is { } raw && PathNormalizer.TryNormalize(raw, out var path))
+            {
+                found.Add((directive, path));
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>
+    /// OA1024: a root that holds the scanner's own directory excludes it, as if OnAccessExcludePath named it (an
+    /// exclusion already covering it is enough; exclusions inside it are merged into it).
+    /// </summary>
+    private void ExcludeScannerDirectories(List<(string Directive, string Path)> scanner, List<(string Path, string Raw)> roots, List<string> excludes, string rootDirective)
+    {
+        foreach (var (directive, dir) in scanner)
+        {
+            if (roots.FirstOrDefault(r => PathPrefix.IsStrictlyUnder(dir, r.Path)) is not { Path: not null } cover || excludes.Exists(e => PathPrefix.IsSameOrUnder(dir, e)))
+            {
+                continue;
+            }
+
+            excludes.RemoveAll(e => PathPrefix.IsStrictlyUnder(e, dir));
+            excludes.Add(dir);
+            AddAt(PlanDiagnosticCodes.ScannerDirectoryExcluded, DiagnosticSeverity.Warning, $"{rootDirective} {cover.Raw} holds clamd's {directive} {dir}: it is excluded, as if OnAccessExcludePath named it. clamd's own files are never held or scanned: a scan that waits on the scanner's own file never ends.", rootDirective, cover.Raw);
+        }
     }
 
     private bool Normalize(string directive, string raw, out string path)

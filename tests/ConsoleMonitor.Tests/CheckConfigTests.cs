@@ -158,4 +158,26 @@ public sealed class CheckConfigTests
         Assert.Contains("proc filesystem", result.StdErr, StringComparison.Ordinal);
         Assert.DoesNotContain("CONFIG_FANOTIFY_ACCESS_PERMISSIONS", result.StdErr, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// Issue 20, item 2: check-config on a clamd.conf whose include path is its TemporaryDirectory says OA1023 and exits
+    /// 1; one whose include path is a parent of it excludes it with OA1024.
+    /// </summary>
+    [Fact]
+    public async Task The_scanner_s_own_temporary_directory_is_refused_as_an_include_path_and_excluded_below_one()
+    {
+        using var tree = KernelTestSupport.CreateTempTree();
+        var temporary = tree.Combine("data/clamd-tmp");
+        Directory.CreateDirectory(temporary);
+        var exact = tree.File("exact.conf", $"TemporaryDirectory {temporary}\nOnAccessIncludePath {temporary}\n");
+        var (plan, exit) = await CheckAsync(exact);
+        Assert.Equal(1, exit);
+        Assert.Contains(plan.GetProperty("diagnostics").EnumerateArray(), d => d.GetProperty("code").GetString() == "OA1023" && d.GetProperty("severity").GetString() == "error");
+
+        var parent = tree.File("parent.conf", $"TemporaryDirectory {temporary}\nOnAccessIncludePath {tree.Combine("data")}\n");
+        (plan, exit) = await CheckAsync(parent);
+        Assert.Equal(0, exit);
+        Assert.Contains(plan.GetProperty("diagnostics").EnumerateArray(), d => d.GetProperty("code").GetString() == "OA1024" && d.GetProperty("severity").GetString() == "warning");
+        Assert.Equal([temporary], plan.GetProperty("excludePaths").EnumerateArray().Select(e => e.GetString()));
+    }
 }

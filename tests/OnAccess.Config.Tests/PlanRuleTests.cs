@@ -495,4 +495,44 @@ public sealed class PlanRuleTests
         Assert.True(plan.ExtraScanning);
         Assert.True(plan.DynamicDirectoryDetermination);
     }
+
+    /// <summary>
+    /// OA1023: an include path that is clamd's TemporaryDirectory (or DatabaseDirectory) is refused: clamd writes its
+    /// INSTREAM files there while it scans, and holding those opens deadlocks the scan that makes them.
+    /// </summary>
+    [Theory]
+    [InlineData("TemporaryDirectory")]
+    [InlineData("DatabaseDirectory")]
+    public void OA1023_an_include_path_that_is_the_scanner_s_own_directory_is_an_error(string directive)
+    {
+        var plan = Resolve($"{directive} /data/a\nOnAccessIncludePath /data/a\nOnAccessIncludePath /srv\nOnAccessPrevention yes\n");
+        var d = Single(plan, PlanDiagnosticCodes.ScannerDirectoryIncluded);
+        Assert.Equal(DiagnosticSeverity.Error, d.Severity);
+        Assert.Equal(2, d.Line);
+        Assert.Contains(directive, d.Message, StringComparison.Ordinal);
+        Assert.True(plan.HasErrors);
+        Assert.Equal(["/srv"], plan.Roots.Select(r => r.Path));
+    }
+
+    /// <summary>OA1024: an include or mount path that holds the scanner's own directory excludes it, with a warning.</summary>
+    [Fact]
+    public void OA1024_a_path_that_holds_the_scanner_s_own_directories_excludes_them()
+    {
+        var plan = Resolve("TemporaryDirectory /data/a/b\nDatabaseDirectory /srv\nOnAccessIncludePath /data\nOnAccessExcludePath /data/a/b/c\n");
+        Assert.False(plan.HasErrors);
+        Assert.Contains("/data/a/b", plan.ExcludePaths);
+        Assert.DoesNotContain("/data/a/b/c", plan.ExcludePaths); // inside the scanner's directory: merged into it
+        var d = Single(plan, PlanDiagnosticCodes.ScannerDirectoryExcluded);
+        Assert.Equal(DiagnosticSeverity.Warning, d.Severity);
+        Assert.Contains("TemporaryDirectory /data/a/b", d.Message, StringComparison.Ordinal);
+
+        var env = new FakePlanEnvironment().Dir("/mnt", "/mnt/tmp");
+        env.MountPoints.Add("/mnt");
+        var mount = Resolve("TemporaryDirectory /mnt/tmp\nOnAccessMountPath /mnt\n", env);
+        Assert.Equal(["/mnt/tmp"], mount.ExcludePaths);
+        Assert.Equal(DiagnosticSeverity.Warning, Single(mount, PlanDiagnosticCodes.ScannerDirectoryExcluded).Severity);
+
+        // Without a clamd.conf naming them, or with the directories elsewhere, nothing changes.
+        Assert.Empty(Resolve("TemporaryDirectory /home\nOnAccessIncludePath /data\n").ExcludePaths);
+    }
 }
