@@ -29,7 +29,7 @@ internal sealed class DecisionReporter : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private volatile bool _denyOnError;
     private Task? _delivery;
-    private long _events, _scans, _infected, _errors, _timeouts, _late, _hungTotal, _overflows, _kernelDenied, _observerDrops, _cacheResets, _groupRestarts, _extraScanFailures;
+    private long _events, _scans, _infected, _errors, _timeouts, _late, _hungTotal, _overflows, _kernelDenied, _observerDrops, _cacheResets, _groupRestarts, _extraScanFailures, _closesCoalesced;
 
     /// <param name="observers">Who is told every decision.</param>
     /// <param name="logger">Where decisions and notices are logged.</param>
@@ -88,6 +88,9 @@ internal sealed class DecisionReporter : IAsyncDisposable
     public void ExtraScanFailed() => Interlocked.Increment(ref _extraScanFailures);
 
     public void Overflowed() => Interlocked.Increment(ref _overflows);
+
+    /// <summary>A close not scanned: a scan of the same file after an earlier close was waiting still.</summary>
+    public void CloseCoalesced() => Interlocked.Increment(ref _closesCoalesced);
 
     /// <summary>A replacement group was started because the current one failed.</summary>
     public void GroupRestarted(string reason)
@@ -193,6 +196,7 @@ internal sealed class DecisionReporter : IAsyncDisposable
         LateVerdicts = Interlocked.Read(ref _late),
         GroupRestarts = Interlocked.Read(ref _groupRestarts),
         ExtraScanFailures = Interlocked.Read(ref _extraScanFailures),
+        ClosesCoalesced = Interlocked.Read(ref _closesCoalesced),
     };
 
     public async ValueTask DisposeAsync()

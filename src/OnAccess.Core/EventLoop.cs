@@ -162,7 +162,7 @@ internal sealed class EventLoop
                 for (var i = 0; i < scans.Count; i++)
                 {
                     // The last one may run on this awake thread (the rescuer reads meanwhile); the others go to the pool.
-                    if (i == scans.Count - 1 && scans[i].Size <= FastPath.InlineScanMaxSize)
+                    if (i == scans.Count - 1 && scans[i].Size <= FastPath.InlineScanMaxSize && scans[i].Kind != AccessKind.CloseWrite)
                     {
                         ScanHere(scans[i]);
                     }

@@ -17,6 +17,9 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
 
     private readonly int _ownPid = Environment.ProcessId;
 
+    /// <summary>Beyond the cache's change-time margin, how long a scan after a close waits (timestamps are coarse).</summary>
+    private static readonly TimeSpan CloseSettle = TimeSpan.FromMilliseconds(5);
+
     /// <summary>Told when the group returned records that cannot be parsed: it must be replaced (by the <see cref="GroupRotation"/>).</summary>
     public Action<string>? GroupFailed { get; set; }
 
@@ -87,6 +90,22 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
         }
 
         var item = new WorkItem(e, e.File, kind, e.ProcessId, userId, identity.Size, path, arrived, group, key);
+        if (kind == AccessKind.CloseWrite)
+        {
+            if (!dispatcher.TryQueueClose(key))
+            {
+                e.Dispose(); // a scan of this file after an earlier close waits still: it will read what this close left
+                reporter.CloseCoalesced();
+                return null;
+            }
+
+            // Scanned off this thread, once its change is old enough for a clean verdict to be remembered.
+            Interlocked.Increment(ref group.Pending);
+            var age = TimeSpan.FromTicks(((DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000) - identity.ChangedTimeNs) / 100);
+            dispatcher.EnqueueAfter(item, CleanVerdicts.ChangeTimeMargin - age + CloseSettle);
+            return null;
+        }
+
         Interlocked.Increment(ref group.Pending);
         return dispatcher.Admit(item);
     }
@@ -116,7 +135,8 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
     }
 
     private static AccessKind KindOf(FanotifyEvents events) =>
-        (events & (FanotifyEvents.OpenExecPermission | FanotifyEvents.OpenExec)) != 0 ? AccessKind.Exec
+        (events & FanotifyEvents.CloseWrite) != 0 && (events & (FanotifyEvents.OpenPermission | FanotifyEvents.OpenExecPermission | FanotifyEvents.AccessPermission)) == 0 ? AccessKind.CloseWrite
+        : (events & (FanotifyEvents.OpenExecPermission | FanotifyEvents.OpenExec)) != 0 ? AccessKind.Exec
         : (events & (FanotifyEvents.AccessPermission | FanotifyEvents.Access)) != 0 && (events & (FanotifyEvents.Open | FanotifyEvents.OpenPermission)) == 0 ? AccessKind.Read
         : AccessKind.Open;
 }

@@ -56,6 +56,11 @@ internal sealed class MarkSet(OnAccessPlan plan, FanotifyGroupOptions groupOptio
             mask |= plan.Prevention ? FanotifyEvents.AccessPermission : FanotifyEvents.Access;
         }
 
+        if (engine.CloseScanning)
+        {
+            mask |= FanotifyEvents.CloseWrite; // a notification in every mode: scanned after the close, nothing held
+        }
+
         return mask;
     }
 

@@ -46,6 +46,14 @@ public sealed class OnAccessEngineOptions
     public int ObserverQueueCapacity { get; set; } = 10_000;
 
     /// <summary>
+    /// Whether a file closed after writing is scanned after the close (a notification event: nothing is held), as the
+    /// guide says fanotify scans "on any files opened, accessed, or closed": content written after an open was allowed
+    /// is looked at when its writer is done, and a clean result is remembered, so the next open is a cache hit. Closes
+    /// of one file in a burst are coalesced (at most one scan of a file waits at a time). The default is true.
+    /// </summary>
+    public bool CloseScanning { get; set; } = true;
+
+    /// <summary>
     /// How many detections may wait for their actions (<see cref="IDetectionAction"/>); each holds a descriptor of its
     /// file. Beyond it a detection is dropped (no action runs on it: counted, logged). The default is 256.
     /// </summary>

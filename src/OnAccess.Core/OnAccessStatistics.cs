@@ -75,6 +75,9 @@ public sealed record OnAccessStatistics
     /// <summary>Files extra scanning could not open or examine.</summary>
     public long ExtraScanFailures { get; init; }
 
+    /// <summary>Closes after writing that were not scanned because a scan of that file after an earlier close still waited.</summary>
+    public long ClosesCoalesced { get; init; }
+
     /// <summary>Actions on detections that did what they were to do (<see cref="IDetectionAction"/>).</summary>
     public long ActionsDone { get; init; }
 

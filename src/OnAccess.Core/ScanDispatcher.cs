@@ -20,6 +20,7 @@ internal sealed class ScanDispatcher : IDisposable
     private readonly DecisionReporter _reporter;
     private readonly Func<long> _generation;
     private readonly DetectionActions? _actions;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(ulong Device, ulong Inode), byte> _queuedCloses = new();
     private readonly SemaphoreSlim _slots;
     private readonly Channel<WorkItem> _queue;
     private readonly DeadlineWatch _deadlines;
@@ -58,6 +59,12 @@ internal sealed class ScanDispatcher : IDisposable
     /// <summary>Called after each scan: the <see cref="GroupRotation"/> checks for new signatures there.</summary>
     public Action? AfterScan { get; set; }
 
+    /// <summary>
+    /// Whether a scan after a close of this file may be queued: false while one queued earlier has not started (it
+    /// will read what this close left). So a burst of closes of one file costs a scan running and one waiting at most.
+    /// </summary>
+    public bool TryQueueClose(in VerdictKey key) => _queuedCloses.TryAdd((key.Device, key.Inode), 0);
+
     /// <summary>Items waiting for a slot now.</summary>
     public long QueueDepth => Interlocked.Read(ref _depth);
 
@@ -85,6 +92,31 @@ internal sealed class ScanDispatcher : IDisposable
 
         Enqueue(item);
         return null;
+    }
+
+    /// <summary>
+    /// Queues a scan after a close once <paramref name="delay"/> has passed (nothing is held meanwhile): a file whose
+    /// change time is newer than <see cref="CleanVerdicts.ChangeTimeMargin"/> cannot have its clean verdict remembered,
+    /// so the scan waits until it can, and closes meanwhile are coalesced into it.
+    /// </summary>
+    public void EnqueueAfter(WorkItem item, TimeSpan delay)
+    {
+        if (delay <= TimeSpan.Zero)
+        {
+            Enqueue(item);
+            return;
+        }
+
+        _ = Task.Delay(delay, CancellationToken.None).ContinueWith(
+            static (_, state) =>
+            {
+                var (self, work) = ((ScanDispatcher, WorkItem))state!;
+                self.Enqueue(work);
+            },
+            (this, item),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
     /// <summary>Queues an item for the next free slot (extra scanning uses this directly: nothing is held).</summary>
@@ -221,6 +253,11 @@ internal sealed class ScanDispatcher : IDisposable
             return;
         }
 
+        if (item.Kind == AccessKind.CloseWrite)
+        {
+            _queuedCloses.TryRemove((item.Key.Device, item.Key.Inode), out _); // from now on a close queues a new scan
+        }
+
         // The path and the user are looked up only if the scanner or a report reads them.
         var source = item.Event;
         var request = new ScanRequest(
@@ -326,6 +363,11 @@ internal sealed class ScanDispatcher : IDisposable
         if (!item.Drop())
         {
             return;
+        }
+
+        if (item.Kind == AccessKind.CloseWrite)
+        {
+            _queuedCloses.TryRemove((item.Key.Device, item.Key.Inode), out _); // also when it never ran (deadline, full queue)
         }
 
         _verdicts.Release(item.Lease);

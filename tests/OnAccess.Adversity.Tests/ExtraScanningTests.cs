@@ -45,18 +45,28 @@ public sealed class ExtraScanningTests
         await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [data], ExtraScanning = true }, scanner);
 
         using var watch = KernelTestSupport.Start("inotifywait", "-m", "-e", "open", node);
-        while (await watch.StandardError.ReadLineAsync(TestContext.Current.CancellationToken) is { } line && !line.Contains("Watches established", StringComparison.Ordinal))
+        try
         {
+            while (await watch.StandardError.ReadLineAsync(TestContext.Current.CancellationToken) is { } line && !line.Contains("Watches established", StringComparison.Ordinal))
+            {
+            }
+
+            File.Move(node, Path.Combine(data, "null"));
+            await scanner.SentinelAsync(data);
+            Directory.CreateDirectory(Path.Combine(data, "later"));
+            await scanner.SentinelAsync(Path.Combine(data, "later"));
+
+            await KernelTestSupport.RunAsync("/bin/kill", "-TERM", watch.Id.ToString(CultureInfo.InvariantCulture));
+            var opens = await watch.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(string.Empty, opens);
         }
-
-        File.Move(node, Path.Combine(data, "null"));
-        await scanner.SentinelAsync(data);
-        Directory.CreateDirectory(Path.Combine(data, "later"));
-        await scanner.SentinelAsync(Path.Combine(data, "later"));
-
-        await KernelTestSupport.RunAsync("/bin/kill", "-TERM", watch.Id.ToString(CultureInfo.InvariantCulture));
-        var opens = await watch.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        Assert.Equal(string.Empty, opens);
+        finally
+        {
+            if (!watch.HasExited)
+            {
+                watch.Kill(); // a failure above must not leave it running (it held the build lock's descriptor once)
+            }
+        }
     }
 
     /// <summary>Records what every scan read through its descriptor.</summary>

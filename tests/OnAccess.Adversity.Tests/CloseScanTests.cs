@@ -1,0 +1,104 @@
+using OnAccess.Config;
+using OnAccess.Core.Tests;
+using OnAccess.Tests;
+
+namespace OnAccess.Adversity.Tests;
+
+/// <summary>
+/// Scan on close (issue 20, item 1), with prevention and notify-only, on a tmpfs: a file written and closed is scanned
+/// after the close, never opened by anyone else; a clean one is a cache hit at its next open; a burst of closes of one
+/// file is coalesced; content written after an allowed open is reported at the close.
+/// </summary>
+public sealed class CloseScanTests
+{
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_file_written_in_several_writes_and_closed_is_reported_at_the_close(bool prevention)
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var fs = await tree.MountTmpfsAsync("fs");
+        var dir = Path.Combine(fs, "data");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "written.com");
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [dir], Prevention = prevention }, new EicarScanner());
+
+        // One open (of an empty file: clean), several writes, one close: only the close can see EICAR.
+        var eicar = OnAccess.Core.Tests.EicarScanner.Eicar;
+        var script = $"exec 3>'{file}'; printf '%s' '{eicar[..20]}' >&3; printf '%s' '{eicar[20..40]}' >&3; printf '%s' '{eicar[40..]}' >&3; exec 3>&-";
+        Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/sh", "-c", script)).ExitCode);
+        var seen = await h.WaitForAsync(e => e.Path == file && e.Kind == AccessKind.CloseWrite);
+        Assert.Equal(ScanVerdict.Infected, seen.Verdict);
+        Assert.Equal(AccessDecision.None, seen.Decision); // a close holds nothing
+        Assert.Equal(eicar, File.ReadAllText(file));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_clean_file_written_and_closed_is_a_cache_hit_at_its_next_open(bool prevention)
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var fs = await tree.MountTmpfsAsync("fs");
+        var dir = Path.Combine(fs, "data");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "clean.txt");
+        var source = tree.File("clean.src", "clean content");
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [dir], Prevention = prevention }, new EicarScanner());
+        await Attacker.RunAsync("write", file, source);
+        var closed = await h.WaitForAsync(e => e.Path == file && e.Kind == AccessKind.CloseWrite);
+        Assert.Equal((ScanVerdict.Clean, DecisionReason.Scanned), (closed.Verdict, closed.Reason));
+
+        Assert.True((await Attacker.OpenAsync(file)).Opened);
+        var opened = await h.WaitForAsync(e => e.Path == file && e.Kind == AccessKind.Open && e.ProcessId != closed.ProcessId);
+        Assert.Equal(DecisionReason.Cached, opened.Reason);
+        var scansOfContent = h.Events.Count(e => e.Path == file && e.Reason == DecisionReason.Scanned && e.Kind != AccessKind.Open);
+        Assert.Equal(1, scansOfContent); // the close's: the open for writing scanned an empty file, the next open none
+    }
+
+    /// <summary>
+    /// 1,000 closes of one file in a burst: at most one scan of it waits at a time, so the scans after closes are few
+    /// (each waits for the file's change time to be 50 ms old: the closes of that window are one scan).
+    /// </summary>
+    [Fact]
+    public async Task A_burst_of_closes_of_one_file_is_coalesced()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var fs = await tree.MountTmpfsAsync("fs");
+        var dir = Path.Combine(fs, "data");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "burst.txt");
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [dir] }, new EicarScanner());
+        var script = $"i=0; while [ $i -lt 1000 ]; do echo $i > '{file}'; i=$((i+1)); done";
+        Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/sh", "-c", script)).ExitCode);
+        await Settled.UntilAsync(() => h.Events.Any(e => e.Path == file && e.Kind == AccessKind.CloseWrite) && h.Monitor.GetStatistics() is { QueueDepth: 0, ScansInFlight: 0 }, KernelTestSupport.Timeout);
+        await Task.Delay(200, TestContext.Current.CancellationToken); // a scan waiting for its file's change to age (55 ms) is done too
+        var scans = h.Events.Count(e => e.Path == file && e.Kind == AccessKind.CloseWrite);
+        var coalesced = h.Monitor.GetStatistics().ClosesCoalesced;
+        TestContext.Current.TestOutputHelper?.WriteLine($"1000 closes: {scans} scans after a close, {coalesced} closes coalesced here (the kernel merges others in its queue)");
+        Assert.InRange(scans, 1, 100);
+        Assert.True(coalesced > 0, "no close was coalesced");
+    }
+
+    /// <summary>An open allowed (the file clean then), EICAR written through it, the close: reported at the close.</summary>
+    [Fact]
+    public async Task Content_written_after_an_allowed_open_is_reported_at_the_close()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var fs = await tree.MountTmpfsAsync("fs");
+        var dir = Path.Combine(fs, "data");
+        var file = Path.Combine(dir, "grows.com");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(file, "clean at first\n");
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [dir], Prevention = true }, new EicarScanner());
+        var script = $"exec 3>>'{file}'; printf '%s' '{OnAccess.Core.Tests.EicarScanner.Eicar}' >&3; exec 3>&-";
+        Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/sh", "-c", script)).ExitCode); // its open was allowed: clean
+        var atClose = await h.WaitForAsync(e => e.Path == file && e.Kind == AccessKind.CloseWrite);
+        Assert.Equal(ScanVerdict.Infected, atClose.Verdict);
+        Assert.True((await Attacker.OpenAsync(file)).Denied); // and from then on, as ever, its opens are denied
+    }
+}
