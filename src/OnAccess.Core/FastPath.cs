@@ -20,6 +20,9 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
     /// <summary>Beyond the cache's change-time margin, how long a scan after a close waits (timestamps are coarse).</summary>
     private static readonly TimeSpan CloseSettle = TimeSpan.FromMilliseconds(5);
 
+    /// <summary>The longest a scan after a close waits, whatever the file's change time says.</summary>
+    private static readonly TimeSpan CloseSettleMax = TimeSpan.FromSeconds(1);
+
     /// <summary>Told when the group returned records that cannot be parsed: it must be replaced (by the <see cref="GroupRotation"/>).</summary>
     public Action<string>? GroupFailed { get; set; }
 
@@ -102,7 +105,8 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
             // Scanned off this thread, once its change is old enough for a clean verdict to be remembered.
             Interlocked.Increment(ref group.Pending);
             var age = TimeSpan.FromTicks(((DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000) - identity.ChangedTimeNs) / 100);
-            dispatcher.EnqueueAfter(item, CleanVerdicts.ChangeTimeMargin - age + CloseSettle);
+            var wait = CleanVerdicts.ChangeTimeMargin - age + CloseSettle;
+            dispatcher.EnqueueAfter(item, wait < CloseSettleMax ? wait : CloseSettleMax); // a clock set back does not park it for long
             return null;
         }
 
