@@ -79,10 +79,28 @@ internal sealed class EventLoop
     public async Task<bool> IsRespondingAsync(TimeSpan stallAfter, CancellationToken cancellationToken)
     {
         var reads = Reads;
-        var until = Stopwatch.GetTimestamp() + (long)(stallAfter.TotalSeconds * Stopwatch.Frequency);
+        return await QueueEmptiesAsync(stallAfter, () => Reads != reads, LivenessPollMilliseconds, cancellationToken).ConfigureAwait(false)
+            && !ReadingStopped.IsCompleted;
+    }
+
+    /// <summary>
+    /// Waits (at most <paramref name="bound"/>) until the kernel holds no unread event for this group: before a group is
+    /// retired, so that every open it alone may hold (queued before its successor's marks were in place) is taken by a
+    /// read that began before the retirement, and so decided as usual (see <see cref="FastPath.Decide"/>).
+    /// </summary>
+    /// <returns>False when events still waited at the bound.</returns>
+    public Task<bool> ReadQueuedAsync(TimeSpan bound) => QueueEmptiesAsync(bound, progressed: null, 1, CancellationToken.None);
+
+    /// <summary>
+    /// Polls the group's queue until nothing waits unread (or the loop stopped, or <paramref name="progressed"/> says
+    /// enough was seen): true; false when events still wait at <paramref name="bound"/>.
+    /// </summary>
+    private async Task<bool> QueueEmptiesAsync(TimeSpan bound, Func<bool>? progressed, int pollMilliseconds, CancellationToken cancellationToken)
+    {
+        var until = Stopwatch.GetTimestamp() + (long)(bound.TotalSeconds * Stopwatch.Frequency);
         while (!ReadingStopped.IsCompleted && HasPendingEvents())
         {
-            if (Reads != reads)
+            if (progressed?.Invoke() == true)
             {
                 return true;
             }
@@ -92,29 +110,7 @@ internal sealed class EventLoop
                 return false;
             }
 
-            await Task.Delay(LivenessPollMilliseconds, cancellationToken).ConfigureAwait(false);
-        }
-
-        return !ReadingStopped.IsCompleted;
-    }
-
-    /// <summary>
-    /// Waits (at most <paramref name="bound"/>) until the kernel holds no unread event for this group: before a group is
-    /// retired, so that every open it alone may hold (queued before its successor's marks were in place) is taken by a
-    /// read that began before the retirement, and so decided as usual (see <see cref="FastPath.Decide"/>).
-    /// </summary>
-    /// <returns>False when events still waited at the bound.</returns>
-    public async Task<bool> ReadQueuedAsync(TimeSpan bound)
-    {
-        var until = Stopwatch.GetTimestamp() + (long)(bound.TotalSeconds * Stopwatch.Frequency);
-        while (HasPendingEvents() && !ReadingStopped.IsCompleted)
-        {
-            if (Stopwatch.GetTimestamp() >= until)
-            {
-                return false;
-            }
-
-            await Task.Delay(1, CancellationToken.None).ConfigureAwait(false);
+            await Task.Delay(pollMilliseconds, cancellationToken).ConfigureAwait(false);
         }
 
         return true;

@@ -58,7 +58,7 @@ internal sealed class DetectionActions : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task[] _workers;
     private readonly RecentFiles _recent = new(RecentCapacity, RepeatWindow);
-    private long _done, _failed, _dropped, _repeated;
+    private long _done, _failed, _dropped;
 
     /// <summary>How long a file found again unchanged is not acted on again.</summary>
     internal static readonly TimeSpan RepeatWindow = TimeSpan.FromMinutes(1);
@@ -85,8 +85,7 @@ internal sealed class DetectionActions : IAsyncDisposable
     /// <summary>Detections no action ran on: the queue was full, or the monitor stopped first.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>Detections of a file acted on already, unchanged, within <see cref="RepeatWindow"/>: not acted on again.</summary>
-    public long Repeated => Interlocked.Read(ref _repeated);
+
 
     /// <summary>
     /// Queues the actions on an infected file (on the thread that decided it, after the answer): a duplicate of its
@@ -96,7 +95,6 @@ internal sealed class DetectionActions : IAsyncDisposable
     {
         if (!_recent.TryAdd(key)) // found again, unchanged: its actions ran (a VirusEvent that opens %f, a flood of opens)
         {
-            Interlocked.Increment(ref _repeated);
             return;
         }
 

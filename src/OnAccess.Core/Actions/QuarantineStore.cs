@@ -41,7 +41,7 @@ public sealed class QuarantineStore : IDisposable
 
         _directory = Descriptors.OpenDirectory(Path, out var errno)
             ?? throw new IOException($"The quarantine {Path} cannot be opened as a directory (a link is not followed): {Why(errno)}.");
-        var (uid, mode) = OwnerAndMode(_directory);
+        var (uid, _, mode) = Owner(_directory);
         if (uid != global::Interop.Libc.GetEuid() || (mode & 0b111_111) != 0)
         {
             _directory.Dispose();
@@ -266,12 +266,6 @@ public sealed class QuarantineStore : IDisposable
         return global::Interop.Libc.StatxAt(file, &empty, global::Interop.Libc.AT_EMPTY_PATH, 0x0002 | 0x0008 | 0x0010 | 0x0001 /* MODE, UID, GID, TYPE */, &statx) == 0
             ? (statx.Uid, statx.Gid, (uint)(statx.Mode & 0xFFF))
             : (0, 0, 0);
-    }
-
-    private static unsafe (uint Uid, uint Mode) OwnerAndMode(SafeHandle directory)
-    {
-        var (uid, _, mode) = Owner(directory);
-        return (uid, mode);
     }
 
     private static void Check(int result, string operation)

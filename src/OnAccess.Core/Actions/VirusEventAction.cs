@@ -36,9 +36,6 @@ public sealed class VirusEventAction : IDetectionAction
     /// <inheritdoc />
     public string Name => "virus-event";
 
-    /// <summary>The command's words, as split (tests, diagnostics).</summary>
-    public IReadOnlyList<string> Words => _words;
-
     /// <inheritdoc />
     public async ValueTask<DetectionActionResult> RunAsync(Detection detection, CancellationToken cancellationToken)
     {
