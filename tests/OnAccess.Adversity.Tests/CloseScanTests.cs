@@ -101,4 +101,34 @@ public sealed class CloseScanTests
         Assert.Equal(ScanVerdict.Infected, atClose.Verdict);
         Assert.True((await Attacker.OpenAsync(file)).Denied); // and from then on, as ever, its opens are denied
     }
+
+    /// <summary>
+    /// The attacker writes EICAR through a shared mapping while the scan after their close of clean content runs (a
+    /// write through a mapping changes no timestamp at once): that clean verdict must not be remembered, and the next
+    /// open is scanned and denied.
+    /// </summary>
+    [Fact]
+    public async Task EICAR_written_through_a_mapping_during_the_scan_after_a_close_is_not_read_afterwards()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var fs = await tree.MountTmpfsAsync("fs");
+        var dir = Path.Combine(fs, "data");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "mapped.com");
+        var clean = tree.File("clean.src", new string('a', Samples.Eicar.Length));
+        var infected = tree.File("eicar.src", OnAccess.Core.Tests.EicarScanner.Eicar);
+        var scanner = new EicarScanner { Delay = TimeSpan.FromMilliseconds(300) };
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [dir], Prevention = true }, scanner);
+
+        await Attacker.RunAsync("write", file, clean);
+        await Settled.UntilAsync(() => scanner.Requests.Any(r => r.Kind == AccessKind.CloseWrite), KernelTestSupport.Timeout);
+        Assert.Contains(scanner.Requests, r => r.Kind == AccessKind.CloseWrite); // the scan after the close is under way
+        await Attacker.RunAsync("mmapwrite", file, infected);
+        await Settled.UntilAsync(() => h.Monitor.GetStatistics() is { QueueDepth: 0, ScansInFlight: 0 }, KernelTestSupport.Timeout);
+
+        var outcome = await Attacker.OpenAsync(file);
+        Assert.True(outcome.Denied, $"the open after the mapped write: {outcome}");
+        Assert.False(outcome.ReadEicar);
+    }
 }
