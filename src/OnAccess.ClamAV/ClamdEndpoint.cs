@@ -11,6 +11,14 @@ internal sealed class ClamdEndpoint
     private int _open;
     private int _peak;
     private long _lastRefusalReport = long.MinValue;
+    private int _inFlight;
+    private long _scans;
+    private long _failures;
+    private long _ejections;
+    private int _consecutiveFailures;
+    private int _ejected;
+    private string? _version;
+    private string? _lastFailure;
 
     private ClamdEndpoint(string text, EndPoint address, bool isUnix)
     {
@@ -26,6 +34,67 @@ internal sealed class ClamdEndpoint
     public bool IsUnix { get; }
 
     public int PeakOpen => Volatile.Read(ref _peak);
+
+    /// <summary>Scans sent to this endpoint and not yet answered.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Scans this endpoint answered.</summary>
+    public long Scans => Interlocked.Read(ref _scans);
+
+    /// <summary>Attempts that failed here (connect error, timeout, no reply, malformed reply, refused).</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>How many times this endpoint was taken out of the balance.</summary>
+    public long Ejections => Interlocked.Read(ref _ejections);
+
+    /// <summary>Out of the balance until a probe's PING is answered.</summary>
+    public bool IsEjected => Volatile.Read(ref _ejected) != 0;
+
+    /// <summary>The last VERSION this endpoint answered, or null before one.</summary>
+    public string? Version
+    {
+        get => Volatile.Read(ref _version);
+        set => Volatile.Write(ref _version, value);
+    }
+
+    /// <summary>Why the last failed attempt here failed.</summary>
+    public string? LastFailure => Volatile.Read(ref _lastFailure);
+
+    /// <summary>A scan is sent here.</summary>
+    public void Enter() => Interlocked.Increment(ref _inFlight);
+
+    /// <summary>A scan sent here is over: answered (counted) or failed (see <see cref="RecordFailure"/>).</summary>
+    public void Exit(bool answered)
+    {
+        Interlocked.Decrement(ref _inFlight);
+        if (answered)
+        {
+            Interlocked.Increment(ref _scans);
+            Volatile.Write(ref _consecutiveFailures, 0);
+        }
+    }
+
+    /// <summary>Counts a failed attempt; true when this one takes the endpoint out of the balance.</summary>
+    public bool RecordFailure(string reason, int ejectAfter)
+    {
+        Interlocked.Increment(ref _failures);
+        Volatile.Write(ref _lastFailure, reason);
+        if (Interlocked.Increment(ref _consecutiveFailures) >= ejectAfter && Interlocked.CompareExchange(ref _ejected, 1, 0) == 0)
+        {
+            Interlocked.Increment(ref _ejections);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>Back in the balance (a probe's PING was answered); sessions from before are dropped.</summary>
+    public bool Readmit()
+    {
+        Clear();
+        Volatile.Write(ref _consecutiveFailures, 0);
+        return Interlocked.CompareExchange(ref _ejected, 0, 1) == 1;
+    }
 
     /// <summary>A unix endpoint's socket path.</summary>
     public string? SocketPath => IsUnix ? Text["unix:".Length..] : null;

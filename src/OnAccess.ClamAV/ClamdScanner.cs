@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -13,8 +14,10 @@ namespace OnAccess.ClamAV;
 /// the descriptor, and a descriptor is never sent over TCP. Before a unix endpoint is given anything it must prove
 /// it is clamd: its process runs as root or a trusted user, and its socket lies where no other user could have put it
 /// (<see cref="ClamdScannerOptions.TrustedUsers"/>). Connections are kept in IDSESSION sessions and reused; every scan
-/// has real cancellation (the session is dropped); endpoints fail over in order. Scans run in parallel: there is no
-/// global lock.
+/// has real cancellation (the session is dropped). Several endpoints make a farm: each scan goes to the one with the
+/// fewest scans in flight, a failed attempt is tried on another, an endpoint that keeps failing is ejected and probed
+/// back in, and each one's signature version is tracked (<see cref="GetEndpointStatus"/>). Scans run in parallel: there
+/// is no global lock.
 /// </summary>
 public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatureGeneration, IHealthCheck, IAsyncDisposable
 {
@@ -23,18 +26,16 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     private readonly ClamdScannerOptions _options;
     private readonly ClamdEndpoint[] _endpoints;
     private readonly ClamdTrust _trust;
+    private readonly ClamdFarm _farm;
     private readonly ILogger _logger;
-    private int _preferred;
-    private long _generation;
-    private long _nextVersionCheck;
-    private int _versionCheckRunning;
-    private string? _lastVersion;
 
     /// <summary>Creates the scanner; nothing connects until the first scan or <see cref="PingAsync"/>.</summary>
-    /// <param name="options">The endpoints and limits.</param>
-    /// <param name="logger">Where refused endpoints and TCP endpoints any user could take are reported.</param>
-    /// <exception cref="ArgumentException">No endpoint, or one that is neither <c>unix:</c> nor <c>tcp://</c>.</exception>
-    public ClamdScanner(ClamdScannerOptions options, ILogger<ClamdScanner>? logger = null)
+    /// <param name="options">The endpoints, limits, balancing and health settings.</param>
+    /// <param name="logger">Where refused endpoints, TCP endpoints any user could take, ejections and readmissions are reported.</param>
+    /// <param name="meterFactory">Where the <c>OnAccess.ClamAV</c> meter (each endpoint's scans, failures, ejections, scans in flight, state) comes from; null: a meter of its own.</param>
+    /// <exception cref="ArgumentException">No endpoint, more than 64, or one that is neither <c>unix:</c> nor <c>tcp://</c>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A balancing or health setting out of range.</exception>
+    public ClamdScanner(ClamdScannerOptions options, ILogger<ClamdScanner>? logger = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Endpoints.Count == 0)
@@ -42,10 +43,19 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
             throw new ArgumentException("No clamd endpoint: set Endpoints (unix:/path or tcp://host:port) or use FromClamdConf.", nameof(options));
         }
 
+        if (options.Endpoints.Count > 64)
+        {
+            throw new ArgumentException($"{options.Endpoints.Count} clamd endpoints: at most 64 are balanced.", nameof(options));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.EjectAfterFailures, 1, "options.EjectAfterFailures");
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.ProbeInterval, TimeSpan.Zero, "options.ProbeInterval");
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.ReplyTimeout, TimeSpan.Zero, "options.ReplyTimeout");
         _options = options;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _endpoints = [.. options.Endpoints.Select(ClamdEndpoint.Parse)];
         _trust = new ClamdTrust(options.TrustedUsers);
+        _farm = new ClamdFarm(_endpoints, options, _logger, AskAsync, meterFactory);
         foreach (var endpoint in _endpoints.Where(e => e.IsLocalTcpAnyoneCouldTake))
         {
             LogTcpAnyoneCouldTake(_logger, endpoint.Text);
@@ -53,32 +63,28 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     }
 
     /// <summary>
-    /// Changes when clamd's VERSION changes (its second field is the signature database version), checked in the
-    /// background at most every 10 seconds, so cached verdicts are dropped after clamd loads new signatures.
+    /// Changes when the signature versions (VERSION: its second field) of the endpoints in the balance change: one
+    /// loads new signatures, or one with other signatures comes back. Checked in the background at most every 10
+    /// seconds, and before an ejected endpoint is readmitted, so cached verdicts are dropped before it scans.
     /// </summary>
-    public long Generation
-    {
-        get
-        {
-            var now = Environment.TickCount64;
-            if (now >= Interlocked.Read(ref _nextVersionCheck) && Interlocked.Exchange(ref _versionCheckRunning, 1) == 0)
-            {
-                Interlocked.Exchange(ref _nextVersionCheck, now + (long)VersionCheckInterval.TotalMilliseconds);
-                _ = RefreshGenerationAsync();
-            }
-
-            return Interlocked.Read(ref _generation);
-        }
-    }
+    public long Generation => _farm.Generation;
 
     /// <summary>How often, at most, <see cref="Generation"/> asks clamd for its VERSION (a test seam; 10 seconds).</summary>
-    internal TimeSpan VersionCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+    internal TimeSpan VersionCheckInterval
+    {
+        get => _farm.VersionCheckInterval;
+        set => _farm.VersionCheckInterval = value;
+    }
 
-    /// <summary>The VERSION the last background check saw, or <see langword="null"/> before one has answered (a test seam).</summary>
-    internal string? LastVersion => Volatile.Read(ref _lastVersion);
+    /// <summary>The VERSION of the first endpoint that has answered one, or <see langword="null"/> (a test seam).</summary>
+    internal string? LastVersion => _farm.LastVersion;
 
-    /// <summary>The endpoints, in failover order.</summary>
+    /// <summary>The endpoints, as given.</summary>
     public IReadOnlyList<string> Endpoints => [.. _endpoints.Select(e => e.Text)];
+
+    /// <summary>Each endpoint's state: in the balance or ejected, scans in flight and answered, failures, version.</summary>
+    /// <returns>One entry per endpoint, in the order they were given.</returns>
+    public IReadOnlyList<ClamdEndpointStatus> GetEndpointStatus() => _farm.Status();
 
     /// <summary>The most sessions that were open at once (for diagnostics).</summary>
     internal int PeakOpenSessions => _endpoints.Max(e => e.PeakOpen);
@@ -89,28 +95,41 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         ArgumentNullException.ThrowIfNull(request);
         var size = RandomAccess.GetLength(request.File);
         ScanResult? last = null;
-        var start = Volatile.Read(ref _preferred);
-        for (var i = 0; i < _endpoints.Length; i++)
+        ulong tried = 0;
+        int index;
+        while ((index = _farm.Pick(tried)) >= 0)
         {
-            var index = (start + i) % _endpoints.Length;
+            tried |= 1UL << index;
             var endpoint = _endpoints[index];
             var stream = _options.Mode == ClamdScanMode.Stream || !endpoint.IsUnix;
             if (stream && size > _options.StreamMaxLength)
             {
-                return ScanResult.Skipped($"the file ({size} bytes) is over clamd's StreamMaxLength ({_options.StreamMaxLength} bytes)");
+                // Another endpoint may take the descriptor (FILDES has no such limit); if none can, the file is skipped.
+                last ??= ScanResult.Skipped($"the file ({size} bytes) is over clamd's StreamMaxLength ({_options.StreamMaxLength} bytes)");
+                continue;
             }
 
-            var (result, failover) = await ScanOnAsync(endpoint, request, stream, cancellationToken).ConfigureAwait(false);
-            if (!failover)
+            endpoint.Enter();
+            var answered = false;
+            try
             {
-                Volatile.Write(ref _preferred, index);
-                return result;
-            }
+                var (result, failover) = await ScanOnAsync(endpoint, request, stream, cancellationToken).ConfigureAwait(false);
+                if (!failover)
+                {
+                    answered = true;
+                    return result;
+                }
 
-            last = result;
+                _farm.Failed(endpoint, result.Reason ?? "failed");
+                last = result;
+            }
+            finally
+            {
+                endpoint.Exit(answered);
+            }
         }
 
-        return last!;
+        return last ?? ScanResult.Error("no clamd endpoint could be tried");
     }
 
     /// <summary>Sends PING to every endpoint.</summary>
@@ -138,7 +157,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var pings = await PingEachAsync(cancellationToken).ConfigureAwait(false);
-        var data = pings.ToDictionary(p => "clamd " + p.Endpoint.Text, p => (object)(p.Failure ?? "up"), StringComparer.Ordinal);
+        var data = pings.ToDictionary(p => "clamd " + p.Endpoint.Text, p => (object)Describe(p.Endpoint, p.Failure), StringComparer.Ordinal);
         var down = pings.Where(p => p.Failure is not null).Select(p => p.Failure!).ToList();
         if (down.Count == 0)
         {
@@ -149,6 +168,11 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
             ? new HealthCheckResult(context?.Registration?.FailureStatus ?? HealthStatus.Unhealthy, $"no clamd endpoint answers, so nothing can be scanned: {string.Join("; ", down)}", data: data)
             : HealthCheckResult.Degraded($"{down.Count} of {pings.Count} clamd endpoints down (the others scan): {string.Join("; ", down)}", data: data);
     }
+
+    private static string Describe(ClamdEndpoint endpoint, string? failure) =>
+        (failure ?? "up")
+        + (endpoint.IsEjected ? $"; ejected (last failure: {Text.DisplayText.Escape(endpoint.LastFailure)}), probed" : "; in the balance")
+        + $"; {endpoint.Scans} scans, {endpoint.InFlight} in flight, {endpoint.Failures} failures, {endpoint.Ejections} ejections";
 
     /// <summary>
     /// clamd's VERSION (for example <c>ClamAV 1.4.6/27512/...</c>): the part after the first slash changes when the
@@ -174,33 +198,11 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         throw new IOException("No clamd endpoint answered VERSION.", last);
     }
 
-    private async Task RefreshGenerationAsync()
-    {
-        try
-        {
-            using var cts = new CancellationTokenSource(_options.ConnectTimeout);
-            var version = await GetVersionAsync(cts.Token).ConfigureAwait(false);
-            if (_lastVersion is not null && version != _lastVersion)
-            {
-                Interlocked.Increment(ref _generation);
-            }
-
-            Volatile.Write(ref _lastVersion, version);
-        }
-        catch (Exception e) when (e is IOException or OperationCanceledException or SocketException or TimeoutException)
-        {
-            // clamd unreachable: keep the generation; scans report their own errors.
-        }
-        finally
-        {
-            Volatile.Write(ref _versionCheckRunning, 0);
-        }
-    }
-
-    /// <summary>Closes every idle session.</summary>
+    /// <summary>Stops probing and closes every idle session.</summary>
     /// <returns>A completed task.</returns>
     public ValueTask DisposeAsync()
     {
+        _farm.Dispose();
         foreach (var endpoint in _endpoints)
         {
             endpoint.Clear();
@@ -232,18 +234,26 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
             }
 
             var reused = session.Used;
+            using var scan = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var work = stream
+                ? session.InstreamAsync(request.File, Math.Max(request.Size, 0), scan.Token)
+                : FildesAsync(session, request.File, scan.Token);
             try
             {
-                var (reply, grew) = stream
-                    ? await session.InstreamAsync(request.File, Math.Max(request.Size, 0), cancellationToken).ConfigureAwait(false)
-                    : (await session.FildesAsync(request.File, cancellationToken).ConfigureAwait(false), false);
+                var (reply, grew) = await ReplyOrFrozenAsync(endpoint, work, scan, cancellationToken).ConfigureAwait(false);
                 endpoint.Return(session, _options.MaxIdleSessions);
                 return (grew ? ScanResult.Skipped($"the file grew past the {request.Size} bytes it had when it was opened while it was streamed: what was added was not scanned") : Interpret(reply), false);
             }
             catch (OperationCanceledException)
             {
+                await EndAsync(work, scan).ConfigureAwait(false);
                 session.Dispose();
                 throw;
+            }
+            catch (FrozenClamdException e)
+            {
+                session.Dispose();
+                return (ScanResult.Error(e.Message), true);
             }
             catch (Exception e) when (e is SocketException or IOException or InvalidDataException)
             {
@@ -261,6 +271,68 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         }
 
         return (ScanResult.Error($"protocol: clamd at {endpoint.Text} closed every session"), true);
+    }
+
+    private static async Task<(string Reply, bool Grew)> FildesAsync(ClamdSession session, Microsoft.Win32.SafeHandles.SafeFileHandle file, CancellationToken cancellationToken) =>
+        (await session.FildesAsync(file, cancellationToken).ConfigureAwait(false), false);
+
+    /// <summary>
+    /// The reply, waited for as long as the endpoint shows it is alive: after each <see cref="ClamdScannerOptions.ReplyTimeout"/>
+    /// without one, it is asked PING on a connection of its own; no PONG within that time either, and the attempt is
+    /// abandoned (<see cref="FrozenClamdException"/>) so the scan can go to another endpoint.
+    /// </summary>
+    private async Task<(string Reply, bool Grew)> ReplyOrFrozenAsync(ClamdEndpoint endpoint, Task<(string Reply, bool Grew)> work, CancellationTokenSource attempt, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                return await work.WaitAsync(_options.ReplyTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException) when (!work.IsCompleted)
+            {
+                if (await AskAsync(endpoint, "PING", _options.ReplyTimeout, cancellationToken).ConfigureAwait(false) == "PONG")
+                {
+                    continue; // busy, not gone: the open's deadline bounds the wait
+                }
+
+                await EndAsync(work, attempt).ConfigureAwait(false);
+                throw new FrozenClamdException($"protocol: clamd at {endpoint.Text} sent no reply within {_options.ReplyTimeout.TotalMilliseconds:0} ms and no answer to PING either (frozen or gone)");
+            }
+        }
+    }
+
+    /// <summary>Cancels an attempt and waits for it to let go of its session (it is cancellable at every step).</summary>
+    private static async Task EndAsync(Task work, CancellationTokenSource attempt)
+    {
+        await attempt.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await work.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or InvalidDataException or ObjectDisposedException)
+        {
+            // The attempt is over; how it ended no longer matters.
+        }
+    }
+
+    /// <summary>A command on a connection of its own within <paramref name="timeout"/>: the reply, or null when none came.</summary>
+    private async Task<string?> AskAsync(ClamdEndpoint endpoint, string command, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(timeout);
+        try
+        {
+            return await SimpleCommandAsync(endpoint, command, bounded.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (Exception e) when (e is SocketException or IOException or TimeoutException)
+        {
+            return null;
+        }
     }
 
     /// <summary>A unix endpoint proves it is clamd before it is given anything (see <see cref="ClamdTrust"/>).</summary>
@@ -393,3 +465,6 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
 
 /// <summary>A clamd endpoint that failed to prove it is clamd.</summary>
 internal sealed class UntrustedClamdException(string message) : IOException(message);
+
+/// <summary>A clamd endpoint that neither replied to a scan nor answered PING in time.</summary>
+internal sealed class FrozenClamdException(string message) : Exception(message);

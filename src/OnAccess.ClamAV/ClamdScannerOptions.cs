@@ -7,7 +7,9 @@ namespace OnAccess.ClamAV;
 public sealed class ClamdScannerOptions
 {
     /// <summary>
-    /// clamd endpoints, tried in turn (failover): <c>unix:/path/to/clamd.ctl</c> or <c>tcp://host:port</c>.
+    /// clamd endpoints: <c>unix:/path/to/clamd.ctl</c> or <c>tcp://host:port</c>, at most 64. Each scan goes to the
+    /// endpoint in the balance with the fewest scans in flight (a unix one first among equals, otherwise in turn); a scan
+    /// whose endpoint fails is tried on the next one.
     /// </summary>
     public IList<string> Endpoints { get; set; } = [];
 
@@ -26,6 +28,28 @@ public sealed class ClamdScannerOptions
     /// endpoint and why. The default, zero, asks once.
     /// </summary>
     public TimeSpan StartupWait { get; set; }
+
+    /// <summary>
+    /// How long a scan waits for its endpoint's reply before that endpoint is asked PING on a connection of its own: a
+    /// clamd that answers is busy and the scan goes on waiting (as long as the open's deadline allows); one that does not
+    /// answer within this time either is frozen or gone, so the attempt is abandoned, counted as a failure, and the scan
+    /// is tried on another endpoint. A frozen clamd so costs a scan at most twice this. Keep it well under
+    /// <c>OnAccessCurlTimeout</c>. The default is 1 second.
+    /// </summary>
+    public TimeSpan ReplyTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Failed attempts in a row (connect error, timeout, no reply, malformed reply, refused) after which an endpoint is
+    /// taken out of the balance: scans go to the others and it is probed every <see cref="ProbeInterval"/>. The
+    /// default is 3.
+    /// </summary>
+    public int EjectAfterFailures { get; set; } = 3;
+
+    /// <summary>
+    /// How often an ejected endpoint is sent PING; on PONG it is asked its VERSION and readmitted. The default is 5
+    /// seconds.
+    /// </summary>
+    public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Idle sessions kept per endpoint for reuse. The default is 8.</summary>
     public int MaxIdleSessions { get; set; } = 8;

@@ -99,6 +99,16 @@ public class ClamdFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>The running clamd's pid.</summary>
+    public int Pid => _clamd?.Id ?? throw new InvalidOperationException("clamd is not running");
+
+    /// <summary>Stops clamd with SIGSTOP (it holds its sockets and answers nothing) or lets it go on with SIGCONT.</summary>
+    public async Task SignalAsync(string signal)
+    {
+        var result = await KernelTestSupport.RunAsync("/bin/kill", "-" + signal, Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(0, result.ExitCode);
+    }
+
     public void Kill()
     {
         if (_clamd is { HasExited: false } clamd)

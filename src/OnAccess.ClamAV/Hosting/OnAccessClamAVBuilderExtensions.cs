@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -41,7 +43,29 @@ public static class OnAccessClamAVBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
         builder.Services.AddOptions<ClamdScannerOptions>().Configure(configure);
-        builder.Services.TryAddSingleton(sp => new ClamdScanner(sp.GetRequiredService<IOptions<ClamdScannerOptions>>().Value, sp.GetService<ILogger<ClamdScanner>>()));
+        return AddClamd(builder);
+    }
+
+    /// <summary>
+    /// Uses <see cref="ClamdScanner"/> with its options bound from configuration: <c>Endpoints</c> (a list of
+    /// <c>unix:/path</c> and <c>tcp://host:port</c>), <c>ReplyTimeout</c>, <c>EjectAfterFailures</c>,
+    /// <c>ProbeInterval</c>, <c>ConnectTimeout</c>, <c>MaxIdleSessions</c>, <c>StreamMaxLength</c>, <c>Mode</c>,
+    /// <c>TrustedUsers</c>.
+    /// </summary>
+    /// <param name="builder">The builder from <c>AddOnAccessScanning</c>.</param>
+    /// <param name="configuration">The section holding the options (for example <c>configuration.GetSection("Clamd")</c>).</param>
+    /// <returns>The builder.</returns>
+    public static IOnAccessBuilder AddClamdScanner(this IOnAccessBuilder builder, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configuration);
+        builder.Services.AddOptions<ClamdScannerOptions>().Bind(configuration);
+        return AddClamd(builder);
+    }
+
+    private static IOnAccessBuilder AddClamd(IOnAccessBuilder builder)
+    {
+        builder.Services.TryAddSingleton(sp => new ClamdScanner(sp.GetRequiredService<IOptions<ClamdScannerOptions>>().Value, sp.GetService<ILogger<ClamdScanner>>(), sp.GetService<IMeterFactory>()));
         builder.Services.RemoveAll<IScanner>();
         builder.Services.AddSingleton<IScanner>(sp => sp.GetRequiredService<ClamdScanner>());
         return builder;
