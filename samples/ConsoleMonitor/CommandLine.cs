@@ -49,10 +49,12 @@ internal sealed class CommandLine
         Description = "The scanner. Without it: clamd when --clamd is given or the clamd.conf names LocalSocket or TCPSocket, else builtin (the in-process hash database, EICAR built in). allow-all scans nothing (to measure the engine).",
     };
 
-    private static readonly Option<string?> ClamdOption = new("--clamd")
+    private static readonly Option<string[]> ClamdOption = new("--clamd")
     {
         HelpName = "unix:PATH|tcp://HOST:PORT",
-        Description = "clamd's endpoint, instead of the clamd.conf's LocalSocket/TCPSocket/TCPAddr. clamd must answer PING at start-up, or ConsoleMonitor exits 2 naming each endpoint and why.",
+        Description = "clamd's endpoint, instead of the clamd.conf's LocalSocket/TCPSocket/TCPAddr; repeat it for a farm (each scan goes to the endpoint with the fewest scans in flight; one that keeps failing is ejected and probed back in). One must answer PING at start-up, or ConsoleMonitor exits 2 naming each endpoint and why.",
+        Arity = ArgumentArity.OneOrMore,
+        AllowMultipleArgumentsPerToken = false,
     };
 
     private static readonly Option<string?> WaitOption = new("--wait")
@@ -148,7 +150,8 @@ internal sealed class CommandLine
     /// <summary>--wait: how long start-up waits for clamd to answer.</summary>
     public TimeSpan? Wait { get; private init; }
 
-    public string? Clamd { get; private init; }
+    /// <summary>--clamd, each time it is given: the clamd endpoints (a farm when several).</summary>
+    public IReadOnlyList<string> Clamd { get; private init; } = [];
 
     public IReadOnlyList<string> Signatures { get; private init; } = [];
 
@@ -228,7 +231,7 @@ internal sealed class CommandLine
     /// must never be served, silently, by a scanner that only knows EICAR.
     /// </summary>
     public string ChooseScanner(ClamdConf? conf) =>
-        Scanner ?? (Clamd is not null || conf?.LocalSocket is not null || conf?.TcpSocket is not null ? "clamd" : "builtin");
+        Scanner ?? (Clamd.Count > 0 || conf?.LocalSocket is not null || conf?.TcpSocket is not null ? "clamd" : "builtin");
 
     /// <summary>
     /// The clamd.conf to read: --config; else, with no --include and no --mount either, <see cref="SystemConfig"/> if it
@@ -289,7 +292,7 @@ internal sealed class CommandLine
         ExcludeUids = [.. (r.GetValue(ExcludeUidOption) ?? []).Select(v => ParseUid(v)!.Value)],
         MaxFileSize = r.GetValue(MaxFileSizeOption) is { } size ? ParseSize(size) : null,
         Scanner = r.GetValue(ScannerOption),
-        Clamd = r.GetValue(ClamdOption),
+        Clamd = r.GetValue(ClamdOption) ?? [],
         Wait = r.GetValue(WaitOption) is { } wait ? ParseSeconds(wait, 0, 3600) : null,
         Signatures = r.GetValue(SignaturesOption) ?? [],
         Json = r.GetValue(JsonOption),
@@ -310,7 +313,7 @@ internal sealed class CommandLine
     private static void CheckCombinations(CommandResult r)
     {
         var scanner = r.GetValue(ScannerOption);
-        if (scanner is "builtin" or "allow-all" && r.GetValue(ClamdOption) is not null)
+        if (scanner is "builtin" or "allow-all" && r.GetValue(ClamdOption) is { Length: > 0 })
         {
             r.AddError($"--clamd applies to the clamd scanner, not to --scanner {scanner}.");
         }

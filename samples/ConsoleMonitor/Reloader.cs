@@ -46,9 +46,9 @@ internal sealed class Reloader(CommandLine command, string? configPath, string s
             o.FromClamdConf(conf); // LocalSocket, TCPSocket/TCPAddr, StreamMaxLength, User
         }
 
-        if (command.Clamd is { } endpoint)
+        if (command.Clamd.Count > 0)
         {
-            o.Endpoints = [endpoint];
+            o.Endpoints = [.. command.Clamd];
         }
 
         o.StartupWait = command.Wait ?? TimeSpan.Zero;

@@ -51,6 +51,12 @@ public sealed class ScannerChoiceTests
         Assert.Equal(2, refused.ExitCode);
         Assert.Contains("tcp://127.0.0.1:1: connection refused: nothing listens on 127.0.0.1:1", refused.StdErr, StringComparison.Ordinal);
 
+        // --clamd repeated is a farm: every endpoint is tried, and each one's reason named.
+        var farm = await MonitorProcess.RunAsync("--include", tree.Combine("data"), "--prevention", "--clamd", "unix:" + missing, "--clamd", "tcp://127.0.0.1:1");
+        Assert.Equal(2, farm.ExitCode);
+        Assert.Contains($"unix:{missing}: no such socket", farm.StdErr, StringComparison.Ordinal);
+        Assert.Contains("tcp://127.0.0.1:1: connection refused", farm.StdErr, StringComparison.Ordinal);
+
         // The same from a clamd.conf alone: clamd is chosen (never the built-in scanner instead), and it must answer.
         var conf = tree.File("onaccess.conf", $"LocalSocket {missing}\nOnAccessIncludePath {tree.Combine("data")}\nOnAccessPrevention yes\n");
         var configured = await MonitorProcess.RunAsync("--config", conf);
