@@ -167,10 +167,14 @@ internal sealed partial class ClamdFarm : IDisposable
         }
     }
 
+    /// <summary>This farm's meter (a test seam).</summary>
+    internal Meter Meter => _meter;
+
     /// <summary>PING to every ejected endpoint each interval; one that answers is asked its VERSION and readmitted.</summary>
     private async Task ProbeAsync()
     {
         using var timer = new PeriodicTimer(_options.ProbeInterval);
+        var ended = false;
         try
         {
             while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
@@ -184,6 +188,7 @@ internal sealed partial class ClamdFarm : IDisposable
                         if (!_endpoints.Any(e => e.IsEjected))
                         {
                             _probing = null;
+                            ended = true;
                             return;
                         }
                     }
@@ -198,6 +203,16 @@ internal sealed partial class ClamdFarm : IDisposable
         {
             // Disposed.
         }
+        finally
+        {
+            if (!ended)
+            {
+                lock (_gate)
+                {
+                    _probing = null; // however it ended, the next ejection starts a prober again
+                }
+            }
+        }
     }
 
     private async Task ProbeOneAsync(ClamdEndpoint endpoint)
@@ -208,12 +223,14 @@ internal sealed partial class ClamdFarm : IDisposable
             return;
         }
 
-        // Its version first: a clamd that comes back with other signatures changes the generation before it scans.
-        if (await _ask(endpoint, "VERSION", timeout, _stop.Token).ConfigureAwait(false) is { } version)
+        // Its version first: a clamd that comes back with other signatures changes the generation before it scans. One
+        // that does not say which signatures it has stays out until it does.
+        if (await _ask(endpoint, "VERSION", timeout, _stop.Token).ConfigureAwait(false) is not { } version)
         {
-            endpoint.Version = version;
+            return;
         }
 
+        endpoint.Version = version;
         if (endpoint.Readmit())
         {
             NoteVersions();
@@ -248,15 +265,15 @@ internal sealed partial class ClamdFarm : IDisposable
     /// <summary>The generation changes when the versions the balance may answer with change (not at the first look).</summary>
     private void NoteVersions()
     {
-        var known = _endpoints.Where(e => !e.IsEjected && e.Version is not null).Select(e => e.Version!).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-        if (known.Count == 0)
-        {
-            return;
-        }
-
-        var versions = string.Join(" | ", known);
         lock (_gate)
         {
+            var known = _endpoints.Where(e => !e.IsEjected && e.Version is not null).Select(e => e.Version!).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            if (known.Count == 0)
+            {
+                return;
+            }
+
+            var versions = string.Join(" | ", known);
             if (_versions == versions)
             {
                 return;

@@ -79,6 +79,9 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     /// <summary>The VERSION of the first endpoint that has answered one, or <see langword="null"/> (a test seam).</summary>
     internal string? LastVersion => _farm.LastVersion;
 
+    /// <summary>This scanner's meter (a test seam).</summary>
+    internal Meter Meter => _farm.Meter;
+
     /// <summary>The endpoints, as given.</summary>
     public IReadOnlyList<string> Endpoints => [.. _endpoints.Select(e => e.Text)];
 
@@ -97,6 +100,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         ScanResult? last = null;
         ulong tried = 0;
         int index;
+        List<ClamdEndpoint>? erred = null;
         while ((index = _farm.Pick(tried)) >= 0)
         {
             tried |= 1UL << index;
@@ -113,14 +117,28 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
             var answered = false;
             try
             {
-                var (result, failover) = await ScanOnAsync(endpoint, request, stream, cancellationToken).ConfigureAwait(false);
-                if (!failover)
+                var (result, outcome) = await ScanOnAsync(endpoint, request, stream, others: _farm.Pick(tried) >= 0, cancellationToken).ConfigureAwait(false);
+                switch (outcome)
                 {
-                    answered = true;
-                    return result;
+                    case Outcome.Answered:
+                        answered = true;
+                        foreach (var other in erred ?? [])
+                        {
+                            _farm.Failed(other, "it answered ERROR to a scan another endpoint answered");
+                        }
+
+                        return result;
+                    case Outcome.Unreadable:
+                        return result; // the file's fault, not clamd's: no other endpoint would read it either
+                    case Outcome.ErrorReply:
+                        // The file's fault (every endpoint says so) or this clamd's (another one answers): see above.
+                        (erred ??= []).Add(endpoint);
+                        break;
+                    default:
+                        _farm.Failed(endpoint, result.Reason ?? "failed");
+                        break;
                 }
 
-                _farm.Failed(endpoint, result.Reason ?? "failed");
                 last = result;
             }
             finally
@@ -211,26 +229,56 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         return ValueTask.CompletedTask;
     }
 
-    private async Task<(ScanResult Result, bool Failover)> ScanOnAsync(ClamdEndpoint endpoint, ScanRequest request, bool stream, CancellationToken cancellationToken)
+    /// <summary>How one attempt on one endpoint ended.</summary>
+    private enum Outcome
     {
+        /// <summary>A verdict (clean, infected, skipped).</summary>
+        Answered,
+
+        /// <summary>The endpoint failed (connection, trust, protocol, no reply): another one is tried.</summary>
+        Failed,
+
+        /// <summary>clamd answered ERROR: another one is tried; this one is blamed only if another one answers.</summary>
+        ErrorReply,
+
+        /// <summary>The file could not be read while it was streamed: no endpoint is to blame or tried.</summary>
+        Unreadable,
+    }
+
+    /// <summary>One attempt on one endpoint (a dead pooled session is retried once on a fresh one).</summary>
+    /// <param name="endpoint">Where.</param>
+    /// <param name="request">What.</param>
+    /// <param name="stream">INSTREAM (else FILDES).</param>
+    /// <param name="others">Whether another endpoint could take the scan if this one does not answer in time.</param>
+    /// <param name="cancellationToken">The open's deadline.</param>
+    private async Task<(ScanResult Result, Outcome Outcome)> ScanOnAsync(ClamdEndpoint endpoint, ScanRequest request, bool stream, bool others, CancellationToken cancellationToken)
+    {
+        // With another endpoint to go to, one that does not even accept within ReplyTimeout is not waited for.
+        var connectTimeout = others && _options.ReplyTimeout < _options.ConnectTimeout ? _options.ReplyTimeout : _options.ConnectTimeout;
         for (var attempt = 0; attempt < 2; attempt++)
         {
             ClamdSession session;
+            var connecting = Stopwatch.GetTimestamp();
             try
             {
-                session = await endpoint.RentAsync(_options.ConnectTimeout, socket => Verify(endpoint, socket), fresh: attempt > 0, cancellationToken).ConfigureAwait(false);
+                session = await endpoint.RentAsync(connectTimeout, socket => Verify(endpoint, socket), fresh: attempt > 0, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
+                if (Stopwatch.GetElapsedTime(connecting) >= _options.ReplyTimeout)
+                {
+                    _farm.Failed(endpoint, $"no connection to clamd at {endpoint.Text} before the open's deadline");
+                }
+
                 throw;
             }
             catch (UntrustedClamdException e)
             {
-                return (ScanResult.Error($"refused: {e.Message}; nothing was sent to it"), true);
+                return (ScanResult.Error($"refused: {e.Message}; nothing was sent to it"), Outcome.Failed);
             }
-            catch (Exception e) when (e is SocketException or IOException or TimeoutException or OperationCanceledException)
+            catch (Exception e) when (e is SocketException or IOException or TimeoutException or OperationCanceledException or InvalidDataException)
             {
-                return (ScanResult.Error($"refused: cannot connect to clamd at {endpoint.Text} ({e.Message})"), true);
+                return (ScanResult.Error($"refused: cannot connect to clamd at {endpoint.Text} ({e.Message})"), Outcome.Failed);
             }
 
             var reused = session.Used;
@@ -240,9 +288,15 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
                 : FildesAsync(session, request.File, scan.Token);
             try
             {
-                var (reply, grew) = await ReplyOrFrozenAsync(endpoint, work, scan, cancellationToken).ConfigureAwait(false);
+                var (reply, grew) = await ReplyOrFrozenAsync(endpoint, work, scan, others, cancellationToken).ConfigureAwait(false);
                 endpoint.Return(session, _options.MaxIdleSessions);
-                return (grew ? ScanResult.Skipped($"the file grew past the {request.Size} bytes it had when it was opened while it was streamed: what was added was not scanned") : Interpret(reply), false);
+                if (grew)
+                {
+                    return (ScanResult.Skipped($"the file grew past the {request.Size} bytes it had when it was opened while it was streamed: what was added was not scanned"), Outcome.Answered);
+                }
+
+                var result = Interpret(reply);
+                return (result, result.Verdict == ScanVerdict.Error ? Outcome.ErrorReply : Outcome.Answered);
             }
             catch (OperationCanceledException)
             {
@@ -253,7 +307,12 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
             catch (FrozenClamdException e)
             {
                 session.Dispose();
-                return (ScanResult.Error(e.Message), true);
+                return (ScanResult.Error(e.Message), Outcome.Failed);
+            }
+            catch (UnreadableFileException e)
+            {
+                session.Dispose(); // clamd waits for the rest of a stream that will not come
+                return (ScanResult.Error($"unscannable: {e.Message}"), Outcome.Unreadable);
             }
             catch (Exception e) when (e is SocketException or IOException or InvalidDataException)
             {
@@ -266,11 +325,11 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
                     continue;
                 }
 
-                return (ScanResult.Error($"protocol: the connection to clamd at {endpoint.Text} failed ({e.Message})"), true);
+                return (ScanResult.Error($"protocol: the connection to clamd at {endpoint.Text} failed ({e.Message})"), Outcome.Failed);
             }
         }
 
-        return (ScanResult.Error($"protocol: clamd at {endpoint.Text} closed every session"), true);
+        return (ScanResult.Error($"protocol: clamd at {endpoint.Text} closed every session"), Outcome.Failed);
     }
 
     private static async Task<(string Reply, bool Grew)> FildesAsync(ClamdSession session, Microsoft.Win32.SafeHandles.SafeFileHandle file, CancellationToken cancellationToken) =>
@@ -281,16 +340,27 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     /// without one, it is asked PING on a connection of its own; no PONG within that time either, and the attempt is
     /// abandoned (<see cref="FrozenClamdException"/>) so the scan can go to another endpoint.
     /// </summary>
-    private async Task<(string Reply, bool Grew)> ReplyOrFrozenAsync(ClamdEndpoint endpoint, Task<(string Reply, bool Grew)> work, CancellationTokenSource attempt, CancellationToken cancellationToken)
+    /// <remarks>With no other endpoint to go to, nothing is gained by giving up: the reply is waited for (the open's deadline bounds it).</remarks>
+    private async Task<(string Reply, bool Grew)> ReplyOrFrozenAsync(ClamdEndpoint endpoint, Task<(string Reply, bool Grew)> work, CancellationTokenSource attempt, bool others, CancellationToken cancellationToken)
     {
+        if (!others)
+        {
+            return await work.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         while (true)
         {
             try
             {
                 return await work.WaitAsync(_options.ReplyTimeout, cancellationToken).ConfigureAwait(false);
             }
-            catch (TimeoutException) when (!work.IsCompleted)
+            catch (TimeoutException)
             {
+                if (work.IsCompleted)
+                {
+                    continue; // it came as the time ran out: take it
+                }
+
                 if (await AskAsync(endpoint, "PING", _options.ReplyTimeout, cancellationToken).ConfigureAwait(false) == "PONG")
                 {
                     continue; // busy, not gone: the open's deadline bounds the wait
@@ -310,7 +380,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         {
             await work.ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or InvalidDataException or ObjectDisposedException)
+        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or InvalidDataException or ObjectDisposedException or UnreadableFileException)
         {
             // The attempt is over; how it ended no longer matters.
         }
@@ -325,13 +395,9 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         {
             return await SimpleCommandAsync(endpoint, command, bounded.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            return null;
-        }
-        catch (Exception e) when (e is SocketException or IOException or TimeoutException)
-        {
-            return null;
+            return null; // refused, timed out, closed, malformed (an endpoint's answer is never an exception of ours)
         }
     }
 
@@ -468,3 +534,6 @@ internal sealed class UntrustedClamdException(string message) : IOException(mess
 
 /// <summary>A clamd endpoint that neither replied to a scan nor answered PING in time.</summary>
 internal sealed class FrozenClamdException(string message) : Exception(message);
+
+/// <summary>The scanned file could not be read while it was streamed (no endpoint's fault).</summary>
+internal sealed class UnreadableFileException(string message, Exception inner) : Exception(message, inner);

@@ -33,8 +33,10 @@ public sealed class ClamdScannerOptions
     /// How long a scan waits for its endpoint's reply before that endpoint is asked PING on a connection of its own: a
     /// clamd that answers is busy and the scan goes on waiting (as long as the open's deadline allows); one that does not
     /// answer within this time either is frozen or gone, so the attempt is abandoned, counted as a failure, and the scan
-    /// is tried on another endpoint. A frozen clamd so costs a scan at most twice this. Keep it well under
-    /// <c>OnAccessCurlTimeout</c>. The default is 1 second.
+    /// is tried on another endpoint. A frozen clamd so costs a scan at most twice this. With another endpoint to go to, a
+    /// connection not accepted within this time is not waited for either. With a single endpoint nothing is abandoned
+    /// early (there is nowhere else to go: the open's deadline decides). Keep it well under <c>OnAccessCurlTimeout</c>.
+    /// The default is 1 second.
     /// </summary>
     public TimeSpan ReplyTimeout { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -53,12 +53,29 @@ internal sealed class ClamdSession(Socket socket, Action onClose) : IDisposable
             while (true)
             {
                 var wanted = (int)Math.Min(ClamdScanner.ChunkSize, size - offset);
-                var n = wanted <= 0 ? 0 : await RandomAccess.ReadAsync(file, buffer.AsMemory(4, wanted), offset, cancellationToken).ConfigureAwait(false);
+                int n;
+                try
+                {
+                    n = wanted <= 0 ? 0 : await RandomAccess.ReadAsync(file, buffer.AsMemory(4, wanted), offset, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new UnreadableFileException($"reading the file at offset {offset} failed ({e.Message})", e);
+                }
+
                 BinaryPrimitives.WriteUInt32BigEndian(buffer, (uint)n);
                 await socket.SendAsync(buffer.AsMemory(0, n + 4), cancellationToken).ConfigureAwait(false);
                 if (n == 0)
                 {
-                    grew = offset >= size && RandomAccess.Read(file, buffer.AsSpan(4, 1), offset) > 0;
+                    try
+                    {
+                        grew = offset >= size && RandomAccess.Read(file, buffer.AsSpan(4, 1), offset) > 0;
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        throw new UnreadableFileException($"reading the file at offset {offset} failed ({e.Message})", e);
+                    }
+
                     break;
                 }
 

@@ -176,8 +176,9 @@ internal sealed class CleanVerdicts : IDisposable
     /// <summary>Puts a file into the kernel cache: an ignore mark, kept only while its lease is held.</summary>
     private void Admit(FileLease lease, GroupState group)
     {
-        if (_kernelCapacity == 0 || group.Retired)
+        if (_kernelCapacity == 0 || _ignoreMask == 0 || group.Retired)
         {
+            // No kernel cache, a group that holds no open to ignore (notification only), or a replaced group.
             _leases!.Release(lease);
             return;
         }

@@ -284,8 +284,9 @@ internal sealed class ScanDispatcher : IDisposable
         if (result.Verdict == ScanVerdict.Clean && item.Lease is { } lease && item.Key.Generation == _generation())
         {
             // Only clean verdicts are remembered, only for the signatures that produced them, only for an unchanged file.
+            // The kernel cache too after a writer's close: the next open, by anyone, is then answered by the kernel.
             item.Lease = null;
-            _verdicts.Remember(lease, item.Key, item.File, item.IsHeld && item.Group is { Retired: false } group ? group : null);
+            _verdicts.Remember(lease, item.Key, item.File, (item.IsHeld || item.Kind == AccessKind.CloseWrite) && item.Group is { Retired: false } group ? group : null);
         }
 
         Answer(item, decision);

@@ -37,7 +37,7 @@ public sealed class CloseScanTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task A_clean_file_written_and_closed_is_a_cache_hit_at_its_next_open(bool prevention)
+    public async Task A_clean_file_written_and_closed_is_a_cache_hit_at_its_next_open_answered_by_the_kernel_with_prevention(bool prevention)
     {
         KernelTestSupport.RequireRoot();
         var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
@@ -46,14 +46,28 @@ public sealed class CloseScanTests
         Directory.CreateDirectory(dir);
         var file = Path.Combine(dir, "clean.txt");
         var source = tree.File("clean.src", "clean content");
+        var sentinel = Path.Combine(dir, "sentinel");
+        File.WriteAllText(sentinel, "opened after the file, to know the monitor has seen what came before");
         await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [dir], Prevention = prevention }, new EicarScanner());
         await Attacker.RunAsync("write", file, source);
         var closed = await h.WaitForAsync(e => e.Path == file && e.Kind == AccessKind.CloseWrite);
         Assert.Equal((ScanVerdict.Clean, DecisionReason.Scanned), (closed.Verdict, closed.Reason));
 
         Assert.True((await Attacker.OpenAsync(file)).Opened);
-        var opened = await h.WaitForAsync(e => e.Path == file && e.Kind == AccessKind.Open && e.ProcessId != closed.ProcessId);
-        Assert.Equal(DecisionReason.Cached, opened.Reason);
+        if (prevention)
+        {
+            // The close filled the kernel cache: the next open, by another process, never reaches the monitor.
+            Assert.Equal(1, h.Monitor.GetStatistics().KernelCachedFiles);
+            Assert.True((await Attacker.OpenAsync(sentinel)).Opened);
+            await h.WaitForAsync(e => e.Path == sentinel && e.Kind == AccessKind.Open);
+            Assert.DoesNotContain(h.Events, e => e.Path == file && e.Kind == AccessKind.Open && e.ProcessId != closed.ProcessId);
+        }
+        else
+        {
+            var opened = await h.WaitForAsync(e => e.Path == file && e.Kind == AccessKind.Open && e.ProcessId != closed.ProcessId);
+            Assert.Equal(DecisionReason.Cached, opened.Reason);
+        }
+
         var scansOfContent = h.Events.Count(e => e.Path == file && e.Reason == DecisionReason.Scanned && e.Kind != AccessKind.Open);
         Assert.Equal(1, scansOfContent); // the close's: the open for writing scanned an empty file, the next open none
     }

@@ -140,6 +140,10 @@ public sealed class ClamdFarmTests(FarmFixture farm)
             Assert.False(b.InBalance, "B is ejected");
             Assert.Equal(1, b.Ejections);
             Assert.Contains(logs.Events, e => e.Id == 403 && e.Message.Contains(farm.B.TcpEndpoint, StringComparison.Ordinal));
+            var health = await scanner.CheckHealthAsync(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext(), TestContext.Current.CancellationToken);
+            Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, health.Status);
+            Assert.Contains("ejected", (string)health.Data["clamd " + farm.B.TcpEndpoint], StringComparison.Ordinal);
+            Assert.Contains("in the balance", (string)health.Data["clamd " + farm.A.TcpEndpoint], StringComparison.Ordinal);
 
             await farm.B.StartAsync();
             restarted = true;
@@ -206,7 +210,7 @@ public sealed class ClamdFarmTests(FarmFixture farm)
 
             var c = scanner.GetEndpointStatus()[2];
             Assert.False(c.InBalance, "the frozen clamd is ejected");
-            Assert.Equal(3, c.Failures);
+            Assert.True(c.Failures >= 3, $"{c.Failures} failures"); // two attempts may have been on it at once
             Assert.Contains("no answer to PING", c.LastFailure, StringComparison.Ordinal);
         }
         finally
@@ -216,13 +220,14 @@ public sealed class ClamdFarmTests(FarmFixture farm)
 
         Assert.All(took, t => Assert.Equal(t.Eicar ? ScanVerdict.Infected : ScanVerdict.Clean, t.Result.Verdict));
         // An attempt on the frozen one costs at most two reply timeouts before the scan goes elsewhere.
-        Assert.All(took, t => Assert.True(t.Took < Deadline, $"a scan took {t.Took.TotalMilliseconds} ms"));
+        Assert.All(took, t => Assert.True(t.Took < (2 * reply) + TimeSpan.FromSeconds(1.5), $"a scan took {t.Took.TotalMilliseconds} ms"));
         await Poll.UntilAsync(() => scanner.GetEndpointStatus()[2].InBalance, "the clamd let go to be readmitted");
     }
 
     [Fact]
-    public async Task A_database_reload_on_one_endpoint_changes_the_generation_and_mixed_versions_are_reported()
+    public async Task A_database_reload_on_one_endpoint_drops_cached_verdicts_and_mixed_versions_are_reported()
     {
+        KernelTestSupport.RequireRoot();
         var dbA = farm.A.Tree.Combine("db");
         var dbD = farm.D.Tree.Combine("db");
         var unrelated = TestFiles.HdbLine("unrelated"u8.ToArray(), "Test.Unrelated");
@@ -238,15 +243,31 @@ public sealed class ClamdFarmTests(FarmFixture farm)
                 await Poll.UntilAsync(async () => (await ClamdDatabase.CommandAsync(member.Socket, "VERSION")).Contains("/7/", StringComparison.Ordinal), "clamd to load version 7");
             }
 
-            await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [farm.A.TcpEndpoint, farm.D.UnixEndpoint] }, logs) { VersionCheckInterval = TimeSpan.Zero };
+            await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [farm.A.TcpEndpoint, farm.D.UnixEndpoint] }, logs) { VersionCheckInterval = TimeSpan.FromMilliseconds(100) };
             await Poll.UntilAsync(() => Versions(scanner).All(v => v?.Contains("/7/", StringComparison.Ordinal) == true), "the scanner to see version 7 on both");
             var before = scanner.Generation;
             Assert.DoesNotContain(logs.Events, e => e.Id == 405);
 
+            // A file found clean and cached (the kernel answers its opens itself)...
+            using var tree = TestFiles.Tree();
+            var target = tree.File("protected/target", "version 8");
+            await using var monitor = new OnAccessMonitor(new Config.OnAccessOptions { IncludePaths = [tree.Combine("protected")], Prevention = true }, scanner);
+            await monitor.StartAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/cat", target)).ExitCode);
+            await Poll.UntilAsync(() => monitor.GetStatistics().KernelCachedFiles == 1, "the clean verdict to be cached in the kernel");
+            Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/cat", target)).ExitCode);
+            var scans = monitor.GetStatistics().Scans;
+
+            // ...is scanned again once one endpoint loads signatures that name it, and denied (the unix endpoint, first
+            // among equals, scans it).
             ClamdDatabase.WriteDaily(dbD, 8, [unrelated, TestFiles.HdbLine("version 8"u8.ToArray(), "Test.Version8")]);
             Assert.Equal("RELOADING", await ClamdDatabase.CommandAsync(farm.D.Socket, "RELOAD"));
             await Poll.UntilAsync(() => scanner.Generation > before, "the generation to change after one endpoint loaded version 8");
-            Assert.Contains(logs.Events, e => e.Id == 405 && e.Message.Contains("/7/", StringComparison.Ordinal) && e.Message.Contains("/8/", StringComparison.Ordinal));
+            await Poll.UntilAsync(() => logs.Events.Any(e => e.Id == 405 && e.Message.Contains("/7/", StringComparison.Ordinal) && e.Message.Contains("/8/", StringComparison.Ordinal)), "the mixed versions to be reported");
+            await Poll.UntilAsync(() => monitor.GetStatistics().KernelCachedFiles == 0, "the monitor to drop what it cached");
+            var denied = await KernelTestSupport.RunAsync("/bin/cat", target);
+            Assert.NotEqual(0, denied.ExitCode);
+            Assert.Equal(scans + 1, monitor.GetStatistics().Scans);
         }
         finally
         {
@@ -258,6 +279,72 @@ public sealed class ClamdFarmTests(FarmFixture farm)
                 await ClamdDatabase.CommandAsync(member.Socket, "RELOAD");
             }
         }
+    }
+
+    /// <summary>
+    /// A clamd that fails every scan fast (here its TemporaryDirectory is gone, as with a full disk: it closes each
+    /// INSTREAM session) has the fewest scans in flight: it must not draw the scans. Each is tried on the other endpoint,
+    /// the failing one is ejected, and no scan ends in an error.
+    /// </summary>
+    [Fact]
+    public async Task A_clamd_failing_every_scan_fast_loses_the_scans_to_one_that_answers()
+    {
+        using var tree = TestFiles.Tree();
+        var eicar = tree.File("eicar.com", HashDatabaseScanner.EicarTestString);
+        var clean = tree.File("clean", "clean");
+        var temporary = farm.C.Tree.Combine("tmp");
+        Directory.Move(temporary, temporary + ".gone");
+        try
+        {
+            await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [farm.A.TcpEndpoint, farm.C.TcpEndpoint] });
+            for (var i = 0; i < 12; i++)
+            {
+                Assert.Equal(i % 2 == 0 ? ScanVerdict.Infected : ScanVerdict.Clean, (await TestFiles.ScanAsync(scanner, i % 2 == 0 ? eicar : clean)).Verdict);
+            }
+
+            var c = scanner.GetEndpointStatus()[1];
+            Assert.False(c.InBalance, "the failing clamd is ejected");
+            Assert.Equal(12, scanner.GetEndpointStatus()[0].Scans);
+        }
+        finally
+        {
+            Directory.Move(temporary + ".gone", temporary);
+        }
+    }
+
+    /// <summary>
+    /// An ERROR reply is the clamd's fault only when another endpoint answers the same scan: then it is counted against
+    /// it (and it is ejected); when every endpoint answers ERROR, the file is to blame and no endpoint is.
+    /// </summary>
+    [Fact]
+    public async Task An_ERROR_reply_is_blamed_on_the_endpoint_only_when_another_answers()
+    {
+        using var tree = TestFiles.Tree();
+        var eicar = tree.File("eicar.com", HashDatabaseScanner.EicarTestString);
+        await using var failing = StubClamd.StartFailing(tree.Combine("failing.sock"));
+        await using var alsoFailing = StubClamd.StartFailing(tree.Combine("also-failing.sock"));
+
+        await using (var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [farm.A.TcpEndpoint, "unix:" + failing.SocketPath], Mode = ClamdScanMode.Stream }))
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                Assert.Equal("Test.Eicar.UNOFFICIAL", (await TestFiles.ScanAsync(scanner, eicar)).ThreatName);
+            }
+
+            var stub = scanner.GetEndpointStatus()[1];
+            Assert.False(stub.InBalance, "the endpoint answering ERROR where another answers is ejected");
+            Assert.True(stub.LastFailure?.Contains("ERROR", StringComparison.Ordinal) == true, stub.LastFailure);
+        }
+
+        await using var both = new ClamdScanner(new ClamdScannerOptions { Endpoints = ["unix:" + failing.SocketPath, "unix:" + alsoFailing.SocketPath], Mode = ClamdScanMode.Stream });
+        for (var i = 0; i < 6; i++)
+        {
+            var result = await TestFiles.ScanAsync(both, eicar);
+            Assert.Equal(ScanVerdict.Error, result.Verdict);
+            Assert.Contains("Can't create temporary file", result.Reason, StringComparison.Ordinal);
+        }
+
+        Assert.All(both.GetEndpointStatus(), s => Assert.True(s.InBalance && s.Failures == 0, s.ToString()));
     }
 
     [Fact]
@@ -276,7 +363,7 @@ public sealed class ClamdFarmTests(FarmFixture farm)
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Meter.Name == "OnAccess.ClamAV")
+                if (instrument.Meter == scanner.Meter)
                 {
                     l.EnableMeasurementEvents(instrument);
                 }

@@ -72,7 +72,7 @@ public class ClamdFixture : IAsyncLifetime
         _clamd.ErrorDataReceived += (_, e) => Keep(output, e.Data);
         _clamd.BeginOutputReadLine();
         _clamd.BeginErrorReadLine();
-        var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [UnixEndpoint, TcpEndpoint] });
+        await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [UnixEndpoint, TcpEndpoint] });
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (true)
         {

@@ -23,6 +23,7 @@ internal sealed class StubClamd : IAsyncDisposable
     private readonly Task _accepting;
     private int _waiting;
     private int _peakWaiting;
+    private string? _error;
 
     private StubClamd(string socketPath, int hold, TimeSpan timeout)
     {
@@ -41,6 +42,9 @@ internal sealed class StubClamd : IAsyncDisposable
     public int PeakWaiting => Volatile.Read(ref _peakWaiting);
 
     public static StubClamd Start(string socketPath, int hold, TimeSpan timeout) => new(socketPath, hold, timeout);
+
+    /// <summary>A stub that answers every INSTREAM with clamd's ERROR for a temporary file it cannot create.</summary>
+    public static StubClamd StartFailing(string socketPath) => new(socketPath, 1, TimeSpan.Zero) { _error = "stream: Can't create temporary file ERROR" };
 
     public async ValueTask DisposeAsync()
     {
@@ -103,6 +107,12 @@ internal sealed class StubClamd : IAsyncDisposable
                         break;
                     case "INSTREAM":
                         var content = await ReadChunksAsync(stream);
+                        if (_error is not null)
+                        {
+                            reply = _error;
+                            break;
+                        }
+
                         await HoldAsync();
                         reply = content.AsSpan().SequenceEqual(TestFiles.Eicar) ? "stream: Eicar-Test-Signature FOUND" : "stream: OK";
                         break;
