@@ -186,7 +186,7 @@ public sealed class HealthTests
         Assert.Equal(HealthStatus.Degraded, one.Status);
         Assert.Contains("1 of 2 clamd endpoints down", one.Description, StringComparison.Ordinal);
         Assert.Contains("no such socket", one.Description, StringComparison.Ordinal);
-        Assert.Equal("up", one.Data["scanner clamd " + clamd.UnixEndpoint]);
+        Assert.StartsWith("up; in the balance", (string)one.Data["scanner clamd " + clamd.UnixEndpoint], StringComparison.Ordinal);
 
         clamd.Kill();
         var none = await h.Monitor.CheckHealthAsync(Cancel);
