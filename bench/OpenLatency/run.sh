@@ -93,7 +93,16 @@ written_case() {
   "$work/opener" "$work/protected/fresh" "$n" 1 0 "$work/bare/fresh"
 }
 
-none=() c=() nocache=() cached=() ccached=() whole=() cleased=() written=() written_none=()
+# Files never seen: created (with their twins) before the listener starts, each opened once; under OnAccess with the
+# default caches and every decision printed as ConsoleMonitor prints it by default (text to its output).
+never_seen() {
+  rm -rf "$files/never" "$twin/never"
+  mkdir "$files/never" "$twin/never"
+  for i in $(seq 0 $((n - 1))); do head -c 1024 /dev/urandom > "$twin/never/f$i"; done
+  cp "$twin/never/"f* "$files/never/"
+}
+
+none=() c=() nocache=() cached=() ccached=() whole=() cleased=() written=() written_none=() firstseen=()
 for _ in $(seq "$rounds"); do
   measure > /dev/null
   none+=("$(measure)")
@@ -119,23 +128,30 @@ for _ in $(seq "$rounds"); do
   cached+=("$(measure)")
   stop_listener
 
+  never_seen
+  dotnet "$monitor" --include "$files" --prevention --scanner allow-all > "$work/monitor.out" 2>&1 & listener=$!
+  wait_ready "$work/monitor.out" '^ready: '
+  warm_up
+  firstseen+=("$("$work/opener" "$files/never" "$n" 1 0 "$twin/never")")
+  stop_listener
+
   start_monitor "$work/protected"
   whole+=("$(measure)")
   written+=("$(written_case)")
   stop_listener
 done
 
-python3 - "$fs" "$n" "$m" "$rounds" "${none[*]}" "${c[*]}" "${nocache[*]}" "${cached[*]}" "${ccached[*]}" "${whole[*]}" "${cleased[*]}" "${written[*]}" "${written_none[*]}" <<'PY'
+python3 - "$fs" "$n" "$m" "$rounds" "${none[*]}" "${c[*]}" "${nocache[*]}" "${cached[*]}" "${ccached[*]}" "${whole[*]}" "${cleased[*]}" "${written[*]}" "${written_none[*]}" "${firstseen[*]}" <<'PY'
 import statistics, sys
 fs, n, m, rounds = sys.argv[1:5]
 # per listener, per round: protected median, protected p99, twin median, twin p99 (ns)
-runs = [[tuple(v[i:i + 4]) for i in range(0, len(v), 4)] for v in (list(map(int, a.split())) for a in sys.argv[5:14])]
-none, c, nocache, cached, ccached, whole, cleased, written, written_none = runs
+runs = [[tuple(v[i:i + 4]) for i in range(0, len(v), 4)] for v in (list(map(int, a.split())) for a in sys.argv[5:15])]
+none, c, nocache, cached, ccached, whole, cleased, written, written_none, firstseen = runs
 med = statistics.median
 def us(ns): return f"{ns / 1000:.1f}"
 print(f"| listener ({n} files x {m} rounds on {fs}, open + read 4 KiB + close; medians of {rounds} runs) | protected median µs | p99 µs | bare twin median µs | protected / twin |")
 print("|---|---:|---:|---:|---:|")
-names = ["no listener", "C allow-all responder (one thread)", "OnAccess, allow-all scanner, caches off", "OnAccess, caches on (filled)", "C responder with kernel ignore marks (filled)", "OnAccess, caches on, the whole filesystem protected (filled)", "C responder with kernel ignore marks and read leases (filled)", "OnAccess, whole filesystem: first open of a file another process wrote and closed", "no listener: first open of a file another process wrote and closed"]
+names = ["no listener", "C allow-all responder (one thread)", "OnAccess, allow-all scanner, caches off", "OnAccess, caches on (filled)", "C responder with kernel ignore marks (filled)", "OnAccess, caches on, the whole filesystem protected (filled)", "C responder with kernel ignore marks and read leases (filled)", "OnAccess, whole filesystem: first open of a file another process wrote and closed", "no listener: first open of a file another process wrote and closed", "OnAccess, caches on, decisions printed: first open of a file never seen"]
 for name, rs in zip(names, runs):
     print(f"| {name} | {us(med(r[0] for r in rs))} | {us(med(r[1] for r in rs))} | {us(med(r[2] for r in rs))} | {med(r[0] / r[2] for r in rs):.2f} |")
 print()
@@ -148,5 +164,6 @@ print()
 print(f"cached / bare = {cached_ratio:.2f} (goal <= 1.15; with no listener the same pairing gives {med(z[0] / z[2] for z in none):.2f}; the C responder's ignore marks give {med(k[0] / k[2] for k in ccached):.2f}, with read leases too {med(k[0] / k[2] for k in cleased):.2f})")
 print(f"cached / bare with the whole filesystem protected (one filesystem mark) = {med(k[0] / k[2] for k in whole):.2f}")
 print(f"first open after another process wrote and closed the file, whole filesystem, / bare = {med(k[0] / k[2] for k in written):.2f} (goal <= 1.15: the scan after the close filled the cache; with no listener the same case gives {med(k[0] / k[2] for k in written_none):.2f})")
+print(f"first open of a never-seen file, default caches, every decision printed: added latency / C responder's = {med((o[0] - o[2]) / (x[0] - x[2]) for o, x in zip(firstseen, c)):.2f} (goal <= 1.5 pinned, issue 19)")
 print(f"uncached added latency / C responder's = {added:.2f} (goal <= 1.5; against the no-listener phase instead of the twin: {added_vs_none:.2f})")
 PY
