@@ -79,25 +79,34 @@ internal sealed class CleanVerdicts : IDisposable
     public FileLease? BeginScan(SafeFileHandle file) => _leases?.TryTake(file, out _);
 
     /// <summary>
-    /// A user-space hit: the key matches a remembered clean verdict and nobody has the file open for writing now.
-    /// On a hit of a held access, the file also goes into the kernel cache while there is room.
+    /// A user-space hit: the key matches a remembered clean verdict and nobody has the file open for writing now (the
+    /// lease that proves it is returned; give it to <see cref="AfterHit"/> once the access is answered).
     /// </summary>
-    public bool IsClean(in VerdictKey key, SafeFileHandle file, GroupState? group)
-    {
-        if (_keys is null || !_keys.Contains(key) || _leases!.TryTake(file, out _) is not { } lease)
-        {
-            return false;
-        }
+    public FileLease? Hit(in VerdictKey key, SafeFileHandle file) =>
+        _keys is not null && _keys.Contains(key) ? _leases!.TryTake(file, out _) : null;
 
+    /// <summary>After a hit was answered: the file goes into the kernel cache while there is room (a held access), or its lease back.</summary>
+    public void AfterHit(FileLease lease, GroupState? group)
+    {
         if (group is not null)
         {
             Admit(lease, group);
         }
         else
         {
-            _leases.Release(lease);
+            _leases!.Release(lease);
+        }
+    }
+
+    /// <summary>A user-space hit (<see cref="Hit"/> and <see cref="AfterHit"/> at once).</summary>
+    public bool IsClean(in VerdictKey key, SafeFileHandle file, GroupState? group)
+    {
+        if (Hit(key, file) is not { } lease)
+        {
+            return false;
         }
 
+        AfterHit(lease, group);
         return true;
     }
 

@@ -83,9 +83,11 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
         }
 
         var key = VerdictKey.From(identity, group.Generation);
-        if (verdicts.IsClean(key, e.File, e.IsPermissionRequest ? group : null))
+        if (verdicts.Hit(key, e.File) is { } lease)
         {
+            // The answer first: the kernel cache is filled after it (the lease guards the file meanwhile).
             Respond(e, FanotifyResponse.Allow);
+            verdicts.AfterHit(lease, e.IsPermissionRequest ? group : null);
             var cached = new WorkItem(e, e.File, kind, e.ProcessId, userId, identity.Size, path, arrived, null, key);
             reporter.Finish(cached, ScanVerdict.Clean, e.IsPermissionRequest ? AccessDecision.Allow : AccessDecision.None, DecisionReason.Cached, null);
             e.Dispose();

@@ -281,15 +281,18 @@ internal sealed class ScanDispatcher : IDisposable
             item.UserId = e.GetProcessUserId(); // for the report, while a held process still waits
         }
 
+        Answer(item, decision);
         if (result.Verdict == ScanVerdict.Clean && item.Lease is { } lease && item.Key.Generation == _generation())
         {
-            // Only clean verdicts are remembered, only for the signatures that produced them, only for an unchanged file.
-            // The kernel cache too after a writer's close: the next open, by anyone, is then answered by the kernel.
+            // After the answer, nothing it needs. Only clean verdicts are remembered, only for the signatures that produced
+            // them, only for a file unchanged since the scan began: the lease, taken before it, proves that whenever this
+            // runs (a writer the answer let open the file breaks it, and waits in the kernel until it is let go here or
+            // by the lease thread). The kernel cache too after a writer's close: the next open, by anyone, is then
+            // answered by the kernel.
             item.Lease = null;
             _verdicts.Remember(lease, item.Key, item.File, (item.IsHeld || item.Kind == AccessKind.CloseWrite) && item.Group is { Retired: false } group ? group : null);
         }
 
-        Answer(item, decision);
         _reporter.Finish(item, result.Verdict, decision, reason, result.Reason, result.ThreatName);
         if (result.Verdict == ScanVerdict.Infected && _actions is not null)
         {
