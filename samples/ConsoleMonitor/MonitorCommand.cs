@@ -281,7 +281,9 @@ internal static class MonitorCommand
 
         var monitor = host.Services.GetRequiredService<IOnAccessMonitor>();
         output.Ready(monitor.Plan!, monitor.GetStatistics(), scanner, scannerText, configPath);
-        await using var reloader = new Reloader(command, configPath, scanner, clamdOptions, output, monitor);
+        // A scanner a reload makes logs and measures where the host's own does.
+        ClamdScanner NewClamd(ClamdScannerOptions o) => new(o, host.Services.GetService<ILogger<ClamdScanner>>(), host.Services.GetService<System.Diagnostics.Metrics.IMeterFactory>());
+        await using var reloader = new Reloader(command, configPath, scanner, clamdOptions, output, monitor, NewClamd);
         running(reloader);
         await host.WaitForShutdownAsync().ConfigureAwait(false);
         running(null);

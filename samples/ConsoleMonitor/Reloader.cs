@@ -10,7 +10,7 @@ namespace ConsoleMonitor;
 /// get a new scanner, which must answer first. The outcome is a "reloaded" line naming each change, or a "reload-refused" line naming the reason; a
 /// refused reload changes nothing. The scanner kind chosen at start stays.
 /// </summary>
-internal sealed class Reloader(CommandLine command, string? configPath, string scanner, ClamdScannerOptions clamd, Output output, IOnAccessMonitor monitor) : IAsyncDisposable
+internal sealed class Reloader(CommandLine command, string? configPath, string scanner, ClamdScannerOptions clamd, Output output, IOnAccessMonitor monitor, Func<ClamdScannerOptions, ClamdScanner> newClamd) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private ClamdScannerOptions _clamd = clamd;
@@ -68,7 +68,7 @@ internal sealed class Reloader(CommandLine command, string? configPath, string s
             clamd.StartupWait = TimeSpan.Zero; // a reload does not wait: clamd answers now, or the reload is refused
             if (scanner == "clamd" && !SameClamd(clamd, _clamd))
             {
-                fresh = clamd.Endpoints.Count > 0 ? new ClamdScanner(clamd) : throw new InvalidOperationException("the clamd.conf names no LocalSocket or TCPSocket any more, and --clamd is not given.");
+                fresh = clamd.Endpoints.Count > 0 ? newClamd(clamd) : throw new InvalidOperationException("the clamd.conf names no LocalSocket or TCPSocket any more, and --clamd is not given.");
             }
 
             var changes = await monitor.ReloadAsync(options, conf, fresh).ConfigureAwait(false);

@@ -50,7 +50,7 @@ public static class OnAccessClamAVBuilderExtensions
     /// Uses <see cref="ClamdScanner"/> with its options bound from configuration: <c>Endpoints</c> (a list of
     /// <c>unix:/path</c> and <c>tcp://host:port</c>), <c>ReplyTimeout</c>, <c>EjectAfterFailures</c>,
     /// <c>ProbeInterval</c>, <c>ConnectTimeout</c>, <c>MaxIdleSessions</c>, <c>StreamMaxLength</c>, <c>Mode</c>,
-    /// <c>TrustedUsers</c>.
+    /// <c>TrustedUsers</c> (bound lists add to the defaults: <c>TrustedUsers</c> keeps <c>clamav</c>).
     /// </summary>
     /// <param name="builder">The builder from <c>AddOnAccessScanning</c>.</param>
     /// <param name="configuration">The section holding the options (for example <c>configuration.GetSection("Clamd")</c>).</param>
