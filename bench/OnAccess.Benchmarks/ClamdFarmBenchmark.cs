@@ -20,11 +20,11 @@ internal static class ClamdFarmBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var files = Option(args, "--files", 16);
-        var size = Option(args, "--size", 8 << 20);
-        var parallel = Option(args, "--parallel", 6);
-        var seconds = Option(args, "--seconds", 5);
-        var rounds = Option(args, "--rounds", 3);
+        var files = BenchArgs.Option(args, "--files", 16);
+        var size = BenchArgs.Option(args, "--size", 8 << 20);
+        var parallel = BenchArgs.Option(args, "--parallel", 6);
+        var seconds = BenchArgs.Option(args, "--seconds", 5);
+        var rounds = BenchArgs.Option(args, "--rounds", 3);
         var stream = args.Contains("--stream");
         var root = Directory.CreateTempSubdirectory("onaccess-farm-bench-").FullName;
         var clamds = new List<(Process Process, string Unix, string Tcp)>();
@@ -51,13 +51,13 @@ internal static class ClamdFarmBenchmark
                 }
             }
 
-            var one = Median(rates[1]);
+            var one = BenchArgs.Median(rates[1]);
             Console.WriteLine();
             Console.WriteLine("| clamd endpoints | median scans/s | vs one |");
             Console.WriteLine("|---:|---:|---:|");
             foreach (var (count, list) in rates)
             {
-                Console.WriteLine($"| {count} | {Median(list):F1} | {Median(list) / one:F2} |");
+                Console.WriteLine($"| {count} | {BenchArgs.Median(list):F1} | {BenchArgs.Median(list) / one:F2} |");
             }
 
             return 0;
@@ -162,17 +162,5 @@ internal static class ClamdFarmBenchmark
         Random.Shared.NextBytes(bytes);
         File.WriteAllBytes(path, bytes);
         return path;
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 }

@@ -13,8 +13,8 @@ internal static class TreeSetupBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var dirs = Option(args, "--dirs", 100_000);
-        var rounds = Option(args, "--rounds", 5);
+        var dirs = BenchArgs.Option(args, "--dirs", 100_000);
+        var rounds = BenchArgs.Option(args, "--rounds", 5);
         var path = args.SkipWhile(a => a != "--path").Skip(1).FirstOrDefault() ?? Path.Combine(Path.GetTempPath(), $"onaccess-tree-bench-{dirs}");
         var created = Generate(path, dirs);
         Console.WriteLine($"tree: {path} ({created} directories)");
@@ -31,12 +31,12 @@ internal static class TreeSetupBenchmark
             Console.WriteLine($"round {round + 1}: inotifywait -r {theirs[^1]:F0} ms, DirectoryTree {ms:F0} ms ({count} watches, {bytes / (double)count:F0} B/dir)");
         }
 
-        var ratio = Median(ours) / Median(theirs);
+        var ratio = BenchArgs.Median(ours) / BenchArgs.Median(theirs);
         Console.WriteLine();
         Console.WriteLine("| tracker | median set-up (ms) | ratio | managed bytes per directory |");
         Console.WriteLine("|---|---:|---:|---:|");
-        Console.WriteLine($"| inotifywait -r (inotify-tools) | {Median(theirs):F0} | 1.00 | n/a |");
-        Console.WriteLine($"| OnAccess DirectoryTree | {Median(ours):F0} | {ratio:F2} | {Median(bytesPerDirectory):F0} |");
+        Console.WriteLine($"| inotifywait -r (inotify-tools) | {BenchArgs.Median(theirs):F0} | 1.00 | n/a |");
+        Console.WriteLine($"| OnAccess DirectoryTree | {BenchArgs.Median(ours):F0} | {ratio:F2} | {BenchArgs.Median(bytesPerDirectory):F0} |");
         return 0;
     }
 
@@ -115,17 +115,5 @@ internal static class TreeSetupBenchmark
 
         File.WriteAllText(marker, made.ToString(CultureInfo.InvariantCulture));
         return made;
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted[sorted.Count / 2];
     }
 }
