@@ -69,6 +69,9 @@ internal sealed class CleanVerdicts : IDisposable
         }
     }
 
+    /// <summary>Runs while a file goes into the kernel cache, once its ignore mark is put (a test seam).</summary>
+    internal Action? AfterKernelMark { get; set; }
+
     /// <summary>Leases broken by a writer (each dropped a cached verdict or kept one from being made).</summary>
     public long LeaseBreaks => Interlocked.Read(ref _leaseBreaks);
 
@@ -211,6 +214,7 @@ internal sealed class CleanVerdicts : IDisposable
                 return;
             }
 
+            AfterKernelMark?.Invoke();
             entry.Marked = true;
             lease.State = entry;
         }
@@ -268,7 +272,17 @@ internal sealed class CleanVerdicts : IDisposable
     private void OnBroken(FileLease lease)
     {
         Interlocked.Increment(ref _leaseBreaks);
-        if (lease.State is not KernelEntry entry)
+        KernelEntry? entry;
+        lock (lease)
+        {
+            // Under the lease's lock, as Admit checks the break and puts the mark: either Admit sees the lease broken and
+            // puts nothing, or its mark is in place and recorded here, and goes before the lease is let go. (Read
+            // without the lock, a break during the mark's system call saw nothing cached yet, the lease was let go,
+            // and the mark stayed, guarded by nothing.)
+            entry = lease.State as KernelEntry;
+        }
+
+        if (entry is null)
         {
             return;
         }

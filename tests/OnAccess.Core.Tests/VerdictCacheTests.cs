@@ -148,6 +148,46 @@ public sealed class VerdictCacheUnitTests
         Assert.True(verdicts.IsClean(key, file, null));
     }
 
+    /// <summary>
+    /// A writer's open breaks the lease while the ignore mark is being put (found by review: the lease thread read the
+    /// lease's state without its lock, saw nothing cached yet, let the lease go, and the mark was put after, guarded by
+    /// nothing; a mapping written then would have been read unscanned). The mark must be gone when the writer's open returns.
+    /// </summary>
+    [Fact]
+    public async Task A_lease_broken_while_the_ignore_mark_is_put_leaves_no_mark_once_the_writers_open_returns()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var path = tree.File("doc.txt", "clean");
+        using var group = Fanotify.FanotifyGroup.Create(new Fanotify.FanotifyGroupOptions { Class = Fanotify.FanotifyClass.Content });
+        var state = new GroupState(group, 1);
+        using var verdicts = new CleanVerdicts(1024, 16, Fanotify.FanotifyEvents.OpenPermission, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Task? writer = null;
+        verdicts.AfterKernelMark = () =>
+        {
+            // The writer opens now, as the mark has just been put: its break reaches the lease thread meanwhile.
+            writer = Task.Run(() =>
+            {
+                using var w = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
+            });
+            Thread.Sleep(300);
+        };
+
+        using var file = File.OpenHandle(path);
+        var key = VerdictKey.From(Fanotify.FileIdentity.Of(file), 1);
+        verdicts.Remember(verdicts.BeginScan(file)!, key, file, state);
+        await writer!.WaitAsync(KernelTestSupport.Timeout, TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, verdicts.KernelCached);
+        Assert.Equal(1, verdicts.LeaseBreaks);
+        var inode = Fanotify.FileIdentity.Of(file).Inode;
+        var marks = KernelTestSupport.FdInfoLines(Environment.ProcessId, "anon_inode:[fanotify]")
+            .Where(l => l.Contains($"ino:{inode:x} ", StringComparison.Ordinal) && l.Contains("ignored_mask:", StringComparison.Ordinal))
+            .Where(l => !l.Contains("ignored_mask:0", StringComparison.Ordinal))
+            .ToList();
+        Assert.True(marks.Count == 0, string.Join('\n', marks));
+    }
+
     private static TimeSpan StatusChangeAge(string path)
     {
         using var handle = File.OpenHandle(path);
