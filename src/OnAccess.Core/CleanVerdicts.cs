@@ -37,6 +37,9 @@ internal sealed class CleanVerdicts : IDisposable
     /// <summary>A file changed less than this long ago is not put in the user-space cache (coarse timestamps).</summary>
     public static readonly TimeSpan ChangeTimeMargin = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>The coarsest timestamp granularity of a local filesystem Linux writes (FAT's).</summary>
+    private static readonly TimeSpan CoarseTick = TimeSpan.FromSeconds(2);
+
     private readonly VerdictCache? _keys;
     private readonly FileLeaseWatcher? _leases;
     private readonly int _kernelCapacity;
@@ -138,7 +141,7 @@ internal sealed class CleanVerdicts : IDisposable
         }
 
         var changedAgo = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000) - now.ChangedTimeNs;
-        if (_keys is not null && changedAgo > ChangeTimeMargin.Ticks * 100)
+        if (_keys is not null && changedAgo > MarginNs(now))
         {
             _keys.Add(key);
         }
@@ -302,6 +305,17 @@ internal sealed class CleanVerdicts : IDisposable
             Log.LeaseBroken(_logger);
         }
     }
+
+    /// <summary>
+    /// How old a change must be for the key to be remembered: any later write must set a ctime the key does not have.
+    /// Timestamps with no fraction of a second come from a filesystem that keeps whole seconds (ext2/3/4 with 128-byte
+    /// inodes) or two (FAT): a rewrite within that tick keeps the key, so such a file waits out two seconds and the
+    /// margin. (A fine-grained timestamp falls on a whole second once in a billion: that file waits too, which is safe.)
+    /// </summary>
+    private static long MarginNs(in FileIdentity identity) =>
+        identity.ChangedTimeNs % 1_000_000_000 == 0 && identity.ModifiedTimeNs % 1_000_000_000 == 0
+            ? (CoarseTick + ChangeTimeMargin).Ticks * 100
+            : ChangeTimeMargin.Ticks * 100;
 
     /// <summary>A quarter of the descriptors this process may open: the rest stay for events, scans and the tree.</summary>
     private static int DescriptorBudget() => (int)Math.Min(int.MaxValue, Interop.Libc.GetOpenFileLimit() / 4);

@@ -188,6 +188,57 @@ public sealed class VerdictCacheUnitTests
         Assert.True(marks.Count == 0, string.Join('\n', marks));
     }
 
+    /// <summary>
+    /// Where timestamps have whole seconds (ext4 with 128-byte inodes here; FAT has 2 seconds), a file rewritten within
+    /// the second of its last change keeps its key (size, mtime, ctime), so a verdict remembered once the change looked
+    /// 50 ms old would be a hit for the new content (found by review). Such a file is remembered only once its change is
+    /// older than two seconds and the margin.
+    /// </summary>
+    [Fact]
+    public async Task Where_timestamps_have_whole_seconds_a_change_younger_than_the_tick_is_not_remembered()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree();
+        var coarse = await tree.MountImageAsync("coarse", "/sbin/mkfs.ext4", "-q", "-F", "-I", "128");
+        var path = Path.Combine(coarse, "doc.txt");
+        File.WriteAllText(path, "clean");
+        using var verdicts = new CleanVerdicts(1024, 0, Fanotify.FanotifyEvents.OpenPermission, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
+
+        // A new second begins, then 100 ms of it pass: the change looks older than 50 ms, and a rewrite now keeps the key.
+        while (DateTime.UtcNow.Millisecond is < 100 or > 400)
+        {
+            await Task.Delay(5, cts.Token);
+        }
+
+        File.WriteAllText(path, "clean");
+        await Task.Delay(100, cts.Token);
+        using (var file = File.OpenHandle(path))
+        {
+            var key = VerdictKey.From(Fanotify.FileIdentity.Of(file), 1);
+            Assert.True(StatusChangeAge(path) > CleanVerdicts.ChangeTimeMargin, "the change looks old enough to a 50 ms margin");
+            verdicts.Remember(verdicts.BeginScan(file)!, key, file, group: null);
+            File.WriteAllText(path, "EICAR"); // the same size, in the same second
+            using var rewritten = File.OpenHandle(path);
+            if (VerdictKey.From(Fanotify.FileIdentity.Of(rewritten), 1) == key)
+            {
+                Assert.False(verdicts.IsClean(key, rewritten, null), "the rewritten file is a cache hit");
+            }
+        }
+
+        // Older than the tick and the margin: remembered.
+        File.WriteAllText(path, "clean");
+        while (StatusChangeAge(path) <= TimeSpan.FromSeconds(2.2))
+        {
+            await Task.Delay(50, cts.Token);
+        }
+
+        using var settled = File.OpenHandle(path);
+        var settledKey = VerdictKey.From(Fanotify.FileIdentity.Of(settled), 1);
+        verdicts.Remember(verdicts.BeginScan(settled)!, settledKey, settled, group: null);
+        Assert.True(verdicts.IsClean(settledKey, settled, null));
+    }
+
     private static TimeSpan StatusChangeAge(string path)
     {
         using var handle = File.OpenHandle(path);

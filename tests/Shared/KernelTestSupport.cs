@@ -213,6 +213,28 @@ internal static partial class KernelTestSupport
             return target;
         }
 
+        /// <summary>
+        /// Makes a filesystem on a fresh 32 MiB loop image with <paramref name="mkfs"/> (and its arguments; the image path
+        /// is appended) and mounts it on a new subdirectory (root only); unmounted on dispose.
+        /// </summary>
+        public async Task<string> MountImageAsync(string relative, params string[] mkfs)
+        {
+            var image = Combine(relative + ".img");
+            await using (var stream = new FileStream(image, FileMode.CreateNew))
+            {
+                stream.SetLength(32 * 1024 * 1024);
+            }
+
+            var made = await RunAsync(mkfs[0], [.. mkfs[1..], image]).ConfigureAwait(false);
+            Assert.True(made.ExitCode == 0, $"{mkfs[0]} failed: {made.StdErr}");
+            var target = Combine(relative);
+            Directory.CreateDirectory(target);
+            var result = await RunAsync("/bin/mount", "-o", "loop", image, target).ConfigureAwait(false);
+            Assert.True(result.ExitCode == 0, "mount -o loop failed: " + result.StdErr);
+            _mounts.Add(target);
+            return target;
+        }
+
         /// <summary>Bind-mounts <paramref name="source"/> on a new subdirectory (root only); unmounted on dispose.</summary>
         public async Task<string> BindMountAsync(string source, string relative)
         {
