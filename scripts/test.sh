@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test project of OnAccess and ends with one line: "N passed, N failed, N skipped".
-# Installs what the tests need (Debian's clamav-daemon, clamav-testfiles, inotify-tools) when it is missing.
+# Installs what the tests need (Debian's clamav-daemon, clamav-testfiles, inotify-tools, bindfs) when it is missing.
 # Kernel tests need root (CAP_SYS_ADMIN); as another user they skip and say why.
 # Test projects run one after another: several change machine-wide limits for a moment (the adversity suite lowers
 # fs.inotify.max_user_watches and max_queued_events), and the machine has two cores.
@@ -11,6 +11,7 @@ need=()
 command -v clamd >/dev/null 2>&1 || need+=(clamav-daemon)
 [ -d /usr/share/clamav-testfiles ] || need+=(clamav-testfiles)
 command -v inotifywait >/dev/null 2>&1 || need+=(inotify-tools)
+command -v bindfs >/dev/null 2>&1 || need+=(bindfs)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -81,8 +81,11 @@ internal sealed class CleanVerdicts : IDisposable
     /// <summary>The most files the kernel cache holds here (the engine's setting, bounded by the descriptor limit).</summary>
     public int KernelCapacity => _kernelCapacity;
 
-    /// <summary>Takes the lease that will prove the file unchanged during its scan; null when it cannot be cached.</summary>
-    public FileLease? BeginScan(SafeFileHandle file) => _leases?.TryTake(file, out _);
+    /// <summary>
+    /// Takes the lease that will prove the file unchanged during its scan; null when it cannot be cached: a writer has it
+    /// open, or it lies on a filesystem where it can change without a write through this kernel (FUSE, NFS, SMB, ...).
+    /// </summary>
+    public FileLease? BeginScan(SafeFileHandle file) => _leases is null || ChangedElsewhere.Is(file) ? null : _leases.TryTake(file, out _);
 
     /// <summary>
     /// A user-space hit: the key matches a remembered clean verdict and nobody has the file open for writing now (the

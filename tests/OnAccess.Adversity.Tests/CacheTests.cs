@@ -26,6 +26,41 @@ public sealed class CacheTests(CacheTests.InfectedSamplesClamd clamd) : IClassFi
         await PoisonAsync(tree, scanner, Small, Soak.Scale(2000, 30));
     }
 
+    /// <summary>
+    /// On FUSE (here bindfs over a directory; sshfs, NFS and SMB alike) the content can change without any write through
+    /// this kernel's inode: no lease breaks, no FAN_MODIFY, and the timestamps are the server's. A verdict cached there
+    /// would let the new content be read unscanned, so nothing is cached on such a filesystem.
+    /// </summary>
+    [Fact]
+    public async Task Content_changed_behind_a_FUSE_filesystem_after_a_clean_open_is_scanned()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var backing = tree.Combine("backing");
+        Directory.CreateDirectory(backing);
+        File.WriteAllBytes(Path.Combine(backing, "doc.com"), Samples.Clean(EicarScanner.Eicar.Length));
+        var data = tree.Combine("data");
+        Directory.CreateDirectory(data);
+        var mounted = await KernelTestSupport.RunAsync("/usr/bin/bindfs", backing, data);
+        Assert.True(mounted.ExitCode == 0, "bindfs failed (scripts/test.sh installs it): " + mounted.StdErr);
+        try
+        {
+            var file = Path.Combine(data, "doc.com");
+            await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [data], Prevention = true }, new EicarScanner());
+            Assert.False((await Attacker.OpenAsync(file)).ReadEicar);
+            Assert.False((await Attacker.OpenAsync(file)).ReadEicar);
+
+            File.WriteAllText(Path.Combine(backing, "doc.com"), EicarScanner.Eicar); // behind FUSE: the same size
+            var after = await Attacker.OpenAsync(file);
+            Assert.True(after.Denied, $"the open after the change behind FUSE: {after}");
+            Assert.Equal(0, h.Monitor.GetStatistics().KernelCachedFiles);
+        }
+        finally
+        {
+            await KernelTestSupport.RunAsync("/bin/umount", "-l", data);
+        }
+    }
+
     [Fact]
     public async Task A_file_rewritten_during_its_scan_is_never_read_infected_afterwards_with_clamd()
     {
