@@ -202,6 +202,7 @@ internal sealed class CleanVerdicts : IDisposable
         }
 
         var entry = new KernelEntry(lease, group);
+        KernelEntry? evicted = null;
         lock (lease)
         {
             if (lease.IsBroken)
@@ -222,19 +223,21 @@ internal sealed class CleanVerdicts : IDisposable
 
             AfterKernelMark?.Invoke();
             entry.Marked = true;
-            lease.State = entry;
-        }
 
-        KernelEntry? evicted = null;
-        lock (_gate)
-        {
-            entry.Node = _kernel.AddLast(entry);
-            if (_kernel.Count > _kernelCapacity)
+            // Listed before the lease's thread can see it (it reads the state under this lock), so a break that comes
+            // now removes it from the list as well as its mark.
+            lock (_gate)
             {
-                evicted = _kernel.First!.Value;
-                _kernel.RemoveFirst();
-                evicted.Node = null;
+                entry.Node = _kernel.AddLast(entry);
+                if (_kernel.Count > _kernelCapacity)
+                {
+                    evicted = _kernel.First!.Value;
+                    _kernel.RemoveFirst();
+                    evicted.Node = null;
+                }
             }
+
+            lease.State = entry;
         }
 
         if (evicted is not null)
