@@ -136,22 +136,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
             w.WriteStartArray();
             foreach (var e in entries)
             {
-                w.WriteStartObject();
-                w.WriteString("id", e.Id);
-                w.WriteString("originalPath", e.OriginalPath);
-                w.WriteBase64String("originalPathBase64", e.OriginalRawPath);
-                w.WriteString("threat", e.Threat);
-                w.WriteNumber("size", e.Size);
-                w.WriteString("sha256", e.Sha256);
-                w.WriteNumber("uid", e.Uid);
-                w.WriteNumber("gid", e.Gid);
-                w.WriteString("mode", Convert.ToString(e.Mode, 8));
-                w.WriteNumber("accessorPid", e.AccessorPid);
-                w.WriteString("time", e.Time);
-                w.WriteString("action", e.Action);
-                w.WriteBoolean("originalRemoved", e.OriginalRemoved);
-                w.WriteString("detail", e.Detail);
-                w.WriteEndObject();
+                e.WriteTo(w); // the record's own form
             }
 
             w.WriteEndArray();

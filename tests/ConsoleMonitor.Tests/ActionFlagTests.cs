@@ -35,7 +35,7 @@ public sealed class ActionFlagTests
         Assert.Equal(0, list.ExitCode);
         var entry = Assert.Single(JsonDocument.Parse(list.StdOut).RootElement.EnumerateArray());
         var id = entry.GetProperty("id").GetString()!;
-        Assert.Equal((eicar, "640", "move", true), (entry.GetProperty("originalPath").GetString(), entry.GetProperty("mode").GetString(), entry.GetProperty("action").GetString(), entry.GetProperty("originalRemoved").GetBoolean()));
+        Assert.Equal((eicar, "0640", "move", true), (entry.GetProperty("originalPath").GetString(), entry.GetProperty("mode").GetString(), entry.GetProperty("action").GetString(), entry.GetProperty("originalRemoved").GetBoolean()));
 
         var restore = await MonitorProcess.RunAsync("quarantine", "restore", id, "--store", store);
         Assert.Equal(0, restore.ExitCode);

@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace OnAccess;
 
 /// <summary>One file in a <see cref="QuarantineStore"/>, as its metadata record says.</summary>
@@ -33,4 +35,42 @@ public sealed record QuarantineEntry(
     string Action,
     bool OriginalRemoved,
     string Detail,
-    bool PathVerified);
+    bool PathVerified)
+{
+    /// <summary>
+    /// Writes the entry as one JSON object, the form of its record in the store (<c>ID.json</c>, see
+    /// docs/operations.md): <c>originalPathBytes</c> is the path's bytes in base64, <c>mode</c> four octal digits,
+    /// <c>accessorUid</c> null when unknown.
+    /// </summary>
+    /// <param name="writer">Where the object goes.</param>
+    public void WriteTo(Utf8JsonWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStartObject();
+        writer.WriteString("id", Id);
+        writer.WriteString("originalPath", OriginalPath);
+        writer.WriteBase64String("originalPathBytes", OriginalRawPath);
+        writer.WriteNumber("uid", Uid);
+        writer.WriteNumber("gid", Gid);
+        writer.WriteString("mode", Convert.ToString(Mode, 8).PadLeft(4, '0'));
+        writer.WriteNumber("size", Size);
+        writer.WriteString("sha256", Sha256);
+        writer.WriteString("threat", Threat);
+        writer.WriteNumber("accessorPid", AccessorPid);
+        if (AccessorUid is { } accessor)
+        {
+            writer.WriteNumber("accessorUid", accessor);
+        }
+        else
+        {
+            writer.WriteNull("accessorUid");
+        }
+
+        writer.WriteString("time", Time);
+        writer.WriteString("action", Action);
+        writer.WriteBoolean("originalRemoved", OriginalRemoved);
+        writer.WriteBoolean("pathVerified", PathVerified);
+        writer.WriteString("detail", Detail);
+        writer.WriteEndObject();
+    }
+}

@@ -281,32 +281,7 @@ public sealed class QuarantineStore : IDisposable
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
-            w.WriteStartObject();
-            w.WriteString("id", e.Id);
-            w.WriteString("originalPath", e.OriginalPath);
-            w.WriteBase64String("originalPathBytes", e.OriginalRawPath);
-            w.WriteNumber("uid", e.Uid);
-            w.WriteNumber("gid", e.Gid);
-            w.WriteString("mode", Convert.ToString(e.Mode, 8).PadLeft(4, '0'));
-            w.WriteNumber("size", e.Size);
-            w.WriteString("sha256", e.Sha256);
-            w.WriteString("threat", e.Threat);
-            w.WriteNumber("accessorPid", e.AccessorPid);
-            if (e.AccessorUid is { } accessor)
-            {
-                w.WriteNumber("accessorUid", accessor);
-            }
-            else
-            {
-                w.WriteNull("accessorUid");
-            }
-
-            w.WriteString("time", e.Time);
-            w.WriteString("action", e.Action);
-            w.WriteBoolean("originalRemoved", e.OriginalRemoved);
-            w.WriteBoolean("pathVerified", e.PathVerified);
-            w.WriteString("detail", e.Detail);
-            w.WriteEndObject();
+            e.WriteTo(w);
         }
 
         var part = Name(e.Id, "json.part");
