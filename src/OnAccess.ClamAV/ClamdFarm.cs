@@ -115,6 +115,9 @@ internal sealed partial class ClamdFarm : IDisposable
         return -1;
     }
 
+    /// <summary>Whether an endpoint this scan has not tried is left (in the balance or not).</summary>
+    public bool HasUntried(ulong tried) => tried != (_endpoints.Length == 64 ? ulong.MaxValue : (1UL << _endpoints.Length) - 1);
+
     /// <summary>Counts a failed attempt; after enough in a row the endpoint leaves the balance and is probed.</summary>
     public void Failed(ClamdEndpoint endpoint, string reason)
     {

@@ -117,7 +117,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
             var answered = false;
             try
             {
-                var (result, outcome) = await ScanOnAsync(endpoint, request, stream, others: _farm.Pick(tried) >= 0, cancellationToken).ConfigureAwait(false);
+                var (result, outcome) = await ScanOnAsync(endpoint, request, stream, others: _farm.HasUntried(tried), cancellationToken).ConfigureAwait(false);
                 switch (outcome)
                 {
                     case Outcome.Answered:

@@ -17,10 +17,7 @@ public sealed class CloseScanTests
     public async Task A_file_written_in_several_writes_and_closed_is_reported_at_the_close(bool prevention)
     {
         KernelTestSupport.RequireRoot();
-        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
-        var fs = await tree.MountTmpfsAsync("fs");
-        var dir = Path.Combine(fs, "data");
-        Directory.CreateDirectory(dir);
+        var (tree, dir) = await DataOnTmpfsAsync();
         var file = Path.Combine(dir, "written.com");
         await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [dir], Prevention = prevention }, new EicarScanner());
 
@@ -40,10 +37,7 @@ public sealed class CloseScanTests
     public async Task A_clean_file_written_and_closed_is_a_cache_hit_at_its_next_open_answered_by_the_kernel_with_prevention(bool prevention)
     {
         KernelTestSupport.RequireRoot();
-        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
-        var fs = await tree.MountTmpfsAsync("fs");
-        var dir = Path.Combine(fs, "data");
-        Directory.CreateDirectory(dir);
+        var (tree, dir) = await DataOnTmpfsAsync();
         var file = Path.Combine(dir, "clean.txt");
         var source = tree.File("clean.src", "clean content");
         var sentinel = Path.Combine(dir, "sentinel");
@@ -80,10 +74,7 @@ public sealed class CloseScanTests
     public async Task A_burst_of_closes_of_one_file_is_coalesced()
     {
         KernelTestSupport.RequireRoot();
-        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
-        var fs = await tree.MountTmpfsAsync("fs");
-        var dir = Path.Combine(fs, "data");
-        Directory.CreateDirectory(dir);
+        var (tree, dir) = await DataOnTmpfsAsync();
         var file = Path.Combine(dir, "burst.txt");
         await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [dir] }, new EicarScanner());
         var script = $"i=0; while [ $i -lt 1000 ]; do echo $i > '{file}'; i=$((i+1)); done";
@@ -102,11 +93,8 @@ public sealed class CloseScanTests
     public async Task Content_written_after_an_allowed_open_is_reported_at_the_close()
     {
         KernelTestSupport.RequireRoot();
-        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
-        var fs = await tree.MountTmpfsAsync("fs");
-        var dir = Path.Combine(fs, "data");
+        var (tree, dir) = await DataOnTmpfsAsync();
         var file = Path.Combine(dir, "grows.com");
-        Directory.CreateDirectory(dir);
         File.WriteAllText(file, "clean at first\n");
         await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [dir], Prevention = true }, new EicarScanner());
         var script = $"exec 3>>'{file}'; printf '%s' '{OnAccess.Core.Tests.EicarScanner.Eicar}' >&3; exec 3>&-";
@@ -125,10 +113,7 @@ public sealed class CloseScanTests
     public async Task EICAR_written_through_a_mapping_during_the_scan_after_a_close_is_not_read_afterwards()
     {
         KernelTestSupport.RequireRoot();
-        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
-        var fs = await tree.MountTmpfsAsync("fs");
-        var dir = Path.Combine(fs, "data");
-        Directory.CreateDirectory(dir);
+        var (tree, dir) = await DataOnTmpfsAsync();
         var file = Path.Combine(dir, "mapped.com");
         var clean = tree.File("clean.src", new string('a', Samples.Eicar.Length));
         var infected = tree.File("eicar.src", OnAccess.Core.Tests.EicarScanner.Eicar);
@@ -144,5 +129,14 @@ public sealed class CloseScanTests
         var outcome = await Attacker.OpenAsync(file);
         Assert.True(outcome.Denied, $"the open after the mapped write: {outcome}");
         Assert.False(outcome.ReadEicar);
+    }
+
+    /// <summary>A temp tree with a tmpfs of its own holding the directory to protect ("data"); the harness disposes the tree.</summary>
+    private static async Task<(KernelTestSupport.TempTree Tree, string Dir)> DataOnTmpfsAsync()
+    {
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var dir = Path.Combine(await tree.MountTmpfsAsync("fs"), "data");
+        Directory.CreateDirectory(dir);
+        return (tree, dir);
     }
 }
