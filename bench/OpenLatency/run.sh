@@ -89,7 +89,7 @@ written_case() {
   for i in $(seq 0 $((n - 1))); do head -c 1024 /dev/urandom > "$work/bare/source/f$i"; done
   cp "$work/bare/source/"f* "$work/bare/fresh/"
   cp "$work/bare/source/"f* "$work/protected/fresh/"
-  sleep 1.5 # a scan after a close waits for the file's change time to be 50 ms old (1 s at most)
+  sleep 1.5 # a scan after a close waits for the file's change time to be 50 ms old on ext4 (2 s more where timestamps have whole seconds)
   "$work/opener" "$work/protected/fresh" "$n" 1 0 "$work/bare/fresh"
 }
 

@@ -143,8 +143,7 @@ internal sealed class CleanVerdicts : IDisposable
             return;
         }
 
-        var changedAgo = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000) - now.ChangedTimeNs;
-        if (_keys is not null && changedAgo > MarginNs(now))
+        if (_keys is not null && UntilRememberable(now) < TimeSpan.Zero)
         {
             _keys.Add(key);
         }
@@ -313,15 +312,19 @@ internal sealed class CleanVerdicts : IDisposable
     }
 
     /// <summary>
-    /// How old a change must be for the key to be remembered: any later write must set a ctime the key does not have.
+    /// How old a change must be for the key to be remembered (the remainder is returned): any later write must set a
+    /// ctime the key does not have.
     /// Timestamps with no fraction of a second come from a filesystem that keeps whole seconds (ext2/3/4 with 128-byte
     /// inodes) or two (FAT): a rewrite within that tick keeps the key, so such a file waits out two seconds and the
     /// margin. (A fine-grained timestamp falls on a whole second once in a billion: that file waits too, which is safe.)
     /// </summary>
-    private static long MarginNs(in FileIdentity identity) =>
-        identity.ChangedTimeNs % 1_000_000_000 == 0 && identity.ModifiedTimeNs % 1_000_000_000 == 0
-            ? (CoarseTick + ChangeTimeMargin).Ticks * 100
-            : ChangeTimeMargin.Ticks * 100;
+    /// <returns>How long until a file of this identity may be remembered in user space (negative: it may now).</returns>
+    public static TimeSpan UntilRememberable(in FileIdentity identity)
+    {
+        var margin = identity.ChangedTimeNs % 1_000_000_000 == 0 && identity.ModifiedTimeNs % 1_000_000_000 == 0 ? CoarseTick + ChangeTimeMargin : ChangeTimeMargin;
+        var changedAgo = TimeSpan.FromTicks(((DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000) - identity.ChangedTimeNs) / 100);
+        return margin - changedAgo;
+    }
 
     /// <summary>A quarter of the descriptors this process may open: the rest stay for events, scans and the tree.</summary>
     private static int DescriptorBudget() => (int)Math.Min(int.MaxValue, Interop.Libc.GetOpenFileLimit() / 4);

@@ -17,11 +17,11 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
 
     private readonly int _ownPid = Environment.ProcessId;
 
-    /// <summary>Beyond the cache's change-time margin, how long a scan after a close waits (timestamps are coarse).</summary>
+    /// <summary>Beyond the time until a clean verdict may be remembered, how long a scan after a close waits.</summary>
     private static readonly TimeSpan CloseSettle = TimeSpan.FromMilliseconds(5);
 
-    /// <summary>The longest a scan after a close waits, whatever the file's change time says.</summary>
-    private static readonly TimeSpan CloseSettleMax = TimeSpan.FromSeconds(1);
+    /// <summary>The longest a scan after a close waits, whatever the file's change time says (a clock set back).</summary>
+    private static readonly TimeSpan CloseSettleMax = TimeSpan.FromSeconds(2.5);
 
     /// <summary>Told when the group returned records that cannot be parsed: it must be replaced (by the <see cref="GroupRotation"/>).</summary>
     public Action<string>? GroupFailed { get; set; }
@@ -106,9 +106,8 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
 
             // Scanned off this thread, once its change is old enough for a clean verdict to be remembered.
             Interlocked.Increment(ref group.Pending);
-            var age = TimeSpan.FromTicks(((DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000) - identity.ChangedTimeNs) / 100);
-            var wait = CleanVerdicts.ChangeTimeMargin - age + CloseSettle;
-            dispatcher.EnqueueAfter(item, wait < CloseSettleMax ? wait : CloseSettleMax); // a clock set back does not park it for long
+            var wait = CleanVerdicts.UntilRememberable(identity) + CloseSettle;
+            dispatcher.EnqueueAfter(item, wait < CloseSettleMax ? wait : CloseSettleMax);
             return null;
         }
 

@@ -131,6 +131,30 @@ public sealed class CloseScanTests
         Assert.False(outcome.ReadEicar);
     }
 
+    /// <summary>
+    /// Where timestamps have whole seconds (ext4 with 128-byte inodes) a verdict is remembered only once the change is
+    /// older than 2 s and the margin: the scan after a close waits that long (nothing is held meanwhile), so the next
+    /// open is still a cache hit. It waited a second at most before, and the next open was scanned again.
+    /// </summary>
+    [Fact]
+    public async Task Where_timestamps_have_whole_seconds_the_scan_after_a_close_waits_until_its_verdict_can_be_remembered()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var dir = Path.Combine(await tree.MountImageAsync("coarse", "/sbin/mkfs.ext4", "-q", "-F", "-I", "128"), "data");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "clean.txt");
+        var source = tree.File("clean.src", "clean content");
+        await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [dir], Prevention = false }, new EicarScanner());
+        await Attacker.RunAsync("write", file, source);
+        var closed = await h.WaitForAsync(e => e.Path == file && e.Kind == AccessKind.CloseWrite);
+        Assert.Equal((ScanVerdict.Clean, DecisionReason.Scanned), (closed.Verdict, closed.Reason));
+
+        Assert.True((await Attacker.OpenAsync(file)).Opened);
+        var opened = await h.WaitForAsync(e => e.Path == file && e.Kind == AccessKind.Open && e.ProcessId != closed.ProcessId);
+        Assert.Equal(DecisionReason.Cached, opened.Reason);
+    }
+
     /// <summary>A temp tree with a tmpfs of its own holding the directory to protect ("data"); the harness disposes the tree.</summary>
     private static async Task<(KernelTestSupport.TempTree Tree, string Dir)> DataOnTmpfsAsync()
     {
