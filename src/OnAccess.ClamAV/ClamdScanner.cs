@@ -401,15 +401,13 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         }
     }
 
-    /// <summary>A unix endpoint proves it is clamd before it is given anything (see <see cref="ClamdTrust"/>).</summary>
+    /// <summary>A unix endpoint, or a TCP one on this machine's loopback, proves it is clamd before it is given anything (see <see cref="ClamdTrust"/>).</summary>
     private void Verify(ClamdEndpoint endpoint, Socket socket)
     {
-        if (endpoint.SocketPath is not { } path)
-        {
-            return;
-        }
-
-        if (_trust.CheckPeer(socket, path) is { } reason)
+        var reason = endpoint.SocketPath is { } path ? _trust.CheckPeer(socket, path)
+            : socket.RemoteEndPoint is System.Net.IPEndPoint reached && System.Net.IPAddress.IsLoopback(reached.Address.IsIPv4MappedToIPv6 ? reached.Address.MapToIPv4() : reached.Address) ? _trust.CheckLoopback(reached)
+            : null; // another machine's clamd: the administrator's choice of address is all there is to check
+        if (reason is not null)
         {
             if (endpoint.TryReportRefusal())
             {
@@ -423,7 +421,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     [LoggerMessage(EventId = 401, Level = LogLevel.Error, Message = "Refused clamd endpoint {Endpoint}: {Reason}. Nothing was sent to it; scans fail over or follow OnAccessDenyOnError")]
     private static partial void LogRefused(ILogger logger, string endpoint, string reason);
 
-    [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "clamd endpoint {Endpoint} is a local TCP port any user may bind while clamd is not listening, and would then be sent the content of every scanned file; prefer a unix socket (LocalSocket), whose listener is checked")]
+    [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "clamd endpoint {Endpoint} is a local TCP port any user may bind while clamd is not listening; its listener's owner is checked before anything is sent (refused: log 401), but prefer a unix socket (LocalSocket)")]
     private static partial void LogTcpAnyoneCouldTake(ILogger logger, string endpoint);
 
     /// <summary>"fd[10]: OK", "stream: Eicar-Test-Signature FOUND", "...: Access denied. ERROR", "INSTREAM size limit exceeded. ERROR".</summary>

@@ -45,6 +45,28 @@ internal sealed class ClamdTrust
             : $"the process listening at {socketPath} (pid {peer.Pid}) runs as uid {peer.Uid}, which is neither root nor a trusted clamd user (ClamdScannerOptions.TrustedUsers, clamd.conf's User)";
     }
 
+    /// <summary>
+    /// Why a TCP connection to this machine's own loopback address is not to be trusted, or <see langword="null"/> when
+    /// it is: every socket that listens on that port (on that address or a wildcard one) must belong to root or a trusted
+    /// user. A port at or above <c>net.ipv4.ip_unprivileged_port_start</c> is anyone's to take while clamd is down, and a
+    /// taker that answered PONG and then "OK" to every scan would be readmitted and believed.
+    /// </summary>
+    public string? CheckLoopback(System.Net.IPEndPoint reached)
+    {
+        var owners = LoopbackListeners.OwnersOf(reached);
+        if (owners.Count == 0)
+        {
+            return $"no listening socket for {reached} is found in /proc/net/tcp, so its owner cannot be checked";
+        }
+
+        foreach (var uid in owners.Where(uid => !IsTrusted(uid)))
+        {
+            return $"the socket listening on {reached} belongs to uid {uid}, which is neither root nor a trusted clamd user (ClamdScannerOptions.TrustedUsers, clamd.conf's User)";
+        }
+
+        return null;
+    }
+
     /// <summary>Why the socket's place is not safe from other users, or <see langword="null"/> when it is.</summary>
     public string? CheckPath(string socketPath)
     {

@@ -13,6 +13,55 @@ namespace OnAccess.Adversity.Tests;
 /// </summary>
 public sealed class ClamdTrustTests
 {
+    /// <summary>
+    /// A loopback TCP port is anyone's to take while clamd is down, and a farm probes an ejected endpoint back in: a
+    /// taker answering PONG, then "OK" to every scan, would have been believed (and sent every scanned file). The owner
+    /// of the listening socket is checked after the connect, before anything is sent.
+    /// </summary>
+    [Fact]
+    public async Task A_loopback_port_taken_by_another_user_is_refused_before_anything_is_sent()
+    {
+        KernelTestSupport.RequireRoot();
+        using var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var eicar = tree.File("eicar.com", EicarScanner.Eicar);
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        // An impostor as nobody: it answers PONG to anything, and says how many bytes each connection sent it.
+        var script = "use IO::Socket::INET; $| = 1; "
+            + $"my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => {port}, Listen => 16, ReuseAddr => 1) or die \"$!\"; "
+            + "print \"listening\\n\"; "
+            + "while (my $c = $s->accept) { print $c \"PONG\\0\"; my $all = ''; while (sysread($c, my $b, 65536)) { $all .= $b } print \"received \", length($all), \"\\n\"; close $c }";
+        using var impostor = KernelTestSupport.Start("/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/perl", "-e", script);
+        try
+        {
+            using var timeout = new CancellationTokenSource(KernelTestSupport.Timeout);
+            Assert.Equal("listening", await impostor.StandardOutput.ReadLineAsync(timeout.Token));
+            await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = [$"tcp://127.0.0.1:{port}"], ConnectTimeout = TimeSpan.FromSeconds(2) });
+            var result = await OnAccess.ClamAV.Tests.TestFiles.ScanAsync(scanner, eicar);
+            Assert.Equal(ScanVerdict.Error, result.Verdict);
+            Assert.Contains("uid 65534", result.Reason, StringComparison.Ordinal);
+            Assert.False((await scanner.PingAsync(timeout.Token)).Values.Single(), "PONG from the impostor counted");
+
+            // Whatever it was asked: each connection sent it nothing at all.
+            impostor.Kill();
+            await impostor.WaitForExitAsync(timeout.Token);
+            var said = await impostor.StandardOutput.ReadToEndAsync(timeout.Token);
+            Assert.All(said.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => Assert.Equal("received 0", line));
+        }
+        finally
+        {
+            if (!impostor.HasExited)
+            {
+                impostor.Kill();
+            }
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
