@@ -76,7 +76,9 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
             return null;
         }
 
-        if (policy.Skip(userId, path, identity.IsRegularFile, identity.Size) is { } reason)
+        // A path is the opener's: believed for an exclusion only where it leads here to this very file and mount.
+        var trusted = path is not null && identity.IsReachedBy(path) ? path : null;
+        if (policy.Skip(userId, trusted, identity.IsRegularFile, identity.Size) is { } reason)
         {
             Skip(e, kind, userId, path, reason, arrived);
             return null;

@@ -20,4 +20,10 @@ public readonly partial record struct FileIdentity(ulong Device, ulong Inode, lo
 
     /// <summary>Whether the file is a directory.</summary>
     public bool IsDirectory => (Mode & TypeMask) == 0x4000;
+
+    /// <summary>How many names the file has (<c>st_nlink</c>); 0 when not read.</summary>
+    public uint LinkCount { get; init; }
+
+    /// <summary>The mount the descriptor was opened through (<c>stx_mnt_id</c>, as in /proc/self/mountinfo); 0 when not read.</summary>
+    public ulong MountId { get; init; }
 }

@@ -8,6 +8,9 @@ internal static partial class Interop
         internal const int AT_SYMLINK_NOFOLLOW = 0x100;
         internal const int AT_FDCWD = -100;
         internal const uint STATX_BASIC_STATS = 0x000007ff;
+        internal const uint STATX_INO = 0x100;
+        internal const uint STATX_MNT_ID = 0x1000;
+        internal const int AT_NO_AUTOMOUNT = 0x800;
 
         /// <summary>
         /// <code>
@@ -32,7 +35,7 @@ internal static partial class Interop
         ///     __u64 stx_ino; __u64 stx_size; __u64 stx_blocks; __u64 stx_attributes_mask;   // 32
         ///     struct statx_timestamp stx_atime, stx_btime, stx_ctime, stx_mtime;           // 64
         ///     __u32 stx_rdev_major, stx_rdev_minor, stx_dev_major, stx_dev_minor;          // 128
-        ///     __u64 spare[14];                                                              // 144
+        ///     __u64 stx_mnt_id; __u64 spare[13];                                           // 144
         /// };  // 256 bytes
         /// </code>
         /// </summary>
@@ -59,7 +62,8 @@ internal static partial class Interop
             public uint RDevMinor;
             public uint DevMajor;
             public uint DevMinor;
-            public fixed ulong Spare[14];
+            public ulong MountId;
+            public fixed ulong Spare[13];
         }
 
         [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -67,6 +71,10 @@ internal static partial class Interop
 
         [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         internal static unsafe partial int StatxPath(int dirFd, string path, int flags, uint mask, Statx* buffer);
+
+        /// <summary>statx of a path given as the kernel's bytes (NUL-terminated: a name need not be UTF-8).</summary>
+        [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true)]
+        internal static unsafe partial int StatxBytes(int dirFd, byte* path, int flags, uint mask, Statx* buffer);
 
         /// <summary>The file type bits of st_mode (S_IFMT) and the types tested against them.</summary>
         internal const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFDIR = 0x4000;

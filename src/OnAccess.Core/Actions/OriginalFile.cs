@@ -112,7 +112,7 @@ internal static class OriginalFile
             return "its path names another file now (swapped since the scan): nothing was touched";
         }
 
-        return mount != 0 && (statx.Mask & StatxMountId) != 0 && statx.Spare[0] != mount
+        return mount != 0 && (statx.Mask & StatxMountId) != 0 && statx.MountId != mount
             ? "its path was read through another mount (another mount namespace?), and here names the scanned file through a different one: nothing was touched"
             : null;
     }
@@ -123,11 +123,11 @@ internal static class OriginalFile
         global::Interop.Libc.Statx statx;
         byte empty = 0;
         return global::Interop.Libc.StatxAt(file, &empty, global::Interop.Libc.AT_EMPTY_PATH, StatxTypeInodeMount, &statx) == 0 && (statx.Mask & StatxMountId) != 0
-            ? statx.Spare[0] // stx_mnt_id, the first word after the device numbers
+            ? statx.MountId
             : 0;
     }
 
-    private const uint StatxMountId = 0x1000;
+    private const uint StatxMountId = global::Interop.Libc.STATX_MNT_ID;
 
     private const uint StatxTypeInodeMount = 0x0001 | 0x0100 | StatxMountId;
 
