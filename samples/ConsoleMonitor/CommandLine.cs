@@ -35,6 +35,13 @@ internal sealed class CommandLine
 
     private static readonly Option<bool> DisableDddOption = new("--disable-ddd") { Description = "Protects the include paths themselves only, not the directories below them (OnAccessDisableDDD yes)." };
 
+    private static readonly Option<string?> TreeMarkingOption = new("--tree-marking")
+    {
+        HelpName = "directories|filesystem",
+        Description = "How include paths that are not whole filesystems are protected (no clamd.conf directive). directories (the default): a mark on each directory as the tracker finds it, as clamonacc does; a directory made or moved in a moment ago is not yet checked. filesystem: one mark on the filesystem that holds the path, so nothing in the tree is ever unchecked; every open elsewhere on that filesystem is held too and answered at once (directories no user can move into the tree are then ignored by the kernel). Also read by check-config.",
+        Recursive = true,
+    };
+
     private static readonly Option<string[]> ExcludeUidOption = Many("--exclude-uid", "N", "Never holds an open by user N (adds an OnAccessExcludeUID).");
 
     private static readonly Option<string?> MaxFileSizeOption = new("--max-file-size")
@@ -122,6 +129,7 @@ internal sealed class CommandLine
         ExcludeUidOption.Validators.Add(r => Check(r, v => ParseUid(v) is null ? $"--exclude-uid '{v}' is not a UID (decimal digits)." : null));
         MaxFileSizeOption.Validators.Add(r => Check(r, SizeError));
         ScannerOption.Validators.Add(r => Check(r, v => v is "builtin" or "clamd" or "allow-all" ? null : $"--scanner '{v}' is not one of builtin, clamd, allow-all."));
+        TreeMarkingOption.Validators.Add(r => Check(r, v => v is "directories" or "filesystem" ? null : $"--tree-marking '{v}' is not one of directories, filesystem."));
         WaitOption.Validators.Add(r => Check(r, v => ParseSeconds(v, 0, 3600) is null ? $"--wait '{v}' is not a number of seconds from 0 to 3600." : null));
         StatusIntervalOption.Validators.Add(r => Check(r, v => ParseSeconds(v, 1, 86_400) is null ? $"--status-interval '{v}' is not a number of seconds from 1 to 86400." : null));
     }
@@ -139,6 +147,9 @@ internal sealed class CommandLine
     public bool ExtraScanning { get; private init; }
 
     public bool DisableDdd { get; private init; }
+
+    /// <summary>--tree-marking, or null when not given (the options' own value stands).</summary>
+    public TreeMarking? TreeMarking { get; private init; }
 
     public IReadOnlyList<uint> ExcludeUids { get; private init; } = [];
 
@@ -183,9 +194,9 @@ internal sealed class CommandLine
     /// off: an argument is what it says.
     /// </summary>
     /// <param name="monitor">Runs the monitor.</param>
-    /// <param name="checkConfig">Checks a clamd.conf (path, --json).</param>
+    /// <param name="checkConfig">Checks a clamd.conf (path, --json, --tree-marking).</param>
     /// <param name="quarantine">Manages a quarantine: the command (list, restore, delete), the store, the entry, --json.</param>
-    public static ParseResult Parse(string[] args, Func<CommandLine, CancellationToken, Task<int>> monitor, Func<string, bool, int> checkConfig, Func<string, string, string?, string?, bool, int> quarantine)
+    public static ParseResult Parse(string[] args, Func<CommandLine, CancellationToken, Task<int>> monitor, Func<string, bool, TreeMarking?, int> checkConfig, Func<string, string, string?, string?, bool, int> quarantine)
     {
         var root = new RootCommand("On-access scanning with ClamAV's configuration: every open of a protected file is held (--prevention) or reported until the scanner has looked at it. Flags override the clamd.conf directives they name. Exit codes: 0 stopped by SIGINT or SIGTERM, or check-config without errors; 1 check-config found errors; 2 bad arguments or start-up failed. Signals: SIGINT/SIGTERM stop; SIGHUP reads the clamd.conf again and applies it with the flags, without a gap (a reloaded or reload-refused line says what happened), and reopens the --log file.");
         foreach (var option in root.Options.OfType<System.CommandLine.VersionOption>().ToList())
@@ -193,7 +204,7 @@ internal sealed class CommandLine
             root.Options.Remove(option); // ours also names clamd's version, which needs the other flags
         }
 
-        Option[] options = [ConfigOption, IncludeOption, ExcludeOption, MountOption, PreventionOption, ExtraScanningOption, DisableDddOption, ExcludeUidOption, MaxFileSizeOption, ScannerOption, ClamdOption, WaitOption, SignaturesOption, JsonOption, NoCacheOption, QuietOption, LogOption, StatusIntervalOption, MoveOption, CopyOption, RemoveOption, VersionOption];
+        Option[] options = [ConfigOption, IncludeOption, ExcludeOption, MountOption, PreventionOption, ExtraScanningOption, DisableDddOption, TreeMarkingOption, ExcludeUidOption, MaxFileSizeOption, ScannerOption, ClamdOption, WaitOption, SignaturesOption, JsonOption, NoCacheOption, QuietOption, LogOption, StatusIntervalOption, MoveOption, CopyOption, RemoveOption, VersionOption];
         foreach (var option in options)
         {
             root.Options.Add(option);
@@ -204,7 +215,7 @@ internal sealed class CommandLine
 
         var check = new Command("check-config", "Prints the effective plan of a clamd.conf and every diagnostic with its code; exits 1 when there are errors. Reading it fails with the file, line and directive named.");
         check.Arguments.Add(CheckConfigFile);
-        check.SetAction(result => checkConfig(result.GetValue(CheckConfigFile)!, result.GetValue(JsonOption)));
+        check.SetAction(result => checkConfig(result.GetValue(CheckConfigFile)!, result.GetValue(JsonOption), result.GetValue(TreeMarkingOption) is { } marking ? ParseTreeMarking(marking) : null));
         root.Subcommands.Add(check);
 
         var store = new Command("quarantine", "Manages a quarantine made by --move or --copy: list its entries, restore one (content, owner and mode put back where it was, never over an existing file), or delete one.");
@@ -261,6 +272,10 @@ internal sealed class CommandLine
         options.Prevention |= Prevention;
         options.ExtraScanning |= ExtraScanning;
         options.DisableDdd |= DisableDdd;
+        if (TreeMarking is { } marking)
+        {
+            options.TreeMarking = marking;
+        }
         foreach (var uid in ExcludeUids)
         {
             options.ExcludeUids.Add(uid);
@@ -289,6 +304,7 @@ internal sealed class CommandLine
         Prevention = r.GetValue(PreventionOption),
         ExtraScanning = r.GetValue(ExtraScanningOption),
         DisableDdd = r.GetValue(DisableDddOption),
+        TreeMarking = r.GetValue(TreeMarkingOption) is { } marking ? ParseTreeMarking(marking) : null,
         ExcludeUids = [.. (r.GetValue(ExcludeUidOption) ?? []).Select(v => ParseUid(v)!.Value)],
         MaxFileSize = r.GetValue(MaxFileSizeOption) is { } size ? ParseSize(size) : null,
         Scanner = r.GetValue(ScannerOption),
@@ -357,5 +373,7 @@ internal sealed class CommandLine
     }
 
     /// <summary>A SIZE exactly as clamd.conf reads it (digits with an optional K, M or G).</summary>
+    private static TreeMarking ParseTreeMarking(string value) => value == "filesystem" ? OnAccess.Config.TreeMarking.Filesystem : OnAccess.Config.TreeMarking.Directories;
+
     private static long ParseSize(string value) => ClamdConf.Parse($"OnAccessMaxFileSize {value}\n").ToOnAccessOptions().MaxFileSize;
 }

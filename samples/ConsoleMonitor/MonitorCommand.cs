@@ -160,12 +160,14 @@ internal static class MonitorCommand
     }
 
     /// <summary>check-config: the plan and its diagnostics on stdout; a file that cannot be read, on stderr (in JSON, on stdout).</summary>
-    public static int CheckConfig(string path, bool json)
+    public static int CheckConfig(string path, bool json, TreeMarking? treeMarking)
     {
         try
         {
             var conf = ClamdConf.Load(path);
-            var plan = OnAccessPlan.Resolve(conf.ToOnAccessOptions(), conf);
+            var options = conf.ToOnAccessOptions();
+            options.TreeMarking = treeMarking ?? options.TreeMarking;
+            var plan = OnAccessPlan.Resolve(options, conf);
             Console.WriteLine(json ? Output.PlanJson(plan) : Output.PlanText(plan));
             return plan.HasErrors ? 1 : 0;
         }

@@ -279,12 +279,14 @@ internal sealed class Output(bool json) : IOnAccessObserver
                 w.WriteNumber("unscanned", s.Unscanned);
                 w.WriteNumber("unprotectedDirectories", s.UnprotectedDirectories);
                 w.WriteNumber("hungScans", s.HungScans);
+                w.WriteNumber("outsideOpens", s.OutsideOpens);
+                w.WriteNumber("ignoredOutsideDirectories", s.IgnoredOutsideDirectories);
             });
         }
         else
         {
             var state = health is { } h ? $"{h.Status.ToString().ToLowerInvariant()} ({h.Description}); " : string.Empty;
-            WriteLine($"{name}: {state}{s.Events} events, {s.Scans} scans, {s.Allowed} allowed, {s.Denied} denied, {s.Infected} infected, {s.Errors} errors, {s.Timeouts} timeouts, {s.Skipped} skipped, {s.QueueFull} queue-full, {s.Unscanned} unscanned, {s.Overflows} overflows, {s.UnprotectedDirectories} directories unprotected, {s.HungScans} hung scans");
+            WriteLine($"{name}: {state}{s.Events} events, {s.Scans} scans, {s.Allowed} allowed, {s.Denied} denied, {s.Infected} infected, {s.Errors} errors, {s.Timeouts} timeouts, {s.Skipped} skipped, {s.QueueFull} queue-full, {s.Unscanned} unscanned, {s.Overflows} overflows, {s.UnprotectedDirectories} directories unprotected, {s.HungScans} hung scans{(s.OutsideOpens > 0 ? $", {s.OutsideOpens} opens outside the tree answered at once ({s.IgnoredOutsideDirectories} directories ignored)" : string.Empty)}");
         }
     }
 
@@ -377,6 +379,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
         RootMarking.DirectoryTree => "directoryTree",
         RootMarking.Filesystem => "filesystem",
         RootMarking.Directory => "directory",
+        RootMarking.FilesystemSubtree => "filesystemSubtree",
         _ => "mount",
     };
 
@@ -385,6 +388,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
         RootMarking.DirectoryTree => "marked directory by directory",
         RootMarking.Filesystem => "one filesystem mark",
         RootMarking.Directory => "one directory mark",
+        RootMarking.FilesystemSubtree => "one mark on the filesystem that holds it (no window; opens elsewhere on it answered at once)",
         _ => "one mount mark",
     };
 

@@ -64,6 +64,12 @@ public sealed class OnAccessOptions
     /// <summary><c>OnAccessCurlTimeout</c> (milliseconds in clamd.conf): the deadline of one scan.</summary>
     public TimeSpan ScanTimeout { get; set; } = DefaultScanTimeout;
 
+    /// <summary>
+    /// How recursive include paths that are not whole filesystems are marked (no clamd.conf directive): directory by
+    /// directory (the default), or with one filesystem mark and no window (<see cref="Config.TreeMarking"/>).
+    /// </summary>
+    public TreeMarking TreeMarking { get; set; }
+
     /// <summary>Copies every property into a new instance (lists are copied, not shared).</summary>
     /// <returns>An independent copy.</returns>
     public OnAccessOptions Clone()
@@ -93,5 +99,6 @@ public sealed class OnAccessOptions
         target.Prevention = Prevention;
         target.ExtraScanning = ExtraScanning;
         target.ScanTimeout = ScanTimeout;
+        target.TreeMarking = TreeMarking;
     }
 }

@@ -78,6 +78,9 @@ public static class PlanDiagnosticCodes
     /// <summary>Warning: an include or mount path holds the scanner's own directory, which is excluded.</summary>
     public const string ScannerDirectoryExcluded = "OA1024";
 
+    /// <summary>Info: a recursive include path is protected by one mark on the filesystem that holds it (<see cref="TreeMarking.Filesystem"/>).</summary>
+    public const string FilesystemSubtreeMark = "OA1025";
+
     /// <summary>Warning: a repeated single-valued directive; the first value is kept, as ClamAV does.</summary>
     public const string RepeatedDirective = "OA2001";
 

@@ -26,6 +26,9 @@ internal interface IPlanEnvironment
     /// <summary>The filesystem type when <paramref name="path"/> is the root of a whole filesystem (a mount point that
     /// shows its filesystem's root, not a bind mount of a directory), otherwise <see langword="null"/>.</summary>
     string? WholeFilesystemType(string path);
+
+    /// <summary>The filesystem type of the mount that holds <paramref name="path"/>, or <see langword="null"/> when unknown.</summary>
+    string? FilesystemTypeOf(string path);
 }
 
 /// <summary>The real filesystem and <c>/proc/self/mountinfo</c>.</summary>
@@ -63,4 +66,6 @@ internal sealed class SystemPlanEnvironment : IPlanEnvironment
 
     public string? WholeFilesystemType(string path) =>
         MountTable.IsWholeFilesystem(path, _mountInfoPath) ? MountTable.FilesystemTypeOf(path, _mountInfoPath) : null;
+
+    public string? FilesystemTypeOf(string path) => MountTable.FilesystemTypeOf(path, _mountInfoPath);
 }

@@ -321,6 +321,25 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
             var raw = includes.First(i => i.Path == root.Path).Raw; // the first line that names it, as the user wrote it
             AddAt(PlanDiagnosticCodes.FilesystemMark, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is the root of a whole {type} filesystem with nothing excluded below it: it is protected by one filesystem mark instead of a mark on each directory. Directories of other filesystems mounted below it are marked one by one.", ClamdDirectiveNames.IncludePath, raw);
         }
+
+        if (options.TreeMarking != TreeMarking.Filesystem)
+        {
+            return;
+        }
+
+        for (var i = 0; i < roots.Count; i++)
+        {
+            var root = roots[i];
+            if (root.Marking != RootMarking.DirectoryTree)
+            {
+                continue;
+            }
+
+            roots[i] = root with { Marking = RootMarking.FilesystemSubtree };
+            var raw = includes.First(i => i.Path == root.Path).Raw;
+            var type = environment.FilesystemTypeOf(root.Path) ?? "unknown";
+            AddAt(PlanDiagnosticCodes.FilesystemSubtreeMark, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is protected by one mark on the {type} filesystem that holds it (tree marking 'filesystem'): a directory is protected the instant it exists, with no window. Every open elsewhere on that filesystem is held too and answered at once; directories no user can move into the tree are then ignored by the kernel. Directories of other filesystems mounted below it are marked one by one.", ClamdDirectiveNames.IncludePath, raw);
+        }
     }
 
     private List<string> ResolveExcludes(List<(string Path, string Raw)> includes)

@@ -17,4 +17,12 @@ public enum RootMarking
 
     /// <summary>One mount mark, notify-only (<c>OnAccessMountPath</c>).</summary>
     Mount,
+
+    /// <summary>
+    /// One filesystem mark on the filesystem that holds the root (<see cref="TreeMarking.Filesystem"/>, OA1025): a
+    /// directory is protected the instant it exists, by whatever name it came. Every open elsewhere on that filesystem
+    /// is held too and answered at once (a directory no user can move into the tree is then ignored by the kernel).
+    /// Directories of other filesystems mounted below it are marked one by one.
+    /// </summary>
+    FilesystemSubtree,
 }

@@ -10,7 +10,7 @@ namespace OnAccess;
 /// remembered clean verdict; otherwise a scan, admitted to the dispatcher. It never blocks and never runs a scanner, an
 /// observer or a log sink (the reporter hands those off).
 /// </summary>
-internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, ScanDispatcher dispatcher, DecisionReporter reporter)
+internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, ScanDispatcher dispatcher, DecisionReporter reporter, SubtreeScope? scope = null)
 {
     /// <summary>Files up to this size are scanned on the thread that read them (see <see cref="EventLoop"/>).</summary>
     public const long InlineScanMaxSize = 128 * 1024;
@@ -62,23 +62,48 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
         }
 
         var kind = KindOf(e.Events);
-        var userId = policy.UsesUserId || reporter.WantsUser ? e.GetProcessUserId() : null;
-        e.ProcessFd?.Dispose(); // read what it was for: a queued access holds one descriptor, not two
-        var path = policy.UsesPath ? e.GetRawPath() : null;
-        FileIdentity identity;
+        FileIdentity identity = default;
+        var identified = true;
         try
         {
             identity = e.GetFileIdentity();
         }
         catch (IOException)
         {
+            identified = false;
+        }
+
+        byte[]? path = null;
+        bool? trusted = null;
+        if (identified && scope is not null && scope.Covers(identity.Device))
+        {
+            // A subtree's filesystem mark holds every open on its filesystem: one outside the tree is answered at once,
+            // unless it is a file with another name, which may lie inside.
+            path = e.GetRawPath();
+            var place = scope.Locate(path, identity);
+            trusted = place != SubtreeScope.Place.Unknown;
+            if (place == SubtreeScope.Place.Outside && !(identity.IsRegularFile && identity.LinkCount > 1))
+            {
+                Respond(e, FanotifyResponse.Allow);
+                e.ProcessFd?.Dispose();
+                scope.AfterOutside(group, path!, identity);
+                e.Dispose();
+                return null;
+            }
+        }
+
+        var userId = policy.UsesUserId || reporter.WantsUser ? e.GetProcessUserId() : null;
+        e.ProcessFd?.Dispose(); // read what it was for: a queued access holds one descriptor, not two
+        path ??= policy.UsesPath ? e.GetRawPath() : null;
+        if (!identified)
+        {
             Skip(e, kind, userId, path, DecisionReason.NotRegularFile, arrived);
             return null;
         }
 
         // A path is the opener's: believed for an exclusion only where it leads here to this very file and mount.
-        var trusted = path is not null && identity.IsReachedBy(path) ? path : null;
-        if (policy.Skip(userId, trusted, identity.IsRegularFile, identity.Size) is { } reason)
+        trusted ??= path is not null && identity.IsReachedBy(path);
+        if (policy.Skip(userId, trusted == true ? path : null, identity.IsRegularFile, identity.Size) is { } reason)
         {
             Skip(e, kind, userId, path, reason, arrived);
             return null;

@@ -94,4 +94,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "{Count} action workers did not end when the monitor stopped (an action deaf to cancellation); they were abandoned")]
     public static partial void ActionsAbandoned(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "The include path {Path} could not be placed within its filesystem (its mount is not in /proc/self/mountinfo): every open on that filesystem is scanned")]
+    public static partial void SubtreeRootUnplaced(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "{Path} is protected by one mark on the filesystem that holds it (tree marking 'filesystem'): no window for new directories; opens elsewhere on it are answered at once")]
+    public static partial void FilesystemSubtree(ILogger logger, string path);
 }

@@ -72,7 +72,7 @@ internal sealed class MarkSet(OnAccessPlan plan, FanotifyGroupOptions groupOptio
     {
         foreach (var root in plan.Roots)
         {
-            if (root.Marking != RootMarking.Filesystem)
+            if (root.Marking is not (RootMarking.Filesystem or RootMarking.FilesystemSubtree))
             {
                 continue;
             }
@@ -85,10 +85,17 @@ internal sealed class MarkSet(OnAccessPlan plan, FanotifyGroupOptions groupOptio
             {
                 using var fd = Descriptors.OpenDirectory(root.Path, out var errno)
                     ?? throw Interop.GetExceptionForError(Interop.ErrorInfo.FromErrno(errno), "open", root.Path);
-                if (Descriptors.TryGetIdentity(fd, out var id, out _, out _))
+                if (Descriptors.TryGetIdentity(fd, out var id, out _, out _) && !IsWholeFilesystem(id.Device))
                 {
                     _wholeFilesystems = [.. _wholeFilesystems, (root.Path, id.Device)];
-                    Log.WholeFilesystem(_logger, root.Path);
+                    if (root.Marking == RootMarking.Filesystem)
+                    {
+                        Log.WholeFilesystem(_logger, root.Path);
+                    }
+                    else
+                    {
+                        Log.FilesystemSubtree(_logger, root.Path);
+                    }
                 }
             }
         }
@@ -145,12 +152,21 @@ internal sealed class MarkSet(OnAccessPlan plan, FanotifyGroupOptions groupOptio
         Volatile.Write(ref _roots, count);
     }
 
+    /// <summary>Where opens on a subtree's filesystem lie (set by the engine when the plan has such roots).</summary>
+    public SubtreeScope? Scope { get; set; }
+
     /// <inheritdoc />
     public void DirectoryAdded(TrackedDirectory directory)
     {
         if (IsWholeFilesystem(directory.Device))
         {
-            return; // its filesystem mark already holds every open
+            // Its filesystem mark already holds every open; an ignore mark it brought from outside goes.
+            if (Scope is { } scope && _current is { } current && scope.Covers(directory.Device))
+            {
+                scope.Arrived(current.Group, directory.Descriptor);
+            }
+
+            return;
         }
 
         var group = _current ?? throw new InvalidOperationException("No fanotify group to mark in.");
@@ -187,7 +203,8 @@ internal sealed class MarkSet(OnAccessPlan plan, FanotifyGroupOptions groupOptio
 
     private bool Covered(SafeDescriptorHandle fd) => Descriptors.TryGetIdentity(fd, out var id, out _, out _) && IsWholeFilesystem(id.Device);
 
-    private bool IsWholeFilesystem(ulong device)
+    /// <summary>Whether <paramref name="device"/> holds a filesystem mark of this set (whole, or a subtree's).</summary>
+    public bool IsWholeFilesystem(ulong device)
     {
         foreach (var whole in _wholeFilesystems)
         {

@@ -41,6 +41,9 @@ internal sealed class MonitorEngine : IDisposable
 
     public DirectoryTree? Tree { get; private set; }
 
+    /// <summary>Where opens on a subtree's filesystem lie; null when no root is marked so.</summary>
+    public SubtreeScope? Scope { get; private set; }
+
     /// <summary>Directories protected now: tracked ones (each marked, or on a whole filesystem's mark), or the roots.</summary>
     public long MarkedDirectories => Tree?.DirectoryCount ?? Marks?.MarkedRoots ?? 0;
 
@@ -106,6 +109,7 @@ internal sealed class MonitorEngine : IDisposable
         finally
         {
             Verdicts?.Dispose(); // the kernel cache's leases go with the group
+            Scope?.Dispose();
         }
     }
 
@@ -123,7 +127,6 @@ internal sealed class MonitorEngine : IDisposable
         var mask = MarkSet.MaskFor(plan, engine, _logger);
         Verdicts = new CleanVerdicts(engine.CacheCapacity, engine.KernelCache ? engine.KernelCacheCapacity : 0, mask & (FanotifyEvents.OpenPermission | FanotifyEvents.OpenExecPermission | FanotifyEvents.AccessPermission), _logger);
         Dispatcher = new ScanDispatcher(Scanner, plan, engine.QueueCapacity, policy, Verdicts, _reporter, () => generations?.Generation ?? 0, _actions);
-        var fastPath = new FastPath(policy, Verdicts, Dispatcher, _reporter);
         var groupOptions = new FanotifyGroupOptions
         {
             Class = plan.Prevention ? FanotifyClass.Content : FanotifyClass.Notification,
@@ -131,6 +134,13 @@ internal sealed class MonitorEngine : IDisposable
             ReadBufferSize = OnAccessMonitor.ReadBufferSize,
         };
         Marks = new MarkSet(plan, groupOptions, mask, loggerFactory, new ExtraScans(plan, Dispatcher, _reporter, _logger).Submit);
+        if (plan.Roots.Any(r => r.Marking == RootMarking.FilesystemSubtree))
+        {
+            Scope = new SubtreeScope(plan, Marks.IsWholeFilesystem, mask, _logger);
+            Marks.Scope = Scope;
+        }
+
+        var fastPath = new FastPath(policy, Verdicts, Dispatcher, _reporter, Scope);
         Groups = new GroupRotation(Marks, fastPath, Dispatcher, Verdicts, _reporter, generations, plan.ScanTimeout + TimeSpan.FromSeconds(1), _logger);
         Marks.ChooseWholeFilesystems();
         var group = Groups.Start(Groups.Generation);

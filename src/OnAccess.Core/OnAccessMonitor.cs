@@ -314,6 +314,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             ActionsDone = _actions?.Done ?? 0,
             ActionsFailed = _actions?.Failed ?? 0,
             ActionsDropped = _actions?.Dropped ?? 0,
+            OutsideOpens = engine?.Scope?.OutsideOpens ?? 0,
+            IgnoredOutsideDirectories = engine?.Scope?.IgnoredDirectories ?? 0,
         };
         return _reporter?.Fill(statistics) ?? statistics;
     }

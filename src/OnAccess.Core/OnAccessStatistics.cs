@@ -87,6 +87,12 @@ public sealed record OnAccessStatistics
     /// <summary>Detections no action ran on: their queue was full, or the monitor stopped first.</summary>
     public long ActionsDropped { get; init; }
 
+    /// <summary>Opens outside every include path on a filesystem marked whole for one (tree marking 'filesystem'), answered at once, unreported.</summary>
+    public long OutsideOpens { get; init; }
+
+    /// <summary>Directories outside the include paths that the kernel was told to ignore (evictable ignore marks put, not all still held).</summary>
+    public long IgnoredOutsideDirectories { get; init; }
+
     /// <summary>
     /// Whether protection is not whole now: directories unprotected (being retried), or scans hung. Everything else
     /// still works; the counters above say what.

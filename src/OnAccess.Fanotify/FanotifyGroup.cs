@@ -147,8 +147,13 @@ public sealed class FanotifyGroup : IDisposable
         ArgumentNullException.ThrowIfNull(file);
         var flags = FAN_MARK_ADD | IgnoreFlags(options);
         var modern = FanotifyCapabilities.Current.IgnoreMark;
+        if ((options & FanotifyIgnoreOptions.Children) != 0 && !modern)
+        {
+            throw new NotSupportedException("An ignore mark for a directory's children needs FAN_MARK_IGNORE (Linux 6.0).");
+        }
+
         flags |= modern ? FAN_MARK_IGNORE : FAN_MARK_IGNORED_MASK;
-        if (Interop.Fanotify.Mark(_handle, flags, (ulong)events, file, null) != 0)
+        if (Interop.Fanotify.Mark(_handle, flags, IgnoreMask(events, options), file, null) != 0)
         {
             var error = Interop.ErrorInfo.Last();
             if (error.RawErrno == Interop.Errno.EINVAL && (options & FanotifyIgnoreOptions.Evictable) != 0)
@@ -170,7 +175,7 @@ public sealed class FanotifyGroup : IDisposable
         ArgumentNullException.ThrowIfNull(file);
         var flags = FAN_MARK_REMOVE | IgnoreFlags(options & ~FanotifyIgnoreOptions.Evictable);
         flags |= FanotifyCapabilities.Current.IgnoreMark ? FAN_MARK_IGNORE : FAN_MARK_IGNORED_MASK;
-        if (Interop.Fanotify.Mark(_handle, flags, (ulong)events, file, null) == 0)
+        if (Interop.Fanotify.Mark(_handle, flags, IgnoreMask(events, options), file, null) == 0)
         {
             return true;
         }
@@ -364,6 +369,9 @@ public sealed class FanotifyGroup : IDisposable
     private static uint IgnoreFlags(FanotifyIgnoreOptions options) =>
         ((options & FanotifyIgnoreOptions.SurviveModify) != 0 ? FAN_MARK_IGNORED_SURV_MODIFY : 0)
         | ((options & FanotifyIgnoreOptions.Evictable) != 0 ? FAN_MARK_EVICTABLE : 0);
+
+    private static ulong IgnoreMask(FanotifyEvents events, FanotifyIgnoreOptions options) =>
+        (ulong)events | ((options & FanotifyIgnoreOptions.Children) != 0 ? FAN_EVENT_ON_CHILD : 0);
 
     private static uint TargetFlag(FanotifyMarkTarget target) => target switch
     {

@@ -12,4 +12,10 @@ public enum FanotifyIgnoreOptions
 
     /// <summary>Let the kernel evict the mark (and its inode) under memory pressure (<c>FAN_MARK_EVICTABLE</c>, Linux 5.19).</summary>
     Evictable = 2,
+
+    /// <summary>
+    /// On a directory: ignore the events of its direct children (<c>FAN_EVENT_ON_CHILD</c> in the ignore mask; needs
+    /// <c>FAN_MARK_IGNORE</c>, Linux 6.0), not of the directory itself.
+    /// </summary>
+    Children = 4,
 }

@@ -25,4 +25,6 @@ internal sealed class FakePlanEnvironment : IPlanEnvironment
     public bool IsMountPoint(string path) => MountPoints.Contains(path);
 
     public string? WholeFilesystemType(string path) => WholeFilesystems.GetValueOrDefault(path);
+
+    public string? FilesystemTypeOf(string path) => "ext4";
 }

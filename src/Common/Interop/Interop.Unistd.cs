@@ -5,6 +5,8 @@ internal static partial class Interop
     internal static partial class Libc
     {
         internal const int POLLIN = 0x001;
+        internal const int POLLPRI = 0x002;
+        internal const int POLLERR = 0x008;
         internal const int EFD_CLOEXEC = 0x80000;
         internal const int EFD_NONBLOCK = 0x800;
         internal const int O_RDONLY = 0x0;
