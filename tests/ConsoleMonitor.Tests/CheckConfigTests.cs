@@ -81,6 +81,29 @@ public sealed class CheckConfigTests
     }
 
     [Fact]
+    public async Task Tree_marking_filesystem_is_shown_for_each_root_with_OA1025()
+    {
+        using var tree = KernelTestSupport.CreateTempTree();
+        var data = tree.Combine("data");
+        Directory.CreateDirectory(data);
+        var conf = tree.File("m.conf", $"OnAccessIncludePath {data}\nOnAccessPrevention yes\n");
+
+        var result = await MonitorProcess.RunAsync("check-config", conf, "--json", "--tree-marking", "filesystem");
+        Assert.Equal(0, result.ExitCode);
+        var plan = JsonDocument.Parse(result.StdOut).RootElement;
+        Assert.Equal("filesystemSubtree", Assert.Single(plan.GetProperty("roots").EnumerateArray()).GetProperty("marking").GetString());
+        Assert.Contains("OA1025", Codes(plan));
+
+        var text = await MonitorProcess.RunAsync("check-config", conf, "--tree-marking", "filesystem");
+        Assert.Contains($"watch: {data} (and every subdirectory), one mark on the filesystem that holds it", text.StdOut, StringComparison.Ordinal);
+        Assert.DoesNotContain("OA1025", (await MonitorProcess.RunAsync("check-config", conf)).StdOut, StringComparison.Ordinal);
+
+        var bad = await MonitorProcess.RunAsync("check-config", conf, "--tree-marking", "inodes");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--tree-marking 'inodes' is not one of directories, filesystem.", bad.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_plan_error_exits_1_and_names_directive_and_line()
     {
         using var tree = KernelTestSupport.CreateTempTree();

@@ -276,6 +276,36 @@ public sealed class PlanRuleTests
     }
 
     [Fact]
+    public void OA1025_tree_marking_filesystem_gives_each_recursive_include_one_mark_on_its_filesystem_and_says_so()
+    {
+        var env = new FakePlanEnvironment().Dir("/srv", "/data", "/data/a", "/data/b", "/flat");
+        env.MountPoints.UnionWith(["/srv", "/flat"]);
+        env.WholeFilesystems["/srv"] = "xfs";
+        const string Conf = "OnAccessIncludePath /srv\nOnAccessIncludePath /data/a\nOnAccessIncludePath /data/b\nOnAccessExcludePath /data/a/tmp\n";
+        var options = ClamdConf.Parse(Conf).ToOnAccessOptions();
+        options.TreeMarking = TreeMarking.Filesystem;
+        var plan = OnAccessPlan.Resolve(options, ClamdConf.Parse(Conf), env);
+        Assert.False(plan.HasErrors);
+
+        // A whole filesystem keeps its own mark (OA1022); every other recursive root, excluded paths below it or not,
+        // is held by the mark on the filesystem that holds it.
+        Assert.Equal(
+            [new PlanRoot("/srv", true, RootMarking.Filesystem), new PlanRoot("/data/a", true, RootMarking.FilesystemSubtree), new PlanRoot("/data/b", true, RootMarking.FilesystemSubtree)],
+            plan.Roots);
+        var d = plan.Diagnostics.Where(x => x.Code == PlanDiagnosticCodes.FilesystemSubtreeMark).ToList();
+        Assert.Equal([2, 3], d.Select(x => x.Line));
+        Assert.All(d, x => Assert.Equal(DiagnosticSeverity.Info, x.Severity));
+        Assert.Contains("OnAccessIncludePath /data/a is protected by one mark on the ext4 filesystem that holds it (tree marking 'filesystem')", d[0].Message, StringComparison.Ordinal);
+
+        // The default, and roots that are not recursive, are marked as before.
+        Assert.DoesNotContain(Resolve(Conf, env).Diagnostics, x => x.Code == PlanDiagnosticCodes.FilesystemSubtreeMark);
+        options.DisableDdd = true;
+        var flat = OnAccessPlan.Resolve(options, null, env);
+        Assert.All(flat.Roots, r => Assert.Equal(RootMarking.Directory, r.Marking));
+        Assert.DoesNotContain(flat.Diagnostics, x => x.Code == PlanDiagnosticCodes.FilesystemSubtreeMark);
+    }
+
+    [Fact]
     public void OA1022_an_include_kept_below_an_exclusion_is_marked_directory_by_directory()
     {
         var env = new FakePlanEnvironment().Dir("/data", "/data/a", "/data/a/mnt");
