@@ -8,6 +8,10 @@
 #   trusted. A sixth protects the whole filesystem the files are on (its mount point):
 #   OnAccess then holds it with one filesystem mark instead of directory marks. In that phase too: files written by
 #   another process (cp), closed, and then opened once each: the scan after the writer's close fills the cache.
+#   An eighth and ninth protect the files' directory with --tree-marking filesystem (one mark on the filesystem that
+#   holds it, no window), caches on and off; in the eighth, files outside the include path on the same filesystem are
+#   opened too (steady state, and the first open in each of N fresh directories), and the monitor's RSS and the
+#   ignore marks it put are read before it stops.
 # A C worker opens, reads 4 KiB of and closes N files M times and reports median and p99 ns per open. Every open of
 # a protected file is paired with an open of an identical bare twin on a second filesystem that nothing watches, so
 # each ratio compares opens made at the same moments of this shared, noisy machine. Each set of files sits on a fresh
@@ -102,7 +106,23 @@ never_seen() {
   cp "$twin/never/"f* "$files/never/"
 }
 
-none=() c=() nocache=() cached=() ccached=() whole=() cleased=() written=() written_none=() firstseen=()
+# Outside the include path, on the same filesystem: N files in one directory root made (no user can move it into the
+# tree, so it is ignored by the kernel after its first open), and N fresh directories each opened once (the first open
+# in a directory: a round trip, the walk up its ancestors, the ignore mark), through links so the opener's loop is the
+# same (the twin's links resolve alike).
+mkdir "$work/protected/outside" "$work/bare/outside"
+cp "$twin/"f* "$work/protected/outside/"; cp "$twin/"f* "$work/bare/outside/"
+measure_outside() { "$work/opener" "$work/protected/outside" "$n" "$m" 1 "$work/bare/outside"; }
+fresh_directories() { # made before the listener starts: not one open in them has been seen
+  local d
+  for d in "$work/protected/dirs" "$work/bare/dirs"; do
+    rm -rf "$d"; mkdir "$d"
+    for i in $(seq 0 $((n - 1))); do mkdir "$d/d$i"; cp "$twin/f$i" "$d/d$i/x"; ln -s "d$i/x" "$d/f$i"; done
+  done
+}
+first_in_directory() { "$work/opener" "$work/protected/dirs" "$n" 1 0 "$work/bare/dirs"; }
+
+none=() c=() nocache=() cached=() ccached=() whole=() cleased=() written=() written_none=() firstseen=() subtree=() outside=() firstdir=() subtree_nocache=() footprint=()
 for _ in $(seq "$rounds"); do
   measure > /dev/null
   none+=("$(measure)")
@@ -139,19 +159,34 @@ for _ in $(seq "$rounds"); do
   whole+=("$(measure)")
   written+=("$(written_case)")
   stop_listener
+
+  fresh_directories
+  start_monitor "$files" --tree-marking filesystem
+  subtree+=("$(measure)")
+  measure_outside > /dev/null # the outside directory's first open: ignored by the kernel from then on
+  outside+=("$(measure_outside)")
+  firstdir+=("$(first_in_directory)")
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$listener/status")
+  stop_listener
+  footprint+=("$rss $(python3 -c 'import json,sys; s=[json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]; s=[x for x in s if x.get("event")=="stopped"][0]; print(s["ignoredOutsideDirectories"], s["outsideOpens"])' "$work/monitor.out")")
+
+  start_monitor "$files" --tree-marking filesystem --no-cache
+  subtree_nocache+=("$(measure)")
+  stop_listener
 done
 
-python3 - "$fs" "$n" "$m" "$rounds" "${none[*]}" "${c[*]}" "${nocache[*]}" "${cached[*]}" "${ccached[*]}" "${whole[*]}" "${cleased[*]}" "${written[*]}" "${written_none[*]}" "${firstseen[*]}" <<'PY'
+python3 - "$fs" "$n" "$m" "$rounds" "${none[*]}" "${c[*]}" "${nocache[*]}" "${cached[*]}" "${ccached[*]}" "${whole[*]}" "${cleased[*]}" "${written[*]}" "${written_none[*]}" "${firstseen[*]}" "${subtree[*]}" "${outside[*]}" "${firstdir[*]}" "${subtree_nocache[*]}" "${footprint[*]}" <<'PY'
 import statistics, sys
 fs, n, m, rounds = sys.argv[1:5]
 # per listener, per round: protected median, protected p99, twin median, twin p99 (ns)
-runs = [[tuple(v[i:i + 4]) for i in range(0, len(v), 4)] for v in (list(map(int, a.split())) for a in sys.argv[5:15])]
-none, c, nocache, cached, ccached, whole, cleased, written, written_none, firstseen = runs
+runs = [[tuple(v[i:i + 4]) for i in range(0, len(v), 4)] for v in (list(map(int, a.split())) for a in sys.argv[5:19])]
+none, c, nocache, cached, ccached, whole, cleased, written, written_none, firstseen, subtree, outside, firstdir, subtree_nocache = runs
+footprint = [tuple(map(int, sys.argv[19].split()[i:i + 3])) for i in range(0, len(sys.argv[19].split()), 3)]
 med = statistics.median
 def us(ns): return f"{ns / 1000:.1f}"
 print(f"| listener ({n} files x {m} rounds on {fs}, open + read 4 KiB + close; medians of {rounds} runs) | protected median µs | p99 µs | bare twin median µs | protected / twin |")
 print("|---|---:|---:|---:|---:|")
-names = ["no listener", "C allow-all responder (one thread)", "OnAccess, allow-all scanner, caches off", "OnAccess, caches on (filled)", "C responder with kernel ignore marks (filled)", "OnAccess, caches on, the whole filesystem protected (filled)", "C responder with kernel ignore marks and read leases (filled)", "OnAccess, whole filesystem: first open of a file another process wrote and closed", "no listener: first open of a file another process wrote and closed", "OnAccess, caches on, decisions printed: first open of a file never seen"]
+names = ["no listener", "C allow-all responder (one thread)", "OnAccess, allow-all scanner, caches off", "OnAccess, caches on (filled)", "C responder with kernel ignore marks (filled)", "OnAccess, caches on, the whole filesystem protected (filled)", "C responder with kernel ignore marks and read leases (filled)", "OnAccess, whole filesystem: first open of a file another process wrote and closed", "no listener: first open of a file another process wrote and closed", "OnAccess, caches on, decisions printed: first open of a file never seen", "OnAccess --tree-marking filesystem, caches on (filled)", "OnAccess --tree-marking filesystem: a file outside the include path, same filesystem (steady state)", "OnAccess --tree-marking filesystem: the first open in a fresh directory outside the include path", "OnAccess --tree-marking filesystem, caches off"]
 for name, rs in zip(names, runs):
     print(f"| {name} | {us(med(r[0] for r in rs))} | {us(med(r[1] for r in rs))} | {us(med(r[2] for r in rs))} | {med(r[0] / r[2] for r in rs):.2f} |")
 print()
@@ -166,4 +201,6 @@ print(f"cached / bare with the whole filesystem protected (one filesystem mark) 
 print(f"first open after another process wrote and closed the file, whole filesystem, / bare = {med(k[0] / k[2] for k in written):.2f} (goal <= 1.15: the scan after the close filled the cache; with no listener the same case gives {med(k[0] / k[2] for k in written_none):.2f})")
 print(f"first open of a never-seen file, default caches, every decision printed: added latency / C responder's = {med((o[0] - o[2]) / (x[0] - x[2]) for o, x in zip(firstseen, c)):.2f} (goal <= 1.5 pinned, issue 19)")
 print(f"uncached added latency / C responder's = {added:.2f} (goal <= 1.5; against the no-listener phase instead of the twin: {added_vs_none:.2f})")
+print(f"tree marking 'filesystem' (issue 18): inside cached / bare = {med(k[0] / k[2] for k in subtree):.2f} (directory marks: {cached_ratio:.2f}, whole filesystem: {med(k[0] / k[2] for k in whole):.2f}); inside uncached added latency / C responder's = {med((o[0] - o[2]) / (x[0] - x[2]) for o, x in zip(subtree_nocache, c)):.2f} (directory marks: {added:.2f}); outside, steady state / bare = {med(k[0] / k[2] for k in outside):.2f} (goal <= 1.10); first open in a fresh outside directory / bare = {med(k[0] / k[2] for k in firstdir):.2f} ({us(med(k[0] - k[2] for k in firstdir))} µs more)")
+print(f"tree marking 'filesystem' footprint (median of rounds): RSS {med(f[0] for f in footprint) / 1024:.1f} MiB, ignore marks put on outside directories {med(f[1] for f in footprint):.0f}, opens outside answered in user space {med(f[2] for f in footprint):.0f}")
 PY
