@@ -10,7 +10,7 @@ namespace OnAccess;
 /// remembered clean verdict; otherwise a scan, admitted to the dispatcher. It never blocks and never runs a scanner, an
 /// observer or a log sink (the reporter hands those off).
 /// </summary>
-internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, ScanDispatcher dispatcher, DecisionReporter reporter, SubtreeScope? scope = null)
+internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, ScanDispatcher dispatcher, DecisionReporter reporter, MountView? mounts = null, SubtreeScope? scope = null)
 {
     /// <summary>Files up to this size are scanned on the thread that read them (see <see cref="EventLoop"/>).</summary>
     public const long InlineScanMaxSize = 128 * 1024;
@@ -74,21 +74,24 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
         }
 
         byte[]? path = null;
-        bool? trusted = null;
         if (identified && scope is not null && scope.Covers(identity.Device))
         {
-            // A subtree's filesystem mark holds every open on its filesystem: one outside the tree is answered at once,
-            // unless it is a file with another name, which may lie inside.
+            // A subtree's filesystem mark holds every open on its filesystem: one outside the tree, in a directory no
+            // user can change, is answered at once, unless the file has another name, which may lie inside.
             path = e.GetRawPath();
-            var place = scope.Locate(path, identity);
-            trusted = place != SubtreeScope.Place.Unknown;
-            if (place == SubtreeScope.Place.Outside && !(identity.IsRegularFile && identity.LinkCount > 1))
+            if (scope.Locate(path, identity, out var directory) == SubtreeScope.Place.Outside)
             {
-                Respond(e, FanotifyResponse.Allow);
-                e.ProcessFd?.Dispose();
-                scope.AfterOutside(group, path!, identity);
-                e.Dispose();
-                return null;
+                using (directory)
+                {
+                    if (!(identity.IsRegularFile && identity.LinkCount > 1))
+                    {
+                        Respond(e, FanotifyResponse.Allow);
+                        e.ProcessFd?.Dispose();
+                        scope.AfterOutside(group, directory!);
+                        e.Dispose();
+                        return null;
+                    }
+                }
             }
         }
 
@@ -101,9 +104,10 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
             return null;
         }
 
-        // A path is the opener's: believed for an exclusion only where it leads here to this very file and mount.
-        trusted ??= path is not null && identity.IsReachedBy(path);
-        if (policy.Skip(userId, trusted == true ? path : null, identity.IsRegularFile, identity.Size) is { } reason)
+        // A path is where the file lies in the opener's mount namespace: believed for an exclusion only through a mount
+        // of this one (never looked up: see MountView).
+        var believed = path is not null && mounts is not null && mounts.Believes(identity) ? path : null;
+        if (policy.Skip(userId, believed, identity.IsRegularFile, identity.Size) is { } reason)
         {
             Skip(e, kind, userId, path, reason, arrived);
             return null;

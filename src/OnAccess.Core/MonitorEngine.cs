@@ -41,6 +41,9 @@ internal sealed class MonitorEngine : IDisposable
 
     public DirectoryTree? Tree { get; private set; }
 
+    /// <summary>This namespace's mounts: which kernel paths are believed (null when no decision needs a path).</summary>
+    public MountView? Mounts { get; private set; }
+
     /// <summary>Where opens on a subtree's filesystem lie; null when no root is marked so.</summary>
     public SubtreeScope? Scope { get; private set; }
 
@@ -109,7 +112,7 @@ internal sealed class MonitorEngine : IDisposable
         finally
         {
             Verdicts?.Dispose(); // the kernel cache's leases go with the group
-            Scope?.Dispose();
+            Mounts?.Dispose();
         }
     }
 
@@ -134,13 +137,19 @@ internal sealed class MonitorEngine : IDisposable
             ReadBufferSize = OnAccessMonitor.ReadBufferSize,
         };
         Marks = new MarkSet(plan, groupOptions, mask, loggerFactory, new ExtraScans(plan, Dispatcher, _reporter, _logger).Submit);
-        if (plan.Roots.Any(r => r.Marking == RootMarking.FilesystemSubtree))
+        var subtrees = plan.Roots.Any(r => r.Marking == RootMarking.FilesystemSubtree);
+        if (policy.UsesPath || subtrees)
         {
-            Scope = new SubtreeScope(plan, Marks.IsWholeFilesystem, mask, _logger);
+            Mounts = new MountView();
+        }
+
+        if (subtrees)
+        {
+            Scope = new SubtreeScope(plan, Marks.IsWholeFilesystem, Mounts!, mask, _logger);
             Marks.Scope = Scope;
         }
 
-        var fastPath = new FastPath(policy, Verdicts, Dispatcher, _reporter, Scope);
+        var fastPath = new FastPath(policy, Verdicts, Dispatcher, _reporter, Mounts, Scope);
         Groups = new GroupRotation(Marks, fastPath, Dispatcher, Verdicts, _reporter, generations, plan.ScanTimeout + TimeSpan.FromSeconds(1), _logger);
         Marks.ChooseWholeFilesystems();
         var group = Groups.Start(Groups.Generation);

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using OnAccess.Config;
@@ -11,70 +12,65 @@ namespace OnAccess;
 
 /// <summary>
 /// Where an open held by a subtree's filesystem mark (<see cref="RootMarking.FilesystemSubtree"/>) lies: inside a root,
-/// outside every root, or unknown (treated as inside). And, for an open outside, whether the kernel may stop asking
-/// about its directory.
+/// outside it in a directory no user can change (allowed at once, and the kernel told to stop asking about it), or
+/// anywhere else (scanned, as the tree is).
 /// </summary>
 /// <remarks>
 /// <para>
-/// The kernel's path of an open file is where it lies in the opener's mount namespace, which a user can shape at will
-/// (a bind mount in a namespace of their own). So a path is believed only when it leads, in the monitor's namespace,
-/// to the very file through the very mount (<see cref="FileIdentity.IsReachedBy"/>), and it is then read relative to
-/// its filesystem (the mount's root and mount point, from <c>/proc/self/mountinfo</c>): a root reached through a bind
+/// The kernel's path of an open is believed only through a mount of the monitor's own namespace (<see cref="MountView"/>);
+/// it is then read relative to its filesystem (the mount's root and mount point), so the tree reached through a bind
 /// mount or a second mount of its filesystem is inside wherever it shows. Anything else is unknown, and scanned.
 /// </para>
 /// <para>
-/// An ignore mark on an outside directory makes the kernel skip its children's opens, and it stays on the directory
-/// wherever it moves: a directory moved into the tree would keep it. So a directory is ignored only when no user but
-/// root can move it, or any directory above it, to another parent (moving a directory to a new parent needs write
-/// permission on it and on the parent it leaves; a sticky parent also needs ownership): it and every ancestor up to
-/// its mount's root owned by root and writable by no one else, or held in a parent only root may change. Only root can
-/// then add a name to it too (a hard link to a protected file included). A directory a user could move pays one round
-/// trip per open instead, and a directory root moves in loses its ignore mark when the tracker sees it arrive.
+/// The place is read after the open, so a user who can rename the file (or a directory above it) could have opened it
+/// inside and moved it out before the path is read. An open outside is therefore allowed unscanned only when the
+/// directory it lies in is one no user can add a name to (root's, writable by no one else) and neither it nor any
+/// directory above it, up to its mount's root, can be moved to another parent by a user (moving a directory to a new
+/// parent needs write permission on it and on the parent it leaves; a sticky parent also needs ownership). Such a
+/// directory was outside when the file was opened, and stays outside: it gets an evictable ignore mark (which stays on
+/// a directory wherever it moves: hence the rule), and the kernel stops asking about its files. Everything else on the
+/// filesystem (users' directories, /tmp) is scanned like the tree. A directory root moves into the tree loses its
+/// ignore mark when the tracker sees it arrive.
 /// </para>
 /// </remarks>
-internal sealed class SubtreeScope : IDisposable
+internal sealed class SubtreeScope
 {
     /// <summary>Where an open lies.</summary>
     public enum Place
     {
-        /// <summary>Below a root: decided by the plan.</summary>
+        /// <summary>Below a root, or in a place that cannot be told: decided by the plan, scanned.</summary>
         Inside,
 
-        /// <summary>Outside every root of its filesystem: allowed at once.</summary>
+        /// <summary>Outside every root in a directory no user can change: allowed at once.</summary>
         Outside,
 
-        /// <summary>Its path cannot be believed (another namespace, a deleted file, an unknown mount): scanned.</summary>
-        Unknown,
+        /// <summary>Outside every root, but where a user could have moved it from inside since the open: scanned.</summary>
+        Unsettled,
     }
 
-    private const int MaxMovableRemembered = 4096;
+    private const int MaxUnsettledRemembered = 4096;
     private const int MaxDepth = 256;
 
     private readonly Root[] _roots;
     private readonly HashSet<ulong> _devices;
     private readonly Func<ulong, bool> _marked;
+    private readonly MountView _mounts;
     private readonly FanotifyEvents _events;
     private readonly bool _ignoreDirectories;
-    private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, byte> _movable = new(StringComparer.Ordinal);
-    private readonly object _mountsGate = new();
-    private readonly Thread? _mountWatcher;
-    private readonly SafeDescriptorHandle? _mountInfo;
-    private volatile Mount[] _mounts = [];
-    private volatile bool _mountsChanged = true;
-    private volatile bool _disposed;
+    private readonly ConcurrentDictionary<string, byte> _unsettled = new(StringComparer.Ordinal);
     private long _outside;
     private long _ignored;
 
     /// <param name="plan">The plan: its <see cref="RootMarking.FilesystemSubtree"/> roots.</param>
     /// <param name="marked">Whether a device holds a subtree's filesystem mark now (a filesystem that refused one is marked directory by directory).</param>
+    /// <param name="mounts">This namespace's mounts.</param>
     /// <param name="events">The events the marks ask for (the ignore marks ignore the same).</param>
     /// <param name="logger">Where a root that cannot be placed is logged.</param>
-    public SubtreeScope(OnAccessPlan plan, Func<ulong, bool> marked, FanotifyEvents events, ILogger logger)
+    public SubtreeScope(OnAccessPlan plan, Func<ulong, bool> marked, MountView mounts, FanotifyEvents events, ILogger logger)
     {
         _marked = marked;
+        _mounts = mounts;
         _events = events;
-        _logger = logger;
         _ignoreDirectories = FanotifyCapabilities.Current.IgnoreMark && FanotifyCapabilities.Current.EvictableMarks;
         var roots = new List<Root>();
         foreach (var root in plan.Roots.Where(r => r.Marking == RootMarking.FilesystemSubtree))
@@ -82,26 +78,17 @@ internal sealed class SubtreeScope : IDisposable
             using var fd = Descriptors.OpenDirectory(root.Path, out var errno)
                 ?? throw Interop.GetExceptionForError(Interop.ErrorInfo.FromErrno(errno), "open", root.Path);
             var status = DirectoryStatus.Of(fd) ?? throw new IOException($"statx of '{root.Path}' failed.");
-            roots.Add(new Root(status.Device, status.MountId, Encoding.UTF8.GetBytes(root.Path)));
+            var relative = mounts.Find(status.MountId)?.Relative(Encoding.UTF8.GetBytes(root.Path));
+            if (relative is null)
+            {
+                Log.SubtreeRootUnplaced(logger, root.Path);
+            }
+
+            roots.Add(new Root(status.Device, relative));
         }
 
         _roots = [.. roots];
         _devices = [.. roots.Select(r => r.Device)];
-        if (_roots.Length > 0)
-        {
-            _mountInfo = OpenMountInfo();
-            RefreshMounts();
-            foreach (var root in _roots)
-            {
-                root.Relative = RelativeOf(root);
-            }
-
-            if (_mountInfo is not null)
-            {
-                _mountWatcher = new Thread(WatchMounts) { IsBackground = true, Name = "OnAccess mounts" };
-                _mountWatcher.Start();
-            }
-        }
     }
 
     /// <summary>Opens outside every root, answered at once.</summary>
@@ -111,84 +98,75 @@ internal sealed class SubtreeScope : IDisposable
     public long IgnoredDirectories => Interlocked.Read(ref _ignored);
 
     /// <summary>Whether opens on <paramref name="device"/> are held by a subtree's filesystem mark.</summary>
-    public bool Covers(ulong device) => _devices.Count > 0 && _devices.Contains(device) && _marked(device);
-
-    /// <summary>Where the open of <paramref name="identity"/>, whose kernel path is <paramref name="path"/>, lies.</summary>
-    public Place Locate(byte[]? path, in FileIdentity identity)
-    {
-        if (path is null || !identity.IsReachedBy(path) || FindMount(identity.MountId) is not { } mount || mount.Relative(path) is not { } relative)
-        {
-            return Place.Unknown;
-        }
-
-        var unknown = false;
-        foreach (var root in _roots)
-        {
-            if (root.Device != identity.Device)
-            {
-                continue;
-            }
-
-            if (root.Relative is not { } rootRelative)
-            {
-                unknown = true; // this root's own place is unknown: nothing on its filesystem is outside
-            }
-            else if (IsSameOrUnder(relative, rootRelative))
-            {
-                return Place.Inside;
-            }
-        }
-
-        return unknown ? Place.Unknown : Place.Outside;
-    }
+    public bool Covers(ulong device) => _devices.Contains(device) && _marked(device);
 
     /// <summary>
-    /// After an open outside was allowed: counts it, and puts an evictable ignore mark on its directory when no user
-    /// can move that directory into the tree (see the remarks), so the kernel stops asking about its files.
+    /// Where the open of <paramref name="identity"/>, whose kernel path is <paramref name="path"/>, lies; for
+    /// <see cref="Place.Outside"/>, <paramref name="directory"/> is its directory, open (the caller disposes it).
     /// </summary>
-    public void AfterOutside(GroupState group, byte[] path, in FileIdentity identity)
+    public Place Locate(byte[]? path, in FileIdentity identity, out SafeDescriptorHandle? directory)
     {
-        Interlocked.Increment(ref _outside);
-        if (!_ignoreDirectories || FindMount(identity.MountId) is not { Root.Length: 1 } mount)
+        directory = null;
+        if (path is null || !_mounts.Believes(identity) || _mounts.Find(identity.MountId) is not { } mount || mount.Relative(path) is not { } relative)
         {
-            return; // a bind mount of a directory: its ancestors above the mount's root cannot be walked from here
+            return Place.Inside;
+        }
+
+        foreach (var root in _roots)
+        {
+            if (root.Device == identity.Device && (root.Relative is null || IsSameOrUnder(relative, root.Relative)))
+            {
+                return Place.Inside; // below a root (or on the filesystem of a root that could not be placed)
+            }
         }
 
         var slash = Array.LastIndexOf(path, (byte)'/');
-        var directory = slash <= 0 ? "/"u8.ToArray() : path[..slash];
-        var key = mount.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) + ":" + Convert.ToBase64String(directory);
-        if (_movable.ContainsKey(key))
+        var parent = slash <= 0 ? "/"u8.ToArray() : path[..slash];
+        var key = mount.Id.ToString(CultureInfo.InvariantCulture) + ":" + Convert.ToBase64String(parent);
+        if (_unsettled.ContainsKey(key) || mount.Tail(parent) is not { } tail)
         {
-            return;
+            return Place.Unsettled;
         }
 
-        using var fd = OpenDirectory(directory);
-        if (fd is null || DirectoryStatus.Of(fd) is not { } status || status.MountId != mount.Id)
+        directory = mount.OpenDirectoryBelow(tail);
+        if (directory is not null && DirectoryStatus.Of(directory) is { } status && status.MountId == mount.Id && status.Device == identity.Device
+            && !WritableByUsers(status) && NoUserCanMove(directory, status, mount.Root is [(byte)'/']))
         {
-            return;
-        }
-
-        // The directory opened is judged on its own descriptor: if its path was swapped meanwhile, what is marked is
-        // still a directory outside the tree that no user can move.
-        if (FileIdentity.RawPathOf(fd) is not { } own || mount.Relative(own) is not { } relative || _roots.Any(r => r.Relative is { } rr && r.Device == status.Device && IsSameOrUnder(relative, rr)))
-        {
-            return;
-        }
-
-        if (!NoUserCanMove(fd, status))
-        {
-            if (_movable.Count >= MaxMovableRemembered)
+            // The directory opened by that name is one no user can change; the file must be in it (a name swapped
+            // along the path since it was read would have opened another directory than the file's).
+            if (Holds(directory, path.AsSpan(slash + 1), identity))
             {
-                _movable.Clear();
+                return Place.Outside;
             }
 
-            _movable.TryAdd(key, 0);
+            directory.Dispose();
+            directory = null;
+            return Place.Unsettled;
+        }
+
+        directory?.Dispose();
+        directory = null;
+        if (_unsettled.Count >= MaxUnsettledRemembered)
+        {
+            _unsettled.Clear();
+        }
+
+        _unsettled.TryAdd(key, 0);
+        return Place.Unsettled;
+    }
+
+    /// <summary>After an open outside was allowed: counts it, and puts an evictable ignore mark on its directory.</summary>
+    public void AfterOutside(GroupState group, SafeDescriptorHandle directory)
+    {
+        Interlocked.Increment(ref _outside);
+        if (!_ignoreDirectories)
+        {
             return;
         }
 
         try
         {
-            group.Group.AddIgnoreMark(fd, _events, FanotifyIgnoreOptions.SurviveModify | FanotifyIgnoreOptions.Evictable | FanotifyIgnoreOptions.Children);
+            group.Group.AddIgnoreMark(directory, _events, FanotifyIgnoreOptions.SurviveModify | FanotifyIgnoreOptions.Evictable | FanotifyIgnoreOptions.Children);
             Interlocked.Increment(ref _ignored);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ObjectDisposedException)
@@ -214,18 +192,13 @@ internal sealed class SubtreeScope : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        _disposed = true;
-        _mountInfo?.Dispose(); // the watcher's poll returns (POLLNVAL) and it leaves
-    }
-
     /// <summary>
-    /// Whether no user but root can move <paramref name="directory"/>, or any directory above it up to its mount's root,
-    /// to another parent: for each, either the directory or its parent is writable by root alone, or the parent is
-    /// sticky and both are root's.
+    /// Whether no user can move <paramref name="directory"/>, or any directory above it up to its mount's root, to
+    /// another parent: for each, it or its parent is writable by root alone, or the parent is sticky and both are
+    /// root's. Where the mount shows a directory of its filesystem (a bind mount), the directories above that cannot be
+    /// walked from here: no.
     /// </summary>
-    private static bool NoUserCanMove(SafeDescriptorHandle directory, DirectoryStatus status)
+    private static bool NoUserCanMove(SafeDescriptorHandle directory, DirectoryStatus status, bool mountShowsFilesystemRoot)
     {
         SafeDescriptorHandle? current = null;
         try
@@ -244,7 +217,7 @@ internal sealed class SubtreeScope : IDisposable
                 current = parent;
                 if (up.MountId != self.MountId || (up.Device == self.Device && up.Inode == self.Inode))
                 {
-                    return true; // the mount's root: it cannot be renamed
+                    return mountShowsFilesystemRoot; // the mount's top: it cannot be renamed
                 }
 
                 var stickyGuarded = (up.Mode & 0x200) != 0 && up.Uid == 0 && self.Uid == 0;
@@ -264,137 +237,29 @@ internal sealed class SubtreeScope : IDisposable
         }
     }
 
+    /// <summary>Whether <paramref name="name"/> in <paramref name="directory"/> is the opened file (one lookup, no link followed).</summary>
+    private static unsafe bool Holds(SafeHandle directory, ReadOnlySpan<byte> name, in FileIdentity identity)
+    {
+        if (!Descriptors.IsSingleComponent(name))
+        {
+            return false;
+        }
+
+        var z = new byte[name.Length + 1];
+        name.CopyTo(z);
+        Interop.Libc.Statx statx;
+        fixed (byte* p = z)
+        {
+            return Interop.Libc.StatxAt(directory, p, Interop.Libc.AT_SYMLINK_NOFOLLOW | Interop.Libc.AT_NO_AUTOMOUNT, Interop.Libc.STATX_INO, &statx) == 0
+                && statx.Ino == identity.Inode && Interop.Libc.MakeDev(statx.DevMajor, statx.DevMinor) == identity.Device;
+        }
+    }
+
     /// <summary>A user may write it: not root's (its owner may chmod it), or writable by group or others (an ACL's mask shows in the group bits).</summary>
     private static bool WritableByUsers(DirectoryStatus d) => d.Uid != 0 || (d.Mode & 0x12) != 0;
 
     private static bool IsSameOrUnder(byte[] path, byte[] ancestor) =>
         ancestor is [(byte)'/'] || (path.AsSpan().StartsWith(ancestor) && (path.Length == ancestor.Length || path[ancestor.Length] == (byte)'/'));
-
-    private byte[]? RelativeOf(Root root)
-    {
-        var mount = FindMount(root.MountId);
-        var relative = mount?.Relative(root.Path);
-        if (relative is null)
-        {
-            Log.SubtreeRootUnplaced(_logger, Encoding.UTF8.GetString(root.Path));
-        }
-
-        return relative;
-    }
-
-    private Mount? FindMount(ulong id)
-    {
-        if (id == 0)
-        {
-            return null;
-        }
-
-        for (var pass = 0; pass < 2; pass++)
-        {
-            if (_mountsChanged)
-            {
-                RefreshMounts();
-            }
-
-            foreach (var m in _mounts)
-            {
-                if (m.Id == id)
-                {
-                    return m;
-                }
-            }
-
-            // Not listed: a mount made since the last read (the path that led here was checked to be in this
-            // namespace); read the table again once.
-            _mountsChanged = true;
-        }
-
-        return null;
-    }
-
-    private void RefreshMounts()
-    {
-        lock (_mountsGate)
-        {
-            _mountsChanged = false;
-            var mounts = new List<Mount>();
-            try
-            {
-                foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-                {
-                    var fields = line.Split(' ');
-                    if (fields.Length > 4 && ulong.TryParse(fields[0], out var id) && fields[2].Split(':') is [var major, var minor]
-                        && uint.TryParse(major, out var ma) && uint.TryParse(minor, out var mi))
-                    {
-                        var device = Interop.Libc.MakeDev(ma, mi);
-                        if (_devices.Contains(device))
-                        {
-                            mounts.Add(new Mount(id, device, Encoding.UTF8.GetBytes(MountTable.DecodeOctalEscapes(fields[3])), Encoding.UTF8.GetBytes(MountTable.DecodeOctalEscapes(fields[4]))));
-                        }
-                    }
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                return; // kept as it was: what it does not list is unknown, and scanned
-            }
-
-            _mounts = [.. mounts];
-        }
-    }
-
-    /// <summary>
-    /// /proc/self/mountinfo polls with POLLPRI once after each change of the namespace's mounts: the table is read again
-    /// at its next use (a mount id freed and given to a new mount is then not read with the old one's place).
-    /// </summary>
-    private unsafe void WatchMounts()
-    {
-        while (!_disposed)
-        {
-            var added = false;
-            try
-            {
-                _mountInfo!.DangerousAddRef(ref added);
-                var fd = new Interop.Libc.PollFd { Fd = (int)_mountInfo.DangerousGetHandle(), Events = Interop.Libc.POLLPRI };
-                if (Interop.Libc.Poll(&fd, 1, 1000) > 0 && (fd.REvents & (Interop.Libc.POLLPRI | Interop.Libc.POLLERR)) != 0)
-                {
-                    _mountsChanged = true;
-                }
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            finally
-            {
-                if (added)
-                {
-                    _mountInfo!.DangerousRelease();
-                }
-            }
-        }
-    }
-
-    private static unsafe SafeDescriptorHandle? OpenMountInfo()
-    {
-        var path = "/proc/self/mountinfo\0"u8;
-        fixed (byte* p = path)
-        {
-            var fd = Interop.Libc.OpenAt(Interop.Libc.AT_FDCWD, p, Interop.Libc.O_RDONLY | Interop.Libc.O_CLOEXEC, 0);
-            return fd < 0 ? null : new SafeDescriptorHandle(fd);
-        }
-    }
-
-    private static unsafe SafeDescriptorHandle? OpenDirectory(byte[] path)
-    {
-        var z = new byte[path.Length + 1];
-        path.CopyTo(z, 0);
-        fixed (byte* p = z)
-        {
-            var fd = Interop.Libc.OpenAt(Interop.Libc.AT_FDCWD, p, Interop.Libc.O_RDONLY | Interop.Libc.O_CLOEXEC | Interop.Libc.O_NONBLOCK | Interop.Libc.O_DIRECTORY | Interop.Libc.O_NOFOLLOW, 0);
-            return fd < 0 ? null : new SafeDescriptorHandle(fd);
-        }
-    }
 
     private static unsafe SafeDescriptorHandle? OpenParent(SafeHandle directory)
     {
@@ -406,46 +271,8 @@ internal sealed class SubtreeScope : IDisposable
         }
     }
 
-    private sealed class Root(ulong device, ulong mountId, byte[] path)
-    {
-        public ulong Device { get; } = device;
-
-        public ulong MountId { get; } = mountId;
-
-        public byte[] Path { get; } = path;
-
-        /// <summary>Its path within its filesystem (from its mount's root), once known.</summary>
-        public byte[]? Relative { get; set; }
-    }
-
-    /// <summary>One mount of a subtree's filesystem in this namespace: its id, the directory of the filesystem it shows, and where.</summary>
-    private sealed record Mount(ulong Id, ulong Device, byte[] Root, byte[] Point)
-    {
-        /// <summary>A path through this mount, as a path within its filesystem; null when the path is not below its mount point.</summary>
-        public byte[]? Relative(byte[] path)
-        {
-            ReadOnlySpan<byte> tail;
-            if (Point is [(byte)'/'])
-            {
-                tail = path;
-            }
-            else if (path.AsSpan().StartsWith(Point) && (path.Length == Point.Length || path[Point.Length] == (byte)'/'))
-            {
-                tail = path.AsSpan(Point.Length);
-            }
-            else
-            {
-                return null;
-            }
-
-            if (Root is [(byte)'/'])
-            {
-                return tail.IsEmpty ? "/"u8.ToArray() : tail.ToArray();
-            }
-
-            return [.. Root, .. tail];
-        }
-    }
+    /// <summary>A root: its device, and its path within its filesystem (null when it could not be placed).</summary>
+    private sealed record Root(ulong Device, byte[]? Relative);
 
     /// <summary>What the walk needs of a directory, from one statx of its descriptor.</summary>
     private readonly record struct DirectoryStatus(ulong Device, ulong Inode, ulong MountId, uint Uid, uint Mode)

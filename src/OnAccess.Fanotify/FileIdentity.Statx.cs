@@ -32,33 +32,6 @@ public readonly partial record struct FileIdentity
         };
     }
 
-    /// <summary>
-    /// Whether <paramref name="path"/>, looked up now in this process's mount namespace (a final symbolic link not
-    /// followed), names this very file through the very mount it was opened by. The kernel's path of an open file is
-    /// where it lies in the namespace of whoever opened it: a user with a mount namespace of their own (unprivileged
-    /// user namespaces) can make it any path they like, so a decision taken by path must first ask this.
-    /// </summary>
-    /// <param name="path">A path as the kernel's bytes (for example <see cref="RawPathOf"/> of the same descriptor).</param>
-    /// <returns><see langword="false"/> when it leads elsewhere, nowhere, or the mount is unknown.</returns>
-    public unsafe bool IsReachedBy(ReadOnlySpan<byte> path)
-    {
-        const int PathMax = 4096;
-        if (path.IsEmpty || path.Length >= PathMax || path[0] != (byte)'/' || MountId == 0)
-        {
-            return false;
-        }
-
-        var buffer = stackalloc byte[path.Length + 1];
-        path.CopyTo(new Span<byte>(buffer, path.Length));
-        buffer[path.Length] = 0;
-        Interop.Libc.Statx statx;
-        return Interop.Libc.StatxBytes(Interop.Libc.AT_FDCWD, buffer, Interop.Libc.AT_SYMLINK_NOFOLLOW | Interop.Libc.AT_NO_AUTOMOUNT, Interop.Libc.STATX_INO | Interop.Libc.STATX_MNT_ID, &statx) == 0
-            && (statx.Mask & Interop.Libc.STATX_MNT_ID) != 0
-            && statx.MountId == MountId
-            && statx.Ino == Inode
-            && Interop.Libc.MakeDev(statx.DevMajor, statx.DevMinor) == Device;
-    }
-
     /// <summary>The path an open descriptor refers to, from <c>readlink("/proc/self/fd/N")</c>; for display only.</summary>
     /// <param name="file">An open descriptor.</param>
     /// <returns>The path decoded as UTF-8 (bytes that are not become U+FFFD; <see cref="RawPathOf"/> has them exactly),

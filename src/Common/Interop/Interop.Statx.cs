@@ -72,10 +72,6 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         internal static unsafe partial int StatxPath(int dirFd, string path, int flags, uint mask, Statx* buffer);
 
-        /// <summary>statx of a path given as the kernel's bytes (NUL-terminated: a name need not be UTF-8).</summary>
-        [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true)]
-        internal static unsafe partial int StatxBytes(int dirFd, byte* path, int flags, uint mask, Statx* buffer);
-
         /// <summary>The file type bits of st_mode (S_IFMT) and the types tested against them.</summary>
         internal const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFDIR = 0x4000;
 
