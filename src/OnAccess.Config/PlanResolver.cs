@@ -335,8 +335,8 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
                 continue;
             }
 
-            roots[i] = root with { Marking = RootMarking.FilesystemSubtree };
             var raw = includes.First(i => i.Path == root.Path).Raw;
+            roots[i] = root with { Marking = RootMarking.FilesystemSubtree };
             var type = environment.FilesystemTypeOf(root.Path) ?? "unknown";
             AddAt(PlanDiagnosticCodes.FilesystemSubtreeMark, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is protected by one mark on the {type} filesystem that holds it (tree marking 'filesystem'): a directory is protected the instant it exists, with no window. Every open elsewhere on that filesystem is held too and answered at once; directories no user can move into the tree are then ignored by the kernel. Directories of other filesystems mounted below it are marked one by one.", ClamdDirectiveNames.IncludePath, raw);
         }

@@ -21,7 +21,11 @@ internal sealed class AccessPolicy
         Prevention = plan.Prevention;
         DenyOnError = plan.DenyOnError;
         _excludedUids = [.. excludedUids];
-        _excludedPaths = [.. plan.ExcludePaths.Select(p => Encoding.UTF8.GetBytes(p))];
+        // With include paths an exclusion is kept by never marking its directories: the kernel decides at the open, by
+        // the directory the file was opened in. A path read after the open can have been changed by a rename (a file
+        // flipped into an excluded directory and back while it was opened was read unscanned), so it excludes nothing
+        // there. Mount paths (notify-only) mark whole mounts: there the scanner's own directories are told by path.
+        _excludedPaths = plan.Mode == OnAccessMode.MountPaths ? [.. plan.ExcludePaths.Select(p => Encoding.UTF8.GetBytes(p))] : [];
         _maxFileSize = plan.MaxFileSize;
         _queueFullDecision = queueFullDecision;
     }
@@ -82,6 +86,9 @@ internal sealed class AccessPolicy
 
         return _maxFileSize is { } max && size > max ? DecisionReason.TooLarge : null;
     }
+
+    /// <summary>Whether the accessing user is excluded (so that reason comes first, as in <see cref="Skip"/>).</summary>
+    public bool ExcludesUser(uint? userId) => userId is { } uid && _excludedUids.Contains(uid);
 
     /// <summary>The answer for a scan's verdict: an infected file is denied (with prevention); a file that could not be
     /// scanned (error, timeout, skipped by the scanner) follows OnAccessDenyOnError; a clean one is allowed.</summary>

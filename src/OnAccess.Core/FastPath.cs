@@ -74,12 +74,18 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
         }
 
         byte[]? path = null;
+        var excluded = false;
         if (identified && scope is not null && scope.Covers(identity.Device))
         {
             // A subtree's filesystem mark holds every open on its filesystem: one outside the tree, in a directory no
             // user can change, is answered at once, unless the file has another name, which may lie inside.
             path = e.GetRawPath();
-            if (scope.Locate(path, identity, out var directory) == SubtreeScope.Place.Outside)
+            var place = scope.Locate(path, identity, out var directory, out var directoryKey);
+            if (place == SubtreeScope.Place.Excluded)
+            {
+                excluded = true;
+            }
+            else if (place == SubtreeScope.Place.Outside)
             {
                 using (directory)
                 {
@@ -87,7 +93,7 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
                     {
                         Respond(e, FanotifyResponse.Allow);
                         e.ProcessFd?.Dispose();
-                        scope.AfterOutside(group, directory!);
+                        scope.AfterOutside(group, directory!, directoryKey!);
                         e.Dispose();
                         return null;
                     }
@@ -107,7 +113,7 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
         // A path is where the file lies in the opener's mount namespace: believed for an exclusion only through a mount
         // of this one (never looked up: see MountView).
         var believed = path is not null && mounts is not null && mounts.Believes(identity) ? path : null;
-        if (policy.Skip(userId, believed, identity.IsRegularFile, identity.Size) is { } reason)
+        if ((excluded && !policy.ExcludesUser(userId) ? DecisionReason.ExcludedPath : policy.Skip(userId, believed, identity.IsRegularFile, identity.Size)) is { } reason)
         {
             Skip(e, kind, userId, path, reason, arrived);
             return null;

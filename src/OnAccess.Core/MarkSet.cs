@@ -85,17 +85,19 @@ internal sealed class MarkSet(OnAccessPlan plan, FanotifyGroupOptions groupOptio
             {
                 using var fd = Descriptors.OpenDirectory(root.Path, out var errno)
                     ?? throw Interop.GetExceptionForError(Interop.ErrorInfo.FromErrno(errno), "open", root.Path);
-                if (Descriptors.TryGetIdentity(fd, out var id, out _, out _) && !IsWholeFilesystem(id.Device))
+                if (!Descriptors.TryGetIdentity(fd, out var id, out _, out _) || IsWholeFilesystem(id.Device))
                 {
-                    _wholeFilesystems = [.. _wholeFilesystems, (root.Path, id.Device)];
-                    if (root.Marking == RootMarking.Filesystem)
-                    {
-                        Log.WholeFilesystem(_logger, root.Path);
-                    }
-                    else
-                    {
-                        Log.FilesystemSubtree(_logger, root.Path);
-                    }
+                    continue;
+                }
+
+                _wholeFilesystems = [.. _wholeFilesystems, (root.Path, id.Device)];
+                if (root.Marking == RootMarking.Filesystem)
+                {
+                    Log.WholeFilesystem(_logger, root.Path);
+                }
+                else
+                {
+                    Log.FilesystemSubtree(_logger, root.Path);
                 }
             }
         }

@@ -46,9 +46,13 @@ internal sealed class SubtreeScope
 
         /// <summary>Outside every root, but where a user could have moved it from inside since the open: scanned.</summary>
         Unsettled,
+
+        /// <summary>Below an exclude path, in a directory no user can change: allowed unscanned.</summary>
+        Excluded,
     }
 
-    private const int MaxUnsettledRemembered = 4096;
+    private const int MaxRemembered = 4096;
+    private const int MaxEntriesExamined = 65_536;
     private const int MaxDepth = 256;
 
     private readonly Root[] _roots;
@@ -58,6 +62,7 @@ internal sealed class SubtreeScope
     private readonly FanotifyEvents _events;
     private readonly bool _ignoreDirectories;
     private readonly ConcurrentDictionary<string, byte> _unsettled = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _notIgnorable = new(StringComparer.Ordinal);
     private long _outside;
     private long _ignored;
 
@@ -84,7 +89,11 @@ internal sealed class SubtreeScope
                 Log.SubtreeRootUnplaced(logger, root.Path);
             }
 
-            roots.Add(new Root(status.Device, relative));
+            var excluded = relative is null ? [] : plan.ExcludePaths
+                .Where(x => PathPrefix.IsSameOrUnder(x, root.Path))
+                .Select(x => root.Path == "/" ? [.. relative, .. Encoding.UTF8.GetBytes(x)] : (byte[])[.. relative, .. Encoding.UTF8.GetBytes(x[root.Path.Length..])])
+                .ToArray();
+            roots.Add(new Root(status.Device, relative, excluded));
         }
 
         _roots = [.. roots];
@@ -104,63 +113,87 @@ internal sealed class SubtreeScope
     /// Where the open of <paramref name="identity"/>, whose kernel path is <paramref name="path"/>, lies; for
     /// <see cref="Place.Outside"/>, <paramref name="directory"/> is its directory, open (the caller disposes it).
     /// </summary>
-    public Place Locate(byte[]? path, in FileIdentity identity, out SafeDescriptorHandle? directory)
+    public Place Locate(byte[]? path, in FileIdentity identity, out SafeDescriptorHandle? directory, out string? key)
     {
         directory = null;
+        key = null;
         if (path is null || !_mounts.Believes(identity) || _mounts.Find(identity.MountId) is not { } mount || mount.Relative(path) is not { } relative)
         {
             return Place.Inside;
         }
 
+        var slash = Array.LastIndexOf(path, (byte)'/');
+        var parent = slash <= 0 ? "/"u8.ToArray() : path[..slash];
+        key = mount.Id.ToString(CultureInfo.InvariantCulture) + ":" + Convert.ToBase64String(parent);
         foreach (var root in _roots)
         {
             if (root.Device == identity.Device && (root.Relative is null || IsSameOrUnder(relative, root.Relative)))
             {
-                return Place.Inside; // below a root (or on the filesystem of a root that could not be placed)
+                // Below a root (or on the filesystem of a root that could not be placed). Below an exclusion too, it is
+                // excluded only where no user can have moved it since the open (the rule for outside, below).
+                if (root.Relative is not null && root.Excluded.Any(x => IsSameOrUnder(relative, x))
+                    && Settled(mount, path, slash, parent, identity, key) is { } excludedIn)
+                {
+                    excludedIn.Dispose();
+                    return Place.Excluded;
+                }
+
+                return Place.Inside;
             }
         }
 
-        var slash = Array.LastIndexOf(path, (byte)'/');
-        var parent = slash <= 0 ? "/"u8.ToArray() : path[..slash];
-        var key = mount.Id.ToString(CultureInfo.InvariantCulture) + ":" + Convert.ToBase64String(parent);
+        directory = Settled(mount, path, slash, parent, identity, key);
+        return directory is null ? Place.Unsettled : Place.Outside;
+    }
+
+    /// <summary>
+    /// The directory of the opened file, open, when no user can have put the file there since the open: root's and
+    /// writable by no one else, no directory up to the mount's root movable by a user, and the file in it by that
+    /// name (a name swapped along the path since it was read would open another directory than the file's); null
+    /// otherwise (remembered by <paramref name="key"/>).
+    /// </summary>
+    private SafeDescriptorHandle? Settled(MountView.Mount mount, byte[] path, int slash, byte[] parent, in FileIdentity identity, string key)
+    {
         if (_unsettled.ContainsKey(key) || mount.Tail(parent) is not { } tail)
         {
-            return Place.Unsettled;
+            return null;
         }
 
-        directory = mount.OpenDirectoryBelow(tail);
+        var directory = mount.OpenDirectoryBelow(tail);
         if (directory is not null && DirectoryStatus.Of(directory) is { } status && status.MountId == mount.Id && status.Device == identity.Device
             && !WritableByUsers(status) && NoUserCanMove(directory, status, mount.Root is [(byte)'/']))
         {
-            // The directory opened by that name is one no user can change; the file must be in it (a name swapped
-            // along the path since it was read would have opened another directory than the file's).
             if (Holds(directory, path.AsSpan(slash + 1), identity))
             {
-                return Place.Outside;
+                return directory;
             }
 
             directory.Dispose();
-            directory = null;
-            return Place.Unsettled;
+            return null; // swapped meanwhile: not remembered
         }
 
         directory?.Dispose();
-        directory = null;
-        if (_unsettled.Count >= MaxUnsettledRemembered)
-        {
-            _unsettled.Clear();
-        }
-
-        _unsettled.TryAdd(key, 0);
-        return Place.Unsettled;
+        Remember(_unsettled, key);
+        return null;
     }
 
-    /// <summary>After an open outside was allowed: counts it, and puts an evictable ignore mark on its directory.</summary>
-    public void AfterOutside(GroupState group, SafeDescriptorHandle directory)
+    /// <summary>
+    /// After an open outside was allowed: counts it, and puts an evictable ignore mark on its directory when no user
+    /// can change a file in it either: every file there root's and writable by no one else. Otherwise a user could
+    /// give one of its files a name inside the tree (a hard link: fs.protected_hardlinks lets the owner, or a user who
+    /// may read and write it) and write there what its name outside, ignored, would then serve unscanned.
+    /// </summary>
+    public void AfterOutside(GroupState group, SafeDescriptorHandle directory, string key)
     {
         Interlocked.Increment(ref _outside);
-        if (!_ignoreDirectories)
+        if (!_ignoreDirectories || _notIgnorable.ContainsKey(key))
         {
+            return;
+        }
+
+        if (!NoUserCanChangeAFile(directory))
+        {
+            Remember(_notIgnorable, key);
             return;
         }
 
@@ -237,22 +270,64 @@ internal sealed class SubtreeScope
         }
     }
 
-    /// <summary>Whether <paramref name="name"/> in <paramref name="directory"/> is the opened file (one lookup, no link followed).</summary>
-    private static unsafe bool Holds(SafeHandle directory, ReadOnlySpan<byte> name, in FileIdentity identity)
+    /// <summary>Whether <paramref name="name"/> in <paramref name="directory"/> is the opened file.</summary>
+    private static bool Holds(SafeHandle directory, ReadOnlySpan<byte> name, in FileIdentity identity) =>
+        StatusBeneath(directory, name) is { } status && status.Inode == identity.Inode && status.Device == identity.Device;
+
+    /// <summary>Whether every regular file in <paramref name="directory"/> is root's and writable by no one else.</summary>
+    private static bool NoUserCanChangeAFile(SafeDescriptorHandle directory)
     {
-        if (!Descriptors.IsSingleComponent(name))
+        var entries = new List<DirectoryEntry>();
+        if (Descriptors.ReadEntries(directory, entries) != 0 || entries.Count > MaxEntriesExamined)
         {
             return false;
         }
 
+        foreach (var entry in entries)
+        {
+            if (entry.Type == Interop.Libc.DT_REG && (StatusBeneath(directory, entry.Name) is not { } file || WritableByUsers(file)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The status of <paramref name="name"/> in <paramref name="directory"/>, looked up without following a link or
+    /// entering a mount that covers it (a lookup in a mount whose server never answers would hold every open).
+    /// </summary>
+    private static unsafe DirectoryStatus? StatusBeneath(SafeHandle directory, ReadOnlySpan<byte> name)
+    {
+        if (!Descriptors.IsSingleComponent(name))
+        {
+            return null;
+        }
+
         var z = new byte[name.Length + 1];
         name.CopyTo(z);
-        Interop.Libc.Statx statx;
         fixed (byte* p = z)
         {
-            return Interop.Libc.StatxAt(directory, p, Interop.Libc.AT_SYMLINK_NOFOLLOW | Interop.Libc.AT_NO_AUTOMOUNT, Interop.Libc.STATX_INO, &statx) == 0
-                && statx.Ino == identity.Inode && Interop.Libc.MakeDev(statx.DevMajor, statx.DevMinor) == identity.Device;
+            var fd = Interop.Libc.OpenAt2(directory, p, Interop.Libc.O_PATH | Interop.Libc.O_NOFOLLOW | Interop.Libc.O_CLOEXEC, Interop.Libc.RESOLVE_NO_SYMLINKS | Interop.Libc.RESOLVE_NO_MAGICLINKS | Interop.Libc.RESOLVE_NO_XDEV | Interop.Libc.RESOLVE_BENEATH);
+            if (fd < 0)
+            {
+                return null;
+            }
+
+            using var handle = new SafeDescriptorHandle(fd);
+            return DirectoryStatus.Of(handle);
         }
+    }
+
+    private static void Remember(ConcurrentDictionary<string, byte> set, string key)
+    {
+        if (set.Count >= MaxRemembered)
+        {
+            set.Clear();
+        }
+
+        set.TryAdd(key, 0);
     }
 
     /// <summary>A user may write it: not root's (its owner may chmod it), or writable by group or others (an ACL's mask shows in the group bits).</summary>
@@ -271,8 +346,8 @@ internal sealed class SubtreeScope
         }
     }
 
-    /// <summary>A root: its device, and its path within its filesystem (null when it could not be placed).</summary>
-    private sealed record Root(ulong Device, byte[]? Relative);
+    /// <summary>A root: its device, its path within its filesystem (null when it could not be placed), and those of the exclude paths below it.</summary>
+    private sealed record Root(ulong Device, byte[]? Relative, byte[][] Excluded);
 
     /// <summary>What the walk needs of a directory, from one statx of its descriptor.</summary>
     private readonly record struct DirectoryStatus(ulong Device, ulong Inode, ulong MountId, uint Uid, uint Mode)

@@ -140,27 +140,10 @@ public sealed class NoWindowTests
         var inside = Path.Combine(p, "x");
         var outside = Path.Combine(o, "x");
         await using var h = await MonitorHarness.StartAsync(tree, Options(p, TreeMarking.Filesystem), new EicarScanner());
-        Assert.Equal(0, (await AsNobodyAsync($"""cp "{eicar}" "{inside}" """)).ExitCode);
-        using var flipper = KernelTestSupport.Start(
-            "/usr/bin/setpriv", $"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "/usr/bin/python3", "-c",
-            $"import os, time\nend = time.monotonic() + 4\nwhile time.monotonic() < end:\n    os.rename('{inside}', '{outside}')\n    os.rename('{outside}', '{inside}')\n");
-        var victim = await KernelTestSupport.RunAsync("/usr/bin/python3", "-c", $$"""
-            import time
-            end, read, denied, other = time.monotonic() + 3, 0, 0, 0
-            while time.monotonic() < end:
-                try:
-                    with open('{{inside}}', 'rb') as f:
-                        read += b'EICAR-STANDARD' in f.read()
-                except PermissionError:
-                    denied += 1
-                except FileNotFoundError:
-                    other += 1
-            print(read, denied, other)
-            """);
-        var counts = victim.StdOut.Split(' ', StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
-        Assert.True(counts[1] > 100, $"the race ran: {victim.StdOut} {victim.StdErr}");
-        Assert.True(counts[0] == 0, string.Join("\n", h.Events.Where(e => e.Decision == AccessDecision.Allow).Select(e => $"{e.Path} {e.Reason} {e.Verdict} {e.Kind}")) + $" outside {h.Monitor.GetStatistics().OutsideOpens}");
-        await flipper.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(0, (await AsNobodyAsync($"""cp "{eicar}" "{outside}" """)).ExitCode);
+        var (read, denied) = await FlipAndOpenAsync(outside, inside);
+        Assert.True(denied > 100, $"the race ran: {denied} opens denied");
+        Assert.True(read == 0, string.Join("\n", h.Events.Where(e => e.Decision == AccessDecision.Allow).Select(e => $"{e.Path} {e.Reason}")));
     }
 
     /// <summary>
@@ -194,8 +177,61 @@ public sealed class NoWindowTests
         Assert.False(held.IsCompleted, "the shell outside finished while the open inside was still held by the stalled scan");
         var answer = await held.WaitAsync(KernelTestSupport.Timeout, TestContext.Current.CancellationToken); // the deadline answers it
         Assert.True(answer.ExitCode == 0); // OnAccessDenyOnError is off: allowed at the deadline
-        Assert.True(h.Monitor.GetStatistics().Timeouts >= 1);
+        Assert.Equal(DecisionReason.Timeout, (await h.WaitForPathAsync(blocked)).Reason); // reported after the answer
         scanner.Open();
+    }
+
+    /// <summary>
+    /// Helper-found hole, older than tree marking: an exclusion was told by the path read after the open, so a user
+    /// flipping their file between an excluded directory and the tree while another process opened it in the tree had
+    /// every open whose path was read in the excluded place allowed unscanned (33,315 EICAR reads in 8 s). With one
+    /// filesystem mark an exclusion now holds only where no user can have moved the file since the open (a directory
+    /// only root can change); elsewhere below it files are scanned. (With directory marks the kernel itself decides by
+    /// the directory the file is in when it asks, which a rename racing the open can change: 553 reads in 3 s here,
+    /// the limit of that marking, documented.)
+    /// </summary>
+    [Fact]
+    public async Task A_file_flipped_between_an_excluded_directory_and_the_tree_is_never_read_infected_with_a_filesystem_mark()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var (p, o, eicar) = await LayOutAsync(tree);
+        var excluded = Path.Combine(p, "ex");
+        var options = Options(p, TreeMarking.Filesystem);
+        options.ExcludePaths = [excluded];
+        await using var h = await MonitorHarness.StartAsync(tree, options, new EicarScanner());
+        Assert.Equal(0, (await AsNobodyAsync($"""mkdir "{excluded}" && cp "{eicar}" "{excluded}/x" """)).ExitCode);
+        var (read, denied) = await FlipAndOpenAsync(Path.Combine(excluded, "x"), Path.Combine(p, "x"));
+        Assert.True(denied > 100, $"the race ran: {denied} opens denied");
+        Assert.Equal(0, read);
+    }
+
+    /// <summary>
+    /// Helper-found hole: a directory no user can add a name to was ignored by the kernel after one open in it, though
+    /// a file in it was writable by all (root's, 0666): a user linked it into the tree (fs.protected_hardlinks allows
+    /// it to one who may read and write it), wrote EICAR there, and read it through its ignored name outside. A
+    /// directory is ignored only when no user can change a file in it.
+    /// </summary>
+    [Fact]
+    public async Task A_directory_holding_a_file_users_may_write_is_not_ignored()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var (p, o, eicar) = await LayOutAsync(tree);
+        var ro = Path.Combine(Path.GetDirectoryName(p)!, "R", "ro");
+        Directory.CreateDirectory(ro);
+        File.SetUnixFileMode(Path.GetDirectoryName(ro)!, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(ro, (UnixFileMode)0b111_101_101);
+        var shared = Path.Combine(ro, "w");
+        File.WriteAllText(shared, "shared");
+        File.SetUnixFileMode(shared, (UnixFileMode)0b110_110_110);
+        File.WriteAllText(Path.Combine(ro, "s"), "sibling");
+        await using var h = await MonitorHarness.StartAsync(tree, Options(p, TreeMarking.Filesystem), new EicarScanner());
+
+        Assert.Equal("sibling", (await Child.CatAsync(Path.Combine(ro, "s"))).StdOut); // outside, root's: allowed
+        Assert.Equal(0, h.Monitor.GetStatistics().IgnoredOutsideDirectories);
+        Assert.Equal(0, (await AsNobodyAsync($"""ln "{shared}" "{p}/hl" && cat "{eicar}" > "{p}/hl" """)).ExitCode);
+        Assert.True(Child.WasDenied(await Child.CatAsync(shared)));
     }
 
     /// <summary>
@@ -250,6 +286,99 @@ public sealed class NoWindowTests
             await server.WaitForExitAsync(CancellationToken.None);
             await KernelTestSupport.RunAsync("/bin/umount", "-l", hung);
         }
+    }
+
+    /// <summary>
+    /// Helper-found hole (root-helped): the check that an outside file is in its directory looked its name up with
+    /// statx, which enters a mount covering that name. A user holding the file by an O_PATH descriptor from before root
+    /// covered it with a FUSE mount that never answers reopened it: the reading thread hung in the lookup. Names are
+    /// now looked up with openat2 RESOLVE_NO_XDEV (a covered name is not entered: the file is scanned).
+    /// </summary>
+    [Fact]
+    public async Task A_name_covered_by_a_FUSE_mount_that_never_answers_holds_nothing()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var (p, o, eicar) = await LayOutAsync(tree);
+        var ro = Path.Combine(Path.GetDirectoryName(p)!, "R");
+        Directory.CreateDirectory(ro);
+        File.SetUnixFileMode(ro, (UnixFileMode)0b111_101_101);
+        var covered = Path.Combine(ro, "f");
+        File.WriteAllText(covered, "under");
+        File.SetUnixFileMode(covered, (UnixFileMode)0b110_100_100);
+        var infected = Path.Combine(p, "eicar.com");
+        File.Copy(eicar, infected);
+        await using var h = await MonitorHarness.StartAsync(tree, Options(p, TreeMarking.Filesystem), new EicarScanner());
+
+        // The user holds the file by an O_PATH descriptor, then (told to) reopens it through /proc/self/fd.
+        using var user = new System.Diagnostics.Process
+        {
+            StartInfo = new("/usr/bin/setpriv") { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false },
+        };
+        foreach (var a in new[] { $"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "/usr/bin/python3", "-c",
+            $"import os, sys\nfd = os.open('{covered}', os.O_PATH)\nprint('held', flush=True)\nsys.stdin.readline()\nprint(os.read(os.open(f'/proc/self/fd/{{fd}}', os.O_RDONLY), 100).decode(), flush=True)\n" })
+        {
+            user.StartInfo.ArgumentList.Add(a);
+        }
+
+        user.Start();
+        Assert.Equal("held", await user.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken));
+        using var server = KernelTestSupport.Start("/usr/bin/python3", "-c", $$"""
+            import os, subprocess, time
+            fd = os.open('/dev/fuse', os.O_RDWR)
+            subprocess.run(['/bin/mount', '-i', '-t', 'fuse', '-o', f'fd={fd},rootmode=100644,user_id=0,group_id=0,allow_other', 'hung', '{{covered}}'], pass_fds=[fd], check=True)
+            print('mounted', flush=True)
+            time.sleep(60)
+            """);
+        Assert.Equal("mounted", await server.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken));
+        try
+        {
+            await user.StandardInput.WriteLineAsync("go");
+            await user.StandardInput.FlushAsync(TestContext.Current.CancellationToken);
+            var reopened = user.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken).AsTask();
+            var root = KernelTestSupport.RunAsync("/bin/cat", infected);
+            var done = await Task.WhenAll(reopened, root).WaitAsync(TimeSpan.FromSeconds(15), TestContext.Current.CancellationToken).ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default);
+            Assert.True(done, "opens were held behind a lookup in the FUSE mount");
+            Assert.Equal("under", await reopened);
+            Assert.True(Child.WasDenied(await root));
+        }
+        finally
+        {
+            server.Kill();
+            await server.WaitForExitAsync(CancellationToken.None);
+            await KernelTestSupport.RunAsync("/bin/umount", "-l", covered);
+            if (!user.HasExited)
+            {
+                user.Kill();
+            }
+        }
+    }
+
+    /// <summary>
+    /// For 4 s a user (nobody) renames their file from <paramref name="first"/> to <paramref name="second"/> and back,
+    /// while root opens <paramref name="second"/> for 3 s: how many opens read EICAR, and how many were denied.
+    /// </summary>
+    private static async Task<(int Read, int Denied)> FlipAndOpenAsync(string first, string second)
+    {
+        using var flipper = KernelTestSupport.Start(
+            "/usr/bin/setpriv", $"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "/usr/bin/python3", "-c",
+            $"import os, time\nend = time.monotonic() + 4\nwhile time.monotonic() < end:\n    os.rename('{first}', '{second}')\n    os.rename('{second}', '{first}')\n");
+        var victim = await KernelTestSupport.RunAsync("/usr/bin/python3", "-c", $$"""
+            import time
+            end, read, denied = time.monotonic() + 3, 0, 0
+            while time.monotonic() < end:
+                try:
+                    with open('{{second}}', 'rb') as f:
+                        read += b'EICAR-STANDARD' in f.read()
+                except PermissionError:
+                    denied += 1
+                except FileNotFoundError:
+                    pass
+            print(read, denied)
+            """);
+        await flipper.WaitForExitAsync(TestContext.Current.CancellationToken);
+        var counts = victim.StdOut.Split(' ', StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
+        return (counts[0], counts[1]);
     }
 
     private static OnAccessOptions Options(string p, TreeMarking marking) => new() { IncludePaths = [p], Prevention = true, TreeMarking = marking };

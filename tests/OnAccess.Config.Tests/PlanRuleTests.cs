@@ -287,8 +287,8 @@ public sealed class PlanRuleTests
         var plan = OnAccessPlan.Resolve(options, ClamdConf.Parse(Conf), env);
         Assert.False(plan.HasErrors);
 
-        // A whole filesystem keeps its own mark (OA1022); every other recursive root, excluded paths below it or not,
-        // is held by the mark on the filesystem that holds it.
+        // A whole filesystem keeps its own mark (OA1022); every other recursive root, exclusions below it or not, is held
+        // by the mark on the filesystem that holds it.
         Assert.Equal(
             [new PlanRoot("/srv", true, RootMarking.Filesystem), new PlanRoot("/data/a", true, RootMarking.FilesystemSubtree), new PlanRoot("/data/b", true, RootMarking.FilesystemSubtree)],
             plan.Roots);
