@@ -3,9 +3,13 @@
  * reach user space: the practical limit of a cached open under a directory mark. With --lease it also keeps each
  * such file open with a read lease on it, as OnAccess's kernel cache does (the lease is what tells a cache that a
  * writer opened the file, which no fanotify event does): the practical limit of a cached open that can be trusted.
- * Usage: responder DIR [--ignore [--lease]]   (prints "ready" once the mark is in place; SIGTERM ends it) */
+ * With --filesystem it marks the whole filesystem that holds DIR instead, and puts an ignore mark for its children on
+ * the directory of every file it allows (as --tree-marking filesystem does outside the tree): the practical limit of an
+ * open outside the include path under one filesystem mark.
+ * Usage: responder DIR [--ignore [--lease] | --filesystem]   (prints "ready" once the mark is in place; SIGTERM ends it) */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +18,14 @@
 #include <unistd.h>
 
 int main(int argc, char **argv) {
+    int filesystem = argc == 3 && strcmp(argv[2], "--filesystem") == 0;
     int ignore = argc >= 3 && strcmp(argv[2], "--ignore") == 0;
     int lease = argc == 4 && ignore && strcmp(argv[3], "--lease") == 0;
-    if (argc > 4 || (argc >= 3 && !ignore) || (argc == 4 && !lease)) { fprintf(stderr, "usage: responder DIR [--ignore [--lease]]\n"); return 2; }
+    if (argc > 4 || (argc >= 3 && !ignore && !filesystem) || (argc == 4 && !lease)) { fprintf(stderr, "usage: responder DIR [--ignore [--lease] | --filesystem]\n"); return 2; }
     signal(SIGIO, SIG_IGN); /* no writer comes in the bench; a break would only time out */
     int fd = fanotify_init(FAN_CLOEXEC | FAN_CLASS_CONTENT, O_RDONLY);
     if (fd < 0) { perror("fanotify_init"); return 1; }
-    if (fanotify_mark(fd, FAN_MARK_ADD, FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, AT_FDCWD, argv[1]) < 0) { perror("fanotify_mark"); return 1; }
+    if (fanotify_mark(fd, FAN_MARK_ADD | (filesystem ? FAN_MARK_FILESYSTEM : 0), FAN_OPEN_PERM | (filesystem ? 0 : FAN_EVENT_ON_CHILD), AT_FDCWD, argv[1]) < 0) { perror("fanotify_mark"); return 1; }
     printf("ready\n");
     fflush(stdout);
     char buf[65536] __attribute__((aligned(8)));
@@ -32,6 +37,15 @@ int main(int argc, char **argv) {
             if (m->fd >= 0) {
                 int keep = lease && fcntl(m->fd, F_SETLEASE, F_RDLCK) == 0;
                 if (ignore && (keep || !lease)) fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_PERM, m->fd, NULL);
+                if (filesystem) {
+                    char link[64], path[4096];
+                    snprintf(link, sizeof link, "/proc/self/fd/%d", m->fd);
+                    ssize_t n = readlink(link, path, sizeof path - 1);
+                    if (n > 0) {
+                        path[n] = 0;
+                        fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY | FAN_MARK_EVICTABLE, FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, AT_FDCWD, dirname(path));
+                    }
+                }
                 struct fanotify_response r = { .fd = m->fd, .response = FAN_ALLOW };
                 if (m->mask & FAN_OPEN_PERM) write(fd, &r, sizeof r);
                 if (!keep) close(m->fd);

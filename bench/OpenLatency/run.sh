@@ -122,7 +122,7 @@ fresh_directories() { # made before the listener starts: not one open in them ha
 }
 first_in_directory() { "$work/opener" "$work/protected/dirs" "$n" 1 0 "$work/bare/dirs"; }
 
-none=() c=() nocache=() cached=() ccached=() whole=() cleased=() written=() written_none=() firstseen=() subtree=() outside=() firstdir=() subtree_nocache=() footprint=()
+none=() c=() nocache=() cached=() ccached=() whole=() cleased=() written=() written_none=() firstseen=() subtree=() outside=() firstdir=() subtree_nocache=() footprint=() coutside=()
 for _ in $(seq "$rounds"); do
   measure > /dev/null
   none+=("$(measure)")
@@ -173,15 +173,21 @@ for _ in $(seq "$rounds"); do
   start_monitor "$files" --tree-marking filesystem --no-cache
   subtree_nocache+=("$(measure)")
   stop_listener
+
+  start_responder --filesystem
+  measure_outside > /dev/null
+  coutside+=("$(measure_outside)")
+  stop_listener
 done
 
-python3 - "$fs" "$n" "$m" "$rounds" "${none[*]}" "${c[*]}" "${nocache[*]}" "${cached[*]}" "${ccached[*]}" "${whole[*]}" "${cleased[*]}" "${written[*]}" "${written_none[*]}" "${firstseen[*]}" "${subtree[*]}" "${outside[*]}" "${firstdir[*]}" "${subtree_nocache[*]}" "${footprint[*]}" <<'PY'
+python3 - "$fs" "$n" "$m" "$rounds" "${none[*]}" "${c[*]}" "${nocache[*]}" "${cached[*]}" "${ccached[*]}" "${whole[*]}" "${cleased[*]}" "${written[*]}" "${written_none[*]}" "${firstseen[*]}" "${subtree[*]}" "${outside[*]}" "${firstdir[*]}" "${subtree_nocache[*]}" "${footprint[*]}" "${coutside[*]}" <<'PY'
 import statistics, sys
 fs, n, m, rounds = sys.argv[1:5]
 # per listener, per round: protected median, protected p99, twin median, twin p99 (ns)
 runs = [[tuple(v[i:i + 4]) for i in range(0, len(v), 4)] for v in (list(map(int, a.split())) for a in sys.argv[5:19])]
 none, c, nocache, cached, ccached, whole, cleased, written, written_none, firstseen, subtree, outside, firstdir, subtree_nocache = runs
 footprint = [tuple(map(int, sys.argv[19].split()[i:i + 3])) for i in range(0, len(sys.argv[19].split()), 3)]
+coutside = [tuple(map(int, sys.argv[20].split()[i:i + 4])) for i in range(0, len(sys.argv[20].split()), 4)]
 med = statistics.median
 def us(ns): return f"{ns / 1000:.1f}"
 print(f"| listener ({n} files x {m} rounds on {fs}, open + read 4 KiB + close; medians of {rounds} runs) | protected median µs | p99 µs | bare twin median µs | protected / twin |")
@@ -201,6 +207,6 @@ print(f"cached / bare with the whole filesystem protected (one filesystem mark) 
 print(f"first open after another process wrote and closed the file, whole filesystem, / bare = {med(k[0] / k[2] for k in written):.2f} (goal <= 1.15: the scan after the close filled the cache; with no listener the same case gives {med(k[0] / k[2] for k in written_none):.2f})")
 print(f"first open of a never-seen file, default caches, every decision printed: added latency / C responder's = {med((o[0] - o[2]) / (x[0] - x[2]) for o, x in zip(firstseen, c)):.2f} (goal <= 1.5 pinned, issue 19)")
 print(f"uncached added latency / C responder's = {added:.2f} (goal <= 1.5; against the no-listener phase instead of the twin: {added_vs_none:.2f})")
-print(f"tree marking 'filesystem' (issue 18): inside cached / bare = {med(k[0] / k[2] for k in subtree):.2f} (directory marks: {cached_ratio:.2f}, whole filesystem: {med(k[0] / k[2] for k in whole):.2f}); inside uncached added latency / C responder's = {med((o[0] - o[2]) / (x[0] - x[2]) for o, x in zip(subtree_nocache, c)):.2f} (directory marks: {added:.2f}); outside, steady state / bare = {med(k[0] / k[2] for k in outside):.2f} (goal <= 1.10); first open in a fresh outside directory / bare = {med(k[0] / k[2] for k in firstdir):.2f} ({us(med(k[0] - k[2] for k in firstdir))} µs more)")
+print(f"tree marking 'filesystem' (issue 18): inside cached / bare = {med(k[0] / k[2] for k in subtree):.2f} (directory marks: {cached_ratio:.2f}, whole filesystem: {med(k[0] / k[2] for k in whole):.2f}); inside uncached added latency / C responder's = {med((o[0] - o[2]) / (x[0] - x[2]) for o, x in zip(subtree_nocache, c)):.2f} (directory marks: {added:.2f}); outside, steady state / bare = {med(k[0] / k[2] for k in outside):.2f} (goal <= 1.10; the C responder's filesystem mark with its ignore marks on the outside directory: {med(k[0] / k[2] for k in coutside):.2f}); first open in a fresh outside directory / bare = {med(k[0] / k[2] for k in firstdir):.2f} ({us(med(k[0] - k[2] for k in firstdir))} µs more)")
 print(f"tree marking 'filesystem' footprint (median of rounds): RSS {med(f[0] for f in footprint) / 1024:.1f} MiB, ignore marks put on outside directories {med(f[1] for f in footprint):.0f}, opens outside answered in user space {med(f[2] for f in footprint):.0f}")
 PY
