@@ -26,7 +26,9 @@ public sealed class TreeMarkingTests
         Directory.CreateDirectory(users);
         var outside = Path.Combine(users, "f");
         File.WriteAllText(outside, "outside");
-        Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/chown", "-R", "65534", users)).ExitCode); // a user's: never ignored by the kernel
+        var fresh = Path.Combine(users, "g"); // never opened while the monitor runs (the other, scanned, is then in the kernel's cache)
+        File.WriteAllText(fresh, "outside");
+        Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/chown", "-R", "65534", users)).ExitCode); // a user's: every open there held
 
         await using var monitor = MonitorProcess.Start("--include", Path.Combine(fs, "P"), "--prevention", "--tree-marking", "filesystem");
         await monitor.ReadyAsync();
@@ -34,7 +36,7 @@ public sealed class TreeMarkingTests
         Assert.Equal("outside", (await KernelTestSupport.RunAsync("/bin/cat", outside)).StdOut);
 
         await monitor.SignalAsync("STOP");
-        var held = KernelTestSupport.RunAsync("/bin/cat", outside);
+        var held = KernelTestSupport.RunAsync("/bin/cat", fresh);
         await Task.Delay(300, TestContext.Current.CancellationToken);
         Assert.False(held.IsCompleted, "with the monitor stopped, an open on its filesystem waits for it");
         await monitor.SignalAsync("KILL");

@@ -63,6 +63,9 @@ public sealed class LayoutTests
             ("offsetof(struct statx, stx_mtime)", Offset<Interop.Libc.Statx>("MTime")),
             ("offsetof(struct statx, stx_dev_major)", Offset<Interop.Libc.Statx>("DevMajor")),
             ("offsetof(struct statx, stx_dev_minor)", Offset<Interop.Libc.Statx>("DevMinor")),
+            ("offsetof(struct statx, stx_mnt_id)", Offset<Interop.Libc.Statx>("MountId")),
+            ("sizeof(struct open_how)", Unsafe.SizeOf<Interop.Libc.OpenHow>().ToString()),
+            ("offsetof(struct open_how, resolve)", Offset<Interop.Libc.OpenHow>("Resolve")),
         };
         expected.AddRange(Constants("Interop+FanotifyConstants"));
         expected.AddRange(Constants("Interop+Errno"));
@@ -109,6 +112,7 @@ public sealed class LayoutTests
             #include <stddef.h>
             #include <stdio.h>
             #include <sys/ioctl.h>
+            #include <linux/openat2.h>
             int main(void) {
 
             """);
