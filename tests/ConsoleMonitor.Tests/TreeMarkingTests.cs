@@ -1,3 +1,4 @@
+using OnAccess.ClamAV.Tests;
 using OnAccess.Tests;
 
 namespace ConsoleMonitor.Tests;
@@ -36,11 +37,26 @@ public sealed class TreeMarkingTests
         Assert.Equal("outside", (await KernelTestSupport.RunAsync("/bin/cat", outside)).StdOut);
 
         await monitor.SignalAsync("STOP");
+        await Poll.UntilAsync(() => Directory.GetDirectories($"/proc/{monitor.Pid}/task").All(Stopped), "every thread of the monitor to be stopped");
         var held = KernelTestSupport.RunAsync("/bin/cat", fresh);
         await Task.Delay(300, TestContext.Current.CancellationToken);
         Assert.False(held.IsCompleted, "with the monitor stopped, an open on its filesystem waits for it");
         await monitor.SignalAsync("KILL");
         Assert.Equal("outside", (await held.WaitAsync(KernelTestSupport.Timeout, TestContext.Current.CancellationToken)).StdOut);
         Assert.Equal(MonitorProcess.Eicar, (await KernelTestSupport.RunAsync("/bin/cat", inside)).StdOut); // no monitor: nothing held
+    }
+
+    /// <summary>Whether a thread is stopped (state T in /proc/PID/task/TID/stat, after the command's closing parenthesis).</summary>
+    private static bool Stopped(string task)
+    {
+        try
+        {
+            var stat = File.ReadAllText(Path.Combine(task, "stat"));
+            return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('T');
+        }
+        catch (IOException)
+        {
+            return true; // gone
+        }
     }
 }

