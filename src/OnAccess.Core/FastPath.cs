@@ -5,9 +5,11 @@ namespace OnAccess;
 
 /// <summary>
 /// What runs on the thread that read an event, in the design's order: kernel notices; own process (allowed at once);
-/// the facts a decision needs (the user, read now through the event's pidfd while the kernel still knows the
-/// process; the path when an exclusion needs it; the file's identity from its descriptor); the plan's skips; a
-/// remembered clean verdict; otherwise a scan, admitted to the dispatcher. It never blocks and never runs a scanner, an
+/// the file's identity from its descriptor; on a subtree's filesystem mark, where the file lies (outside the tree, in a
+/// directory no user can change: allowed at once, see <see cref="SubtreeScope"/>); the other facts a decision needs (the
+/// user, read now through the event's pidfd while the kernel still knows the process; the path when an exclusion needs
+/// it, believed only through this namespace's mounts); the plan's skips; a remembered clean verdict; otherwise a scan,
+/// admitted to the dispatcher. It never blocks and never runs a scanner, an
 /// observer or a log sink (the reporter hands those off).
 /// </summary>
 internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, ScanDispatcher dispatcher, DecisionReporter reporter, MountView? mounts = null, SubtreeScope? scope = null)
