@@ -85,7 +85,7 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
             var place = scope.Locate(path, identity, out var directory, out var directoryKey);
             if (place == SubtreeScope.Place.Excluded)
             {
-                excluded = true;
+                excluded = !(identity.IsRegularFile && identity.LinkCount > 1); // another name may lie in the tree
             }
             else if (place == SubtreeScope.Place.Outside)
             {

@@ -204,7 +204,9 @@ internal sealed class SubtreeScope
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ObjectDisposedException)
         {
-            // The mark limit, a non-evictable mark already there, or the group closed: the open was answered anyway.
+            // The mark limit, a non-evictable mark already there, or the group closed: the open was answered anyway,
+            // and the directory is not looked over again at each open.
+            Remember(_notIgnorable, key);
         }
     }
 

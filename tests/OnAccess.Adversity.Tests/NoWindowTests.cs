@@ -207,6 +207,30 @@ public sealed class NoWindowTests
     }
 
     /// <summary>
+    /// Helper-found gap: a file of a user's in a root-only excluded directory, given a second name in the tree and
+    /// infected there, was read unscanned through its excluded name. An excluded file with another name is scanned.
+    /// </summary>
+    [Fact]
+    public async Task An_excluded_file_with_another_name_in_the_tree_is_scanned()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var (p, o, eicar) = await LayOutAsync(tree);
+        var excluded = Path.Combine(p, "ex");
+        Directory.CreateDirectory(excluded);
+        File.SetUnixFileMode(excluded, (UnixFileMode)0b111_101_101);
+        var theirs = Path.Combine(excluded, "theirs");
+        File.WriteAllText(theirs, string.Empty);
+        Assert.Equal(0, (await KernelTestSupport.RunAsync("/bin/chown", $"{Nobody}", theirs)).ExitCode);
+        var options = Options(p, TreeMarking.Filesystem);
+        options.ExcludePaths = [excluded];
+        await using var h = await MonitorHarness.StartAsync(tree, options, new EicarScanner());
+        Assert.Equal(0, (await AsNobodyAsync($"""ln "{theirs}" "{p}/l1" && cat "{eicar}" > "{p}/l1" """)).ExitCode);
+        Assert.True(Child.WasDenied(await AsNobodyAsync($"""cat "{p}/l1" """)));
+        Assert.True(Child.WasDenied(await AsNobodyAsync($"""cat "{theirs}" """)));
+    }
+
+    /// <summary>
     /// Helper-found hole: a directory no user can add a name to was ignored by the kernel after one open in it, though
     /// a file in it was writable by all (root's, 0666): a user linked it into the tree (fs.protected_hardlinks allows
     /// it to one who may read and write it), wrote EICAR there, and read it through its ignored name outside. A
