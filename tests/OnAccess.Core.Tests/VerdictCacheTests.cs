@@ -39,8 +39,13 @@ public sealed class CachingEndToEndTests
             }
         }
 
+        // Scanned again: once, or once more by the group being replaced (a read begun before it was retired decides
+        // as usual); then cached again.
         await ReadManyTimesAsync(file, 100);
-        Assert.Equal(3, scanner.ScansOf(file));
+        var afterNewSignatures = scanner.ScansOf(file);
+        Assert.InRange(afterNewSignatures, 3, 4);
+        await ReadManyTimesAsync(file, 100);
+        Assert.Equal(afterNewSignatures, scanner.ScansOf(file));
     }
 
     [Fact]
