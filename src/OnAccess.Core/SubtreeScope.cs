@@ -91,7 +91,7 @@ internal sealed class SubtreeScope
 
             var excluded = relative is null ? [] : plan.ExcludePaths
                 .Where(x => PathPrefix.IsSameOrUnder(x, root.Path))
-                .Select(x => root.Path == "/" ? [.. relative, .. Encoding.UTF8.GetBytes(x)] : (byte[])[.. relative, .. Encoding.UTF8.GetBytes(x[root.Path.Length..])])
+                .Select(x => relative is [(byte)'/'] ? Encoding.UTF8.GetBytes(x[root.Path.Length..]) : (byte[])[.. relative, .. Encoding.UTF8.GetBytes(x[root.Path.Length..])])
                 .ToArray();
             roots.Add(new Root(status.Device, relative, excluded));
         }

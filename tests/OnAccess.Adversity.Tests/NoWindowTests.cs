@@ -207,6 +207,32 @@ public sealed class NoWindowTests
     }
 
     /// <summary>
+    /// An exclusion below an include path that is its filesystem's root (kept from one filesystem mark of its own by
+    /// the exclusion, OA1022, so held as a subtree): a root-only excluded directory's files are allowed unscanned, the
+    /// rest of the tree is scanned. (Its place within the filesystem was once joined as "//ex", excluding nothing.)
+    /// </summary>
+    [Fact]
+    public async Task An_exclusion_below_a_filesystem_s_root_holds_in_a_directory_only_root_can_change()
+    {
+        KernelTestSupport.RequireRoot();
+        var tree = KernelTestSupport.CreateTempTree("onaccess-adv-");
+        var (p, o, eicar) = await LayOutAsync(tree);
+        var fs = Path.GetDirectoryName(p)!;
+        var excluded = Path.Combine(fs, "ex");
+        Directory.CreateDirectory(excluded);
+        File.SetUnixFileMode(excluded, (UnixFileMode)0b111_101_101);
+        File.Copy(eicar, Path.Combine(excluded, "e"));
+        File.Copy(eicar, Path.Combine(p, "e"));
+        var options = Options(fs, TreeMarking.Filesystem);
+        options.ExcludePaths = [excluded];
+        await using var h = await MonitorHarness.StartAsync(tree, options, new EicarScanner());
+        Assert.Equal(RootMarking.FilesystemSubtree, Assert.Single(h.Monitor.Plan!.Roots).Marking);
+        Assert.Equal(EicarScanner.Eicar, (await Child.CatAsync(Path.Combine(excluded, "e"))).StdOut);
+        Assert.Equal(DecisionReason.ExcludedPath, (await h.WaitForPathAsync(Path.Combine(excluded, "e"))).Reason);
+        Assert.True(Child.WasDenied(await Child.CatAsync(Path.Combine(p, "e"))));
+    }
+
+    /// <summary>
     /// Helper-found gap: a file of a user's in a root-only excluded directory, given a second name in the tree and
     /// infected there, was read unscanned through its excluded name. An excluded file with another name is scanned.
     /// </summary>
