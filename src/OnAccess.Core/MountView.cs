@@ -220,8 +220,15 @@ internal sealed class MountView : IDisposable
 
             fixed (byte* p = z)
             {
-                var fd = Interop.Libc.OpenAt2(top, p, Interop.Libc.O_RDONLY | Interop.Libc.O_CLOEXEC | Interop.Libc.O_NONBLOCK | Interop.Libc.O_DIRECTORY, Interop.Libc.RESOLVE_NO_SYMLINKS | Interop.Libc.RESOLVE_NO_MAGICLINKS | Interop.Libc.RESOLVE_NO_XDEV | Interop.Libc.RESOLVE_BENEATH);
-                return fd < 0 ? null : new SafeDescriptorHandle(fd);
+                try
+                {
+                    var fd = Interop.Libc.OpenAt2(top, p, Interop.Libc.O_RDONLY | Interop.Libc.O_CLOEXEC | Interop.Libc.O_NONBLOCK | Interop.Libc.O_DIRECTORY, Interop.Libc.RESOLVE_NO_SYMLINKS | Interop.Libc.RESOLVE_NO_MAGICLINKS | Interop.Libc.RESOLVE_NO_XDEV | Interop.Libc.RESOLVE_BENEATH);
+                    return fd < 0 ? null : new SafeDescriptorHandle(fd);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return null; // the mount went (the table was read again meanwhile): nothing is settled there
+                }
             }
         }
 
