@@ -67,14 +67,16 @@ internal sealed class AccessPolicy
     /// <param name="path">The file's path as the kernel's bytes, or empty when unknown.</param>
     /// <param name="isRegularFile">Whether it is a regular file.</param>
     /// <param name="size">Its size in bytes.</param>
-    public DecisionReason? Skip(uint? userId, ReadOnlySpan<byte> path, bool isRegularFile, long size)
+    /// <param name="excludedPlace">Whether the engine found the file below an exclude path by its place (a subtree's
+    /// filesystem mark: see <see cref="SubtreeScope"/>), not by a path.</param>
+    public DecisionReason? Skip(uint? userId, ReadOnlySpan<byte> path, bool isRegularFile, long size, bool excludedPlace = false)
     {
         if (userId is { } uid && _excludedUids.Contains(uid))
         {
             return DecisionReason.ExcludedUser;
         }
 
-        if (!path.IsEmpty && IsExcluded(path))
+        if (excludedPlace || (!path.IsEmpty && IsExcluded(path)))
         {
             return DecisionReason.ExcludedPath;
         }
@@ -86,9 +88,6 @@ internal sealed class AccessPolicy
 
         return _maxFileSize is { } max && size > max ? DecisionReason.TooLarge : null;
     }
-
-    /// <summary>Whether the accessing user is excluded (so that reason comes first, as in <see cref="Skip"/>).</summary>
-    public bool ExcludesUser(uint? userId) => userId is { } uid && _excludedUids.Contains(uid);
 
     /// <summary>The answer for a scan's verdict: an infected file is denied (with prevention); a file that could not be
     /// scanned (error, timeout, skipped by the scanner) follows OnAccessDenyOnError; a clean one is allowed.</summary>

@@ -114,8 +114,8 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
 
         // A path is where the file lies in the opener's mount namespace: believed for an exclusion only through a mount
         // of this one (never looked up: see MountView).
-        var believed = path is not null && mounts is not null && mounts.Believes(identity) ? path : null;
-        if ((excluded && !policy.ExcludesUser(userId) ? DecisionReason.ExcludedPath : policy.Skip(userId, believed, identity.IsRegularFile, identity.Size)) is { } reason)
+        var believed = policy.UsesPath && path is not null && mounts is not null && mounts.Believes(identity) ? path : null;
+        if (policy.Skip(userId, believed, identity.IsRegularFile, identity.Size, excluded) is { } reason)
         {
             Skip(e, kind, userId, path, reason, arrived);
             return null;

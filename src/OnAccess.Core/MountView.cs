@@ -69,7 +69,10 @@ internal sealed class MountView : IDisposable
     }
 
     /// <summary>Whether the kernel's path of an open descriptor can be believed: its mount is this namespace's and it still has a name.</summary>
-    public bool Believes(in Fanotify.FileIdentity identity) => identity.LinkCount > 0 && Find(identity.MountId) is not null;
+    public bool Believes(in Fanotify.FileIdentity identity) => MountOf(identity) is not null;
+
+    /// <summary>The mount of this namespace an open descriptor's kernel path runs through, or null when that path cannot be believed.</summary>
+    public Mount? MountOf(in Fanotify.FileIdentity identity) => identity.LinkCount > 0 ? Find(identity.MountId) : null;
 
     public void Dispose()
     {

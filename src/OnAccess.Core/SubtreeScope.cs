@@ -117,32 +117,28 @@ internal sealed class SubtreeScope
     {
         directory = null;
         key = null;
-        if (path is null || !_mounts.Believes(identity) || _mounts.Find(identity.MountId) is not { } mount || mount.Relative(path) is not { } relative)
+        if (path is null || _mounts.MountOf(identity) is not { } mount || mount.Relative(path) is not { } relative)
         {
             return Place.Inside;
         }
 
-        var slash = Array.LastIndexOf(path, (byte)'/');
-        var parent = slash <= 0 ? "/"u8.ToArray() : path[..slash];
-        key = mount.Id.ToString(CultureInfo.InvariantCulture) + ":" + Convert.ToBase64String(parent);
         foreach (var root in _roots)
         {
             if (root.Device == identity.Device && (root.Relative is null || IsSameOrUnder(relative, root.Relative)))
             {
                 // Below a root (or on the filesystem of a root that could not be placed). Below an exclusion too, it is
                 // excluded only where no user can have moved it since the open (the rule for outside, below).
-                if (root.Relative is not null && root.Excluded.Any(x => IsSameOrUnder(relative, x))
-                    && Settled(mount, path, slash, parent, identity, key) is { } excludedIn)
+                if (root.Relative is null || !root.Excluded.Any(x => IsSameOrUnder(relative, x)))
                 {
-                    excludedIn.Dispose();
-                    return Place.Excluded;
+                    return Place.Inside;
                 }
 
-                return Place.Inside;
+                using var excludedIn = Settled(mount, path, identity, out key);
+                return excludedIn is null ? Place.Inside : Place.Excluded;
             }
         }
 
-        directory = Settled(mount, path, slash, parent, identity, key);
+        directory = Settled(mount, path, identity, out key);
         return directory is null ? Place.Unsettled : Place.Outside;
     }
 
@@ -150,10 +146,13 @@ internal sealed class SubtreeScope
     /// The directory of the opened file, open, when no user can have put the file there since the open: root's and
     /// writable by no one else, no directory up to the mount's root movable by a user, and the file in it by that
     /// name (a name swapped along the path since it was read would open another directory than the file's); null
-    /// otherwise (remembered by <paramref name="key"/>).
+    /// otherwise (remembered by <paramref name="key"/>, the mount and the directory's path).
     /// </summary>
-    private SafeDescriptorHandle? Settled(MountView.Mount mount, byte[] path, int slash, byte[] parent, in FileIdentity identity, string key)
+    private SafeDescriptorHandle? Settled(MountView.Mount mount, byte[] path, in FileIdentity identity, out string key)
     {
+        var slash = Array.LastIndexOf(path, (byte)'/');
+        var parent = slash <= 0 ? "/"u8.ToArray() : path[..slash];
+        key = mount.Id.ToString(CultureInfo.InvariantCulture) + ":" + Convert.ToBase64String(parent);
         if (_unsettled.ContainsKey(key) || mount.Tail(parent) is not { } tail)
         {
             return null;
