@@ -310,15 +310,7 @@ public sealed class NoWindowTests
         options.ExcludePaths = [Path.Combine(p, "excluded")];
         await using var h = await MonitorHarness.StartAsync(tree, options, new EicarScanner());
 
-        // A FUSE filesystem whose server never answers, not even its INIT: every lookup in it waits.
-        using var server = KernelTestSupport.Start("/usr/bin/python3", "-c", $$"""
-            import os, subprocess, sys, time
-            fd = os.open('/dev/fuse', os.O_RDWR)
-            subprocess.run(['/bin/mount', '-i', '-t', 'fuse', '-o', f'fd={fd},rootmode=40000,user_id=0,group_id=0', 'hung', '{{hung}}'], pass_fds=[fd], check=True)
-            print('mounted', flush=True)
-            time.sleep(60)
-            """);
-        Assert.Equal("mounted", await server.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken));
+        await using var fuse = await HungFuse.MountAsync(hung, directory: true);
         try
         {
             // In the user's namespace: the filesystem bound at /mnt, a tmpfs over the tree (hiding the FUSE mount),
@@ -332,9 +324,7 @@ public sealed class NoWindowTests
         }
         finally
         {
-            server.Kill(); // its /dev/fuse descriptor closes: the connection aborts, and a lookup still waiting fails
-            await server.WaitForExitAsync(CancellationToken.None);
-            await KernelTestSupport.RunAsync("/bin/umount", "-l", hung);
+            await fuse.DisposeAsync(); // before the monitor stops: a lookup still waiting in it fails
         }
     }
 
@@ -373,14 +363,7 @@ public sealed class NoWindowTests
 
         user.Start();
         Assert.Equal("held", await user.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken));
-        using var server = KernelTestSupport.Start("/usr/bin/python3", "-c", $$"""
-            import os, subprocess, time
-            fd = os.open('/dev/fuse', os.O_RDWR)
-            subprocess.run(['/bin/mount', '-i', '-t', 'fuse', '-o', f'fd={fd},rootmode=100644,user_id=0,group_id=0,allow_other', 'hung', '{{covered}}'], pass_fds=[fd], check=True)
-            print('mounted', flush=True)
-            time.sleep(60)
-            """);
-        Assert.Equal("mounted", await server.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken));
+        await using var fuse = await HungFuse.MountAsync(covered, directory: false);
         try
         {
             await user.StandardInput.WriteLineAsync("go");
@@ -394,9 +377,7 @@ public sealed class NoWindowTests
         }
         finally
         {
-            server.Kill();
-            await server.WaitForExitAsync(CancellationToken.None);
-            await KernelTestSupport.RunAsync("/bin/umount", "-l", covered);
+            await fuse.DisposeAsync();
             if (!user.HasExited)
             {
                 user.Kill();
@@ -460,4 +441,53 @@ public sealed class NoWindowTests
 
     private static Task<KernelTestSupport.ChildResult> AsNobodyAsync(string script, TimeSpan? timeout = null) =>
         KernelTestSupport.RunAsync("/usr/bin/setpriv", [$"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "/bin/sh", "-c", script], timeout ?? KernelTestSupport.Timeout);
+
+    /// <summary>A FUSE mount (as root) whose server never answers, not even its INIT: every lookup in it waits, until it goes.</summary>
+    private sealed class HungFuse : IAsyncDisposable
+    {
+        private readonly System.Diagnostics.Process _server;
+        private readonly string _target;
+        private bool _disposed;
+
+        private HungFuse(System.Diagnostics.Process server, string target) => (_server, _target) = (server, target);
+
+        /// <summary>Mounts it on <paramref name="target"/>, a directory or (with <paramref name="directory"/> false) a file.</summary>
+        public static async Task<HungFuse> MountAsync(string target, bool directory)
+        {
+            var options = directory ? "rootmode=40000,user_id=0,group_id=0" : "rootmode=100644,user_id=0,group_id=0,allow_other";
+            var server = KernelTestSupport.Start("/usr/bin/python3", "-c", $$"""
+                import os, subprocess, time
+                fd = os.open('/dev/fuse', os.O_RDWR)
+                subprocess.run(['/bin/mount', '-i', '-t', 'fuse', '-o', f'fd={fd},{{options}}', 'hung', '{{target}}'], pass_fds=[fd], check=True)
+                print('mounted', flush=True)
+                time.sleep(60)
+                """);
+            var fuse = new HungFuse(server, target);
+            try
+            {
+                Assert.Equal("mounted", await server.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken));
+                return fuse;
+            }
+            catch
+            {
+                await fuse.DisposeAsync();
+                throw;
+            }
+        }
+
+        /// <summary>Its server killed (its /dev/fuse descriptor closes: the connection aborts, and a lookup still waiting fails), then unmounted.</summary>
+        public async ValueTask DisposeAsync()
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _server.Kill();
+            await _server.WaitForExitAsync(CancellationToken.None);
+            _server.Dispose();
+            await KernelTestSupport.RunAsync("/bin/umount", "-l", _target);
+        }
+    }
 }
