@@ -265,9 +265,7 @@ internal sealed class MountView : IDisposable
                     }
 
                     var handle = new SafeDescriptorHandle(fd);
-                    Interop.Libc.Statx statx;
-                    byte empty = 0;
-                    if (Interop.Libc.StatxAt(handle, &empty, Interop.Libc.AT_EMPTY_PATH, Interop.Libc.STATX_MNT_ID, &statx) != 0 || statx.MountId != Id)
+                    if (Descriptors.StatusOf(handle)?.MountId != Id)
                     {
                         handle.Dispose(); // covered by another mount since: not this one
                         return null;

@@ -82,7 +82,7 @@ internal sealed class SubtreeScope
         {
             using var fd = Descriptors.OpenDirectory(root.Path, out var errno)
                 ?? throw Interop.GetExceptionForError(Interop.ErrorInfo.FromErrno(errno), "open", root.Path);
-            var status = DirectoryStatus.Of(fd) ?? throw new IOException($"statx of '{root.Path}' failed.");
+            var status = Descriptors.StatusOf(fd) ?? throw new IOException($"statx of '{root.Path}' failed.");
             var relative = mounts.Find(status.MountId)?.Relative(Encoding.UTF8.GetBytes(root.Path));
             if (relative is null)
             {
@@ -159,7 +159,7 @@ internal sealed class SubtreeScope
         }
 
         var directory = mount.OpenDirectoryBelow(tail);
-        if (directory is not null && DirectoryStatus.Of(directory) is { } status && status.MountId == mount.Id && status.Device == identity.Device
+        if (directory is not null && Descriptors.StatusOf(directory) is { } status && status.MountId == mount.Id && status.Device == identity.Device
             && !WritableByUsers(status) && NoUserCanMove(directory, status, mount.Root is [(byte)'/']))
         {
             if (Holds(directory, path.AsSpan(slash + 1), identity))
@@ -232,7 +232,7 @@ internal sealed class SubtreeScope
     /// root's. Where the mount shows a directory of its filesystem (a bind mount), the directories above that cannot be
     /// walked from here: no.
     /// </summary>
-    private static bool NoUserCanMove(SafeDescriptorHandle directory, DirectoryStatus status, bool mountShowsFilesystemRoot)
+    private static bool NoUserCanMove(SafeDescriptorHandle directory, DescriptorStatus status, bool mountShowsFilesystemRoot)
     {
         SafeDescriptorHandle? current = null;
         try
@@ -241,7 +241,7 @@ internal sealed class SubtreeScope
             for (var depth = 0; depth < MaxDepth; depth++)
             {
                 var parent = OpenParent(current ?? directory);
-                if (parent is null || DirectoryStatus.Of(parent) is not { } up)
+                if (parent is null || Descriptors.StatusOf(parent) is not { } up)
                 {
                     parent?.Dispose();
                     return false;
@@ -299,7 +299,7 @@ internal sealed class SubtreeScope
     /// The status of <paramref name="name"/> in <paramref name="directory"/>, looked up without following a link or
     /// entering a mount that covers it (a lookup in a mount whose server never answers would hold every open).
     /// </summary>
-    private static unsafe DirectoryStatus? StatusBeneath(SafeHandle directory, ReadOnlySpan<byte> name)
+    private static unsafe DescriptorStatus? StatusBeneath(SafeHandle directory, ReadOnlySpan<byte> name)
     {
         if (!Descriptors.IsSingleComponent(name))
         {
@@ -317,7 +317,7 @@ internal sealed class SubtreeScope
             }
 
             using var handle = new SafeDescriptorHandle(fd);
-            return DirectoryStatus.Of(handle);
+            return Descriptors.StatusOf(handle);
         }
     }
 
@@ -332,7 +332,7 @@ internal sealed class SubtreeScope
     }
 
     /// <summary>A user may write it: not root's (its owner may chmod it), or writable by group or others (an ACL's mask shows in the group bits).</summary>
-    private static bool WritableByUsers(DirectoryStatus d) => d.Uid != 0 || (d.Mode & 0x12) != 0;
+    private static bool WritableByUsers(DescriptorStatus d) => d.Uid != 0 || (d.Mode & 0x12) != 0;
 
     private static bool IsSameOrUnder(byte[] path, byte[] ancestor) =>
         ancestor is [(byte)'/'] || (path.AsSpan().StartsWith(ancestor) && (path.Length == ancestor.Length || path[ancestor.Length] == (byte)'/'));
@@ -349,21 +349,4 @@ internal sealed class SubtreeScope
 
     /// <summary>A root: its device, its path within its filesystem (null when it could not be placed), and those of the exclude paths below it.</summary>
     private sealed record Root(ulong Device, byte[]? Relative, byte[][] Excluded);
-
-    /// <summary>What the walk needs of a directory, from one statx of its descriptor.</summary>
-    private readonly record struct DirectoryStatus(ulong Device, ulong Inode, ulong MountId, uint Uid, uint Mode)
-    {
-        public static unsafe DirectoryStatus? Of(SafeHandle fd)
-        {
-            Interop.Libc.Statx statx;
-            byte empty = 0;
-            const uint Mask = 0x1 /* TYPE */ | 0x2 /* MODE */ | 0x8 /* UID */ | Interop.Libc.STATX_INO | Interop.Libc.STATX_MNT_ID;
-            if (Interop.Libc.StatxAt(fd, &empty, Interop.Libc.AT_EMPTY_PATH, Mask, &statx) != 0 || (statx.Mask & Interop.Libc.STATX_MNT_ID) == 0)
-            {
-                return null;
-            }
-
-            return new DirectoryStatus(Interop.Libc.MakeDev(statx.DevMajor, statx.DevMinor), statx.Ino, statx.MountId, statx.Uid, statx.Mode);
-        }
-    }
 }

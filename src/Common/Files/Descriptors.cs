@@ -7,6 +7,12 @@ namespace OnAccess.Kernel;
 /// <summary>What identifies an inode on this machine while it exists: st_dev (glibc's encoding) and st_ino.</summary>
 internal readonly record struct InodeId(ulong Device, ulong Inode);
 
+/// <summary>
+/// What one statx of a descriptor says of its file that a decision about who may change or move it needs: device,
+/// inode, the mount it was opened through, owner and mode.
+/// </summary>
+internal readonly record struct DescriptorStatus(ulong Device, ulong Inode, ulong MountId, uint Uid, uint Mode);
+
 /// <summary>One entry of a directory, as getdents64 gives it: the name's bytes and what kind of entry it is.</summary>
 internal readonly record struct DirectoryEntry(byte[] Name, byte Type)
 {
@@ -132,6 +138,20 @@ internal static class Descriptors
         mode = statx.Mode;
         mountRoot = (statx.AttributesMask & statx.Attributes & global::Interop.Libc.STATX_ATTR_MOUNT_ROOT) != 0;
         return true;
+    }
+
+    /// <summary>Device, inode, mount, owner and mode of an open descriptor (one statx); null when statx fails or the kernel reports no mount id.</summary>
+    public static unsafe DescriptorStatus? StatusOf(SafeHandle fd)
+    {
+        global::Interop.Libc.Statx statx;
+        byte empty = 0;
+        const uint Mask = 0x1 /* TYPE */ | 0x2 /* MODE */ | 0x8 /* UID */ | global::Interop.Libc.STATX_INO | global::Interop.Libc.STATX_MNT_ID;
+        if (global::Interop.Libc.StatxAt(fd, &empty, global::Interop.Libc.AT_EMPTY_PATH, Mask, &statx) != 0 || (statx.Mask & global::Interop.Libc.STATX_MNT_ID) == 0)
+        {
+            return null;
+        }
+
+        return new DescriptorStatus(global::Interop.Libc.MakeDev(statx.DevMajor, statx.DevMinor), statx.Ino, statx.MountId, statx.Uid, statx.Mode);
     }
 
     /// <summary>The file handle that names the descriptor's inode wherever it moves (name_to_handle_at); null where the filesystem has none.</summary>

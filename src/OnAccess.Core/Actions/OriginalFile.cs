@@ -118,14 +118,7 @@ internal static class OriginalFile
     }
 
     /// <summary>The mount a descriptor's file was opened through (statx's stx_mnt_id, 0 where the kernel has none).</summary>
-    public static unsafe ulong MountOf(SafeHandle file)
-    {
-        global::Interop.Libc.Statx statx;
-        byte empty = 0;
-        return global::Interop.Libc.StatxAt(file, &empty, global::Interop.Libc.AT_EMPTY_PATH, StatxTypeInodeMount, &statx) == 0 && (statx.Mask & StatxMountId) != 0
-            ? statx.MountId
-            : 0;
-    }
+    public static ulong MountOf(SafeHandle file) => Descriptors.StatusOf(file)?.MountId ?? 0;
 
     private const uint StatxMountId = global::Interop.Libc.STATX_MNT_ID;
 
