@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using OnAccess;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -11,13 +12,13 @@ public interface IOnAccessBuilder
     /// <summary>Uses <typeparamref name="TScanner"/> as the scanner (a singleton; replaces any earlier scanner).</summary>
     /// <typeparam name="TScanner">The scanner type.</typeparam>
     /// <returns>This builder.</returns>
-    IOnAccessBuilder AddScanner<TScanner>()
+    IOnAccessBuilder AddScanner<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TScanner>()
         where TScanner : class, IScanner;
 
     /// <summary>Adds an observer of every decision (a singleton).</summary>
     /// <typeparam name="TObserver">The observer type.</typeparam>
     /// <returns>This builder.</returns>
-    IOnAccessBuilder AddObserver<TObserver>()
+    IOnAccessBuilder AddObserver<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TObserver>()
         where TObserver : class, IOnAccessObserver;
 
     /// <summary>Configures the engine beyond clamd.conf (queue size, per-read permission events, ...).</summary>

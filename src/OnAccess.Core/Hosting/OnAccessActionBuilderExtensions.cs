@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OnAccess;
 
@@ -16,7 +17,7 @@ public static class OnAccessActionBuilderExtensions
     /// <typeparam name="TAction">The action type.</typeparam>
     /// <param name="builder">The on-access builder.</param>
     /// <returns>The builder.</returns>
-    public static IOnAccessBuilder AddDetectionAction<TAction>(this IOnAccessBuilder builder)
+    public static IOnAccessBuilder AddDetectionAction<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TAction>(this IOnAccessBuilder builder)
         where TAction : class, IDetectionAction
     {
         ArgumentNullException.ThrowIfNull(builder);

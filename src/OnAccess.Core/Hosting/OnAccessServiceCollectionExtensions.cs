@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -92,7 +93,7 @@ public static class OnAccessServiceCollectionExtensions
     {
         public IServiceCollection Services { get; } = services;
 
-        public IOnAccessBuilder AddScanner<TScanner>()
+        public IOnAccessBuilder AddScanner<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TScanner>()
             where TScanner : class, IScanner
         {
             Services.RemoveAll<IScanner>();
@@ -100,7 +101,7 @@ public static class OnAccessServiceCollectionExtensions
             return this;
         }
 
-        public IOnAccessBuilder AddObserver<TObserver>()
+        public IOnAccessBuilder AddObserver<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TObserver>()
             where TObserver : class, IOnAccessObserver
         {
             Services.TryAddEnumerable(ServiceDescriptor.Singleton<IOnAccessObserver, TObserver>());
