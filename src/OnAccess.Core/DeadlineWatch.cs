@@ -24,6 +24,11 @@ internal sealed class DeadlineWatch : IDisposable
     private int _hungNow;
     private bool _stopping;
 
+    // When the thread will look next: long.MaxValue while it waits for an item, long.MinValue while awake. Every item
+    // is due a whole timeout after it arrived, so an item added while the thread waits for an earlier time needs no
+    // wake-up: a stream of scans that end in time costs no context switch here (the thread wakes once a timeout).
+    private long _wakeAt = long.MinValue;
+
     /// <param name="timeout">The scan timeout (OnAccessCurlTimeout).</param>
     /// <param name="expired">Called (on the watch's thread) for an item whose deadline passed; it answers by the error policy.</param>
     /// <param name="hung">Called (on the watch's thread) for an item whose scan is still running a timeout after its deadline.</param>
@@ -52,11 +57,10 @@ internal sealed class DeadlineWatch : IDisposable
         lock (_gate)
         {
             item.Due = item.Arrived + _timeout;
-            var wasEmpty = _waitingHead is null;
             Append(ref _waitingHead, ref _waitingTail, item, ListKind.Waiting);
-            if (wasEmpty)
+            if (item.Due < _wakeAt)
             {
-                Monitor.PulseAll(_gate); // the thread may be sleeping with nothing to wait for
+                Monitor.PulseAll(_gate); // the thread sleeps past this deadline (or with nothing to wait for)
             }
         }
     }
@@ -118,6 +122,7 @@ internal sealed class DeadlineWatch : IDisposable
                     }
 
                     var next = Math.Min(_waitingHead?.Due ?? long.MaxValue, NextOverdue()?.Due ?? long.MaxValue);
+                    _wakeAt = next;
                     if (next == long.MaxValue)
                     {
                         Monitor.Wait(_gate);
@@ -126,6 +131,8 @@ internal sealed class DeadlineWatch : IDisposable
                     {
                         Monitor.Wait(_gate, TimeSpan.FromSeconds(Math.Max(0, next - now) / (double)Stopwatch.Frequency) + TimeSpan.FromMilliseconds(1));
                     }
+
+                    _wakeAt = long.MinValue;
                 }
             }
 
