@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using OnAccess.Fanotify;
 using OnAccess.Text;
@@ -10,8 +9,8 @@ namespace OnAccess;
 
 /// <summary>
 /// Where decisions go once they are made: the counters (each counted once, and the Meter's instruments read the same
-/// counts), observers (in order, on their own thread, off every path that holds an access), and logs (names escaped:
-/// a file name cannot forge a line or drive a terminal). Nothing here runs a log sink or an observer on the thread
+/// counts), observers (in order, on a thread of their own, <see cref="ObserverQueue{T}"/>, off every path that holds
+/// an access), and logs (names escaped: a file name cannot forge a line or drive a terminal). Nothing here runs a log sink or an observer on the thread
 /// that made the decision.
 /// </summary>
 internal sealed class DecisionReporter : IAsyncDisposable
@@ -21,14 +20,12 @@ internal sealed class DecisionReporter : IAsyncDisposable
 
     private readonly IOnAccessObserver[] _observers;
     private readonly ILogger _logger;
-    private readonly Channel<OnAccessEvent> _observed;
+    private readonly ObserverQueue<OnAccessEvent> _observed;
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
     private readonly Histogram<double> _scanDuration;
     private readonly long[] _byDecision = new long[Decisions * Reasons];
-    private readonly CancellationTokenSource _stopping = new();
     private volatile bool _denyOnError;
-    private Task? _delivery;
     private long _events, _scans, _infected, _errors, _timeouts, _late, _hungTotal, _overflows, _kernelDenied, _observerDrops, _cacheResets, _groupRestarts, _extraScanFailures, _closesCoalesced;
 
     /// <param name="observers">Who is told every decision.</param>
@@ -42,7 +39,7 @@ internal sealed class DecisionReporter : IAsyncDisposable
         _observers = [.. observers];
         _logger = logger;
         _denyOnError = denyOnError;
-        _observed = Channel.CreateBounded<OnAccessEvent>(new BoundedChannelOptions(observerQueueCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        _observed = new ObserverQueue<OnAccessEvent>(observerQueueCapacity, Deliver, "OnAccess reports");
         _meter = meter;
         _ownsMeter = ownsMeter;
         _meter.CreateObservableCounter("onaccess.events", () => Interlocked.Read(ref _events), description: "Kernel events received");
@@ -73,7 +70,7 @@ internal sealed class DecisionReporter : IAsyncDisposable
         _meter.CreateObservableGauge("onaccess.directories.unprotected", unprotected, description: "Directories (with their subtrees) that could not be watched or protected, being retried");
     }
 
-    public void Start() => _delivery = Task.Run(DeliverAsync, CancellationToken.None);
+    public void Start() => _observed.Start();
 
     public void EventRead() => Interlocked.Increment(ref _events);
 
@@ -154,7 +151,7 @@ internal sealed class DecisionReporter : IAsyncDisposable
         {
             RawPath = raw,
         };
-        if (!_observed.Writer.TryWrite(observed))
+        if (!_observed.TryAdd(observed))
         {
             var drops = Interlocked.Increment(ref _observerDrops);
             if (long.IsPow2(drops))
@@ -201,14 +198,7 @@ internal sealed class DecisionReporter : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        _observed.Writer.TryComplete();
-        if (_delivery is not null)
-        {
-            await _delivery.ConfigureAwait(false);
-        }
-
-        _stopping.Dispose();
+        await _observed.StopAsync().ConfigureAwait(false);
         if (_ownsMeter)
         {
             _meter.Dispose();
@@ -252,14 +242,6 @@ internal sealed class DecisionReporter : IAsyncDisposable
                     yield return new Measurement<long>(count, new KeyValuePair<string, object?>("decision", ((AccessDecision)d).ToString()), new KeyValuePair<string, object?>("reason", ((DecisionReason)r).ToString()));
                 }
             }
-        }
-    }
-
-    private async Task DeliverAsync()
-    {
-        await foreach (var e in _observed.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-        {
-            Deliver(e);
         }
     }
 

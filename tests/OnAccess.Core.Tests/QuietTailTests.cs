@@ -30,10 +30,21 @@ public sealed class QuietTailTests
         Assert.Equal(0, warm.ExitCode);
 
         var before = HelperWakeUps();
+        var poolItems = ThreadPool.CompletedWorkItemCount;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var run = await Child.ShAsync($"for r in $(seq {Rounds}); do for i in $(seq 0 {Files - 1}); do : < {tree.Combine("data")}/f$i; done; done");
         var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
         var after = HelperWakeUps();
+        var lastPath = tree.Combine("data", $"f{Files - 1}");
+        using (var cts = new CancellationTokenSource(KernelTestSupport.Timeout))
+        {
+            while (h.Events.Count(e => e.Path == lastPath) < Rounds + 1)
+            {
+                await Task.Delay(10, cts.Token); // the last open's decision, delivered
+            }
+        }
+
+        poolItems = ThreadPool.CompletedWorkItemCount - poolItems;
 
         Assert.Equal(0, run.ExitCode);
         const int opens = Files * Rounds;
@@ -50,6 +61,10 @@ public sealed class QuietTailTests
         var bound = looks + 10 + (10 * h.Monitor.Rescues);
         Assert.True(rescuer <= bound, $"rescuer woke {rescuer} times in {elapsed.TotalMilliseconds:F0} ms of {opens} scanned opens, {h.Monitor.Rescues} rescues (at most {bound:F0})");
         Assert.True(deadlines <= 10, $"the deadline watch woke {deadlines} times in {opens} scanned opens, none of them late");
+
+        // Every decision reached the observer (the harness), without a thread-pool work item each: an awaited channel
+        // handed each one to a pool worker (3,000 here), which spins before it sleeps.
+        Assert.True(poolItems < opens / 10, $"{poolItems} thread-pool work items for {opens} decisions delivered");
     }
 
     /// <summary>The context switches (voluntary and not) of this process's rescuer and deadline threads.</summary>
