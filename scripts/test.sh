@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test project of OnAccess and ends with one line: "N passed, N failed, N skipped".
+# Runs every test project of OnAccess, then ConsoleMonitor's tests a second time against its NativeAOT binary, and ends
+# with one line that totals both: "N passed, N failed, N skipped".
 # Installs what the tests need (Debian's clamav-daemon, clamav-testfiles, inotify-tools, bindfs) when it is missing.
 # Kernel tests need root (CAP_SYS_ADMIN); as another user they skip and say why.
 # Test projects run one after another: several change machine-wide limits for a moment (the adversity suite lowers
@@ -24,19 +25,39 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+aotlog=$(mktemp)
+trap 'rm -f "$log" "$aotlog"' EXIT
 set +e
 dotnet test OnAccess.sln -c Release --max-parallel-test-modules 1 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
+
+# ConsoleMonitor's end-to-end tests again, against the NativeAOT binary (no JIT, no dotnet host).
+native=samples/ConsoleMonitor/bin/Release/native
+aotrc=0
+if dotnet publish samples/ConsoleMonitor -c Release -r linux-x64 -p:PublishAot=true -o "$native" > "$aotlog" 2>&1; then
+  ONACCESS_CONSOLEMONITOR="$PWD/$native/ConsoleMonitor" dotnet test tests/ConsoleMonitor.Tests -c Release --no-build 2>&1 | tee -a "$aotlog"
+  aotrc=${PIPESTATUS[0]}
+else
+  cat "$aotlog"
+  echo "The NativeAOT publish of ConsoleMonitor failed." >&2
+  aotrc=1
+fi
 set -e
 
-total=$(grep -E '^\s+total: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
-failed=$(grep -E '^\s+failed: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
-passed=$(grep -E '^\s+succeeded: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
-skipped=$(grep -E '^\s+skipped: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
-if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then
-  failed=1 # the build or a test host failed before reporting
+count() { # word, log: the last summary's figure
+  grep -E "^\s+$1: [0-9]+" "$2" | tail -1 | grep -oE '[0-9]+' || echo 0
+}
+total=$(( $(count total "$log") + $(count total "$aotlog") ))
+failed=$(( $(count failed "$log") + $(count failed "$aotlog") ))
+passed=$(( $(count succeeded "$log") + $(count succeeded "$aotlog") ))
+skipped=$(( $(count skipped "$log") + $(count skipped "$aotlog") ))
+if [ "$rc" != 0 ] && [ "$(count failed "$log")" = 0 ]; then
+  failed=$((failed + 1)) # the build or a test host failed before reporting
 fi
+if [ "$aotrc" != 0 ] && [ "$(count failed "$aotlog")" = 0 ]; then
+  failed=$((failed + 1)) # the NativeAOT publish or its test host failed before reporting
+fi
+if [ "$rc" = 0 ]; then rc=$aotrc; fi
 if [ "$total" = 0 ] && [ "$rc" = 0 ]; then
   echo "No test ran." >&2
   rc=1

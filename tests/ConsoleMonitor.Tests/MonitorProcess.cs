@@ -37,6 +37,30 @@ internal sealed class MonitorProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
+    /// <summary>
+    /// The environment variable that names a NativeAOT ConsoleMonitor (<c>dotnet publish -r linux-x64</c>) to run
+    /// instead of the built ConsoleMonitor.dll under <c>dotnet</c>: scripts/test.sh runs this project once each way.
+    /// </summary>
+    public const string NativeVariable = "ONACCESS_CONSOLEMONITOR";
+
+    /// <summary>The NativeAOT binary under test, or null when the tests run the JIT build.</summary>
+    public static string? Native { get; } = Environment.GetEnvironmentVariable(NativeVariable) is { Length: > 0 } native ? Path.GetFullPath(native) : null;
+
+    /// <summary>What runs ConsoleMonitor: the NativeAOT binary, or <c>dotnet ConsoleMonitor.dll</c>.</summary>
+    public static string[] Command
+    {
+        get
+        {
+            if (Native is { } native)
+            {
+                Assert.True(File.Exists(native), $"{NativeVariable}={native}: no such file");
+                return [native];
+            }
+
+            return ["dotnet", Dll];
+        }
+    }
+
     public static string Dll
     {
         get
@@ -57,30 +81,30 @@ internal sealed class MonitorProcess : IAsyncDisposable
     public static MonitorProcess Start(params string[] args) => StartIn(null, args);
 
     public static MonitorProcess StartIn(string? workingDirectory, params string[] args) =>
-        new(KernelTestSupport.StartIn(workingDirectory, "dotnet", [Dll, .. args, "--json"]));
+        new(KernelTestSupport.StartIn(workingDirectory, Command[0], [.. Command.Skip(1), .. args, "--json"]));
 
     /// <summary>
     /// Starts it (--json) in a private mount namespace of its own where <paramref name="source"/> is bind-mounted over
     /// <paramref name="target"/>: a system file replaced for this process only, nothing changed for anyone else.
     /// </summary>
     public static MonitorProcess StartWithFileOver(string source, string target, params string[] args) =>
-        new(KernelTestSupport.StartIn(null, "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", "mount --bind \"$1\" \"$2\" && shift 2 && exec dotnet \"$@\"", "sh", source, target, Dll, .. args, "--json"]));
+        new(KernelTestSupport.StartIn(null, "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"", "sh", source, target, .. Command, .. args, "--json"]));
 
     /// <summary>Starts it (--json) with these environment variables added (NOTIFY_SOCKET, WATCHDOG_USEC, ...).</summary>
     public static MonitorProcess StartWithEnvironment(IEnumerable<string> variables, params string[] args) => StartUnder(["/usr/bin/env", .. variables], args);
 
     /// <summary>Starts it (--json) through <paramref name="wrapper"/>, a program that ends by running the command it is given (env, setpriv).</summary>
     public static MonitorProcess StartUnder(IReadOnlyList<string> wrapper, params string[] args) =>
-        new(KernelTestSupport.StartIn(null, wrapper[0], [.. wrapper.Skip(1), "dotnet", Dll, .. args, "--json"]));
+        new(KernelTestSupport.StartIn(null, wrapper[0], [.. wrapper.Skip(1), .. Command, .. args, "--json"]));
 
     /// <summary>Starts it without --json: the lines a person reads.</summary>
-    public static MonitorProcess StartText(params string[] args) => new(KernelTestSupport.StartIn(null, "dotnet", [Dll, .. args]));
+    public static MonitorProcess StartText(params string[] args) => new(KernelTestSupport.StartIn(null, Command[0], [.. Command.Skip(1), .. args]));
 
-    public static Task<KernelTestSupport.ChildResult> RunAsync(params string[] args) => KernelTestSupport.RunAsync("dotnet", [Dll, .. args]);
+    public static Task<KernelTestSupport.ChildResult> RunAsync(params string[] args) => KernelTestSupport.RunAsync(Command[0], [.. Command.Skip(1), .. args]);
 
     /// <summary>Runs it as another user (setpriv, no supplementary groups), with a HOME that user can write.</summary>
     public static Task<KernelTestSupport.ChildResult> RunAsAsync(string user, string group, string home, params string[] args) =>
-        KernelTestSupport.RunAsync("/usr/bin/setpriv", [$"--reuid={user}", $"--regid={group}", "--clear-groups", "/usr/bin/env", $"HOME={home}", $"DOTNET_CLI_HOME={home}", "dotnet", Dll, .. args]);
+        KernelTestSupport.RunAsync("/usr/bin/setpriv", [$"--reuid={user}", $"--regid={group}", "--clear-groups", "/usr/bin/env", $"HOME={home}", $"DOTNET_CLI_HOME={home}", .. Command, .. args]);
 
     /// <summary>The next JSON line that matches (earlier ones are kept for <see cref="Seen"/>).</summary>
     public async Task<JsonElement> WaitForAsync(Func<JsonElement, bool> match)

@@ -23,7 +23,7 @@ public sealed class OutputTests
         var name = "evil\\x0a12:00:00.000 ALLOW clean shadow pid=1 uid=0\\x1b[2J\\xff";
         await Attacker.RunAsync("write", data + "/" + name, eicar);
 
-        using var monitor = KernelTestSupport.StartIn(null, "dotnet", MonitorProcess.Dll, "--include", data, "--prevention");
+        using var monitor = KernelTestSupport.StartIn(null, MonitorProcess.Command[0], [.. MonitorProcess.Command.Skip(1), "--include", data, "--prevention"]);
         var lines = new List<string>();
         using var cts = new CancellationTokenSource(KernelTestSupport.Timeout);
         while (await monitor.StandardOutput.ReadLineAsync(cts.Token) is { } line && !line.StartsWith("ready:", StringComparison.Ordinal))
