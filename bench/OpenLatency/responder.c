@@ -6,7 +6,8 @@
  * With --filesystem it marks the whole filesystem that holds DIR instead, and puts an ignore mark for its children on
  * the directory of every file it allows (as --tree-marking filesystem does outside the tree): the practical limit of an
  * open outside the include path under one filesystem mark.
- * Usage: responder DIR [--ignore [--lease] | --filesystem]   (prints "ready" once the mark is in place; SIGTERM ends it) */
+ * Usage: responder DIR [--ignore [--lease] | --filesystem]   (prints "ready" once the mark is in place; SIGTERM ends it)
+ *        responder DIR DIR...   (allow-all, each DIR marked: for cases whose files sit in several directories) */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <libgen.h>
@@ -21,11 +22,15 @@ int main(int argc, char **argv) {
     int filesystem = argc == 3 && strcmp(argv[2], "--filesystem") == 0;
     int ignore = argc >= 3 && strcmp(argv[2], "--ignore") == 0;
     int lease = argc == 4 && ignore && strcmp(argv[3], "--lease") == 0;
-    if (argc > 4 || (argc >= 3 && !ignore && !filesystem) || (argc == 4 && !lease)) { fprintf(stderr, "usage: responder DIR [--ignore [--lease] | --filesystem]\n"); return 2; }
+    int dirs = 1;
+    while (dirs < argc && strncmp(argv[dirs], "--", 2) != 0) dirs++;
+    dirs--; /* the directories named before any flag */
+    if (dirs < 1 || (dirs > 1 && argc != dirs + 1) || (dirs == 1 && (argc > 4 || (argc >= 3 && !ignore && !filesystem) || (argc == 4 && !lease)))) { fprintf(stderr, "usage: responder DIR [--ignore [--lease] | --filesystem] | responder DIR DIR...\n"); return 2; }
     signal(SIGIO, SIG_IGN); /* no writer comes in the bench; a break would only time out */
     int fd = fanotify_init(FAN_CLOEXEC | FAN_CLASS_CONTENT, O_RDONLY);
     if (fd < 0) { perror("fanotify_init"); return 1; }
-    if (fanotify_mark(fd, FAN_MARK_ADD | (filesystem ? FAN_MARK_FILESYSTEM : 0), FAN_OPEN_PERM | (filesystem ? 0 : FAN_EVENT_ON_CHILD), AT_FDCWD, argv[1]) < 0) { perror("fanotify_mark"); return 1; }
+    for (int d = 1; d <= dirs; d++)
+        if (fanotify_mark(fd, FAN_MARK_ADD | (filesystem ? FAN_MARK_FILESYSTEM : 0), FAN_OPEN_PERM | (filesystem ? 0 : FAN_EVENT_ON_CHILD), AT_FDCWD, argv[d]) < 0) { perror("fanotify_mark"); return 1; }
     printf("ready\n");
     fflush(stdout);
     char buf[65536] __attribute__((aligned(8)));
