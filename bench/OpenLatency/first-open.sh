@@ -16,31 +16,13 @@ root=$(cd "$here/../.." && pwd)
 n=${1:-1000}
 rounds=${2:-5}
 fs=${FS:-ext4}
-work=$(mktemp -d /tmp/onaccess-firstopen.XXXXXX)
-listener=""
-cleanup() {
-  if [ -n "$listener" ]; then kill "$listener" 2>/dev/null || true; wait "$listener" 2>/dev/null || true; fi
-  umount -l "$work/protected" 2>/dev/null || true
-  umount -l "$work/bare" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-gcc -O2 -o "$work/opener" "$here/opener.c"
-gcc -O2 -o "$work/responder" "$here/responder.c"
+fs_size=256M
+work_prefix=onaccess-firstopen
+# shellcheck source=common.sh
+. "$here/common.sh"
 dotnet build -c Release "$root/samples/ConsoleMonitor" >/dev/null
 dotnet publish "$root/samples/ConsoleMonitor" -c Release -r linux-x64 -p:PublishAot=true -o "$work/native" >/dev/null
 dll="$root/samples/ConsoleMonitor/bin/Release/net10.0/ConsoleMonitor.dll"
-make_fs() { # mount point
-  mkdir "$1"
-  if [ "$fs" = tmpfs ]; then
-    mount -t tmpfs -o size=256m onaccess-bench "$1"
-  else
-    truncate -s 256M "$1.img"
-    mkfs.ext4 -q -F "$1.img"
-    mount -o loop "$1.img" "$1"
-  fi
-}
 make_fs "$work/protected"
 make_fs "$work/bare"
 files="$work/protected/files"
@@ -63,17 +45,6 @@ for i in range(n):
         with open(f"{d}/f{i}", "wb") as f:
             f.write(data)
 PY
-}
-
-wait_ready() { # file pattern
-  for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "listener did not become ready: $(cat "$1")" >&2; exit 1
-}
-
-stop_listener() {
-  kill -TERM "$listener" 2>/dev/null || true
-  wait "$listener" 2>/dev/null || true
-  listener=""
 }
 
 once() { $pin "$work/opener" "$files/$1" "$n" 1 0 "$twin/$1"; } # median p99 twin-median twin-p99 (ns)

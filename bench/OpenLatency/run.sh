@@ -25,30 +25,12 @@ n=${1:-200}
 m=${2:-20}
 rounds=${3:-5}
 fs=${FS:-ext4}
-work=$(mktemp -d /tmp/onaccess-openlatency.XXXXXX)
-listener=""
-cleanup() {
-  if [ -n "$listener" ]; then kill "$listener" 2>/dev/null || true; wait "$listener" 2>/dev/null || true; fi
-  umount -l "$work/protected" 2>/dev/null || true
-  umount -l "$work/bare" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-gcc -O2 -o "$work/opener" "$here/opener.c"
-gcc -O2 -o "$work/responder" "$here/responder.c"
+fs_size=64M
+work_prefix=onaccess-openlatency
+# shellcheck source=common.sh
+. "$here/common.sh"
 dotnet build -c Release "$root/samples/ConsoleMonitor" >/dev/null
 monitor="$root/samples/ConsoleMonitor/bin/Release/net10.0/ConsoleMonitor.dll"
-make_fs() { # mount point
-  mkdir "$1"
-  if [ "$fs" = tmpfs ]; then
-    mount -t tmpfs -o size=64m onaccess-bench "$1"
-  else
-    truncate -s 64M "$1.img"
-    mkfs.ext4 -q -F "$1.img"
-    mount -o loop "$1.img" "$1" # the loop device is released with the unmount
-  fi
-}
 make_fs "$work/protected"
 make_fs "$work/bare"
 files="$work/protected/files"
@@ -57,17 +39,6 @@ mkdir "$files" "$twin"
 for i in $(seq 0 $((n - 1))); do head -c 1024 /dev/urandom > "$files/f$i"; cp "$files/f$i" "$twin/f$i"; done
 
 measure() { "$work/opener" "$files" "$n" "$m" 1 "$twin"; } # round 0 is not measured
-
-wait_ready() { # file pattern
-  for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "listener did not become ready: $(cat "$1")" >&2; exit 1
-}
-
-stop_listener() {
-  kill -TERM "$listener" 2>/dev/null || true # background jobs of a script ignore SIGINT
-  wait "$listener" 2>/dev/null || true
-  listener=""
-}
 
 warm_up() { for _ in 1 2 3; do measure > /dev/null; done; } # steady state: JIT tiering done, caches filled
 
