@@ -240,7 +240,7 @@ internal sealed class ClamdEndpoint
 
     public void Return(ClamdSession session, int maxIdle)
     {
-        if (_idle.Count < maxIdle)
+        if (_idle.Count < maxIdle && !session.EndedByClamd)
         {
             _idle.Add(session);
         }

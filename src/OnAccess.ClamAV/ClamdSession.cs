@@ -14,6 +14,9 @@ internal sealed class ClamdSession(Socket socket, Action onClose) : IDisposable
 
     public bool Used => _nextId > 0;
 
+    /// <summary>clamd ended the session after its last reply (it does after refusing a stream over its limit).</summary>
+    public bool EndedByClamd { get; private set; }
+
     public async Task BeginAsync(CancellationToken cancellationToken) =>
         await socket.SendAsync("zIDSESSION\0"u8.ToArray(), cancellationToken).ConfigureAwait(false);
 
@@ -64,7 +67,18 @@ internal sealed class ClamdSession(Socket socket, Action onClose) : IDisposable
                 }
 
                 BinaryPrimitives.WriteUInt32BigEndian(buffer, (uint)n);
-                await socket.SendAsync(buffer.AsMemory(0, n + 4), cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await socket.SendAsync(buffer.AsMemory(0, n + 4), cancellationToken).ConfigureAwait(false);
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.Shutdown or SocketError.ConnectionReset or SocketError.ConnectionAborted)
+                {
+                    // clamd replies and closes as soon as a stream passes its StreamMaxLength, while the rest is still
+                    // being sent: its reply, already here, is the answer. Without one, the connection failed.
+                    EndedByClamd = true;
+                    return (await ReplyLeftBehindAsync(id, e, cancellationToken).ConfigureAwait(false), false);
+                }
+
                 if (n == 0)
                 {
                     try
@@ -88,6 +102,20 @@ internal sealed class ClamdSession(Socket socket, Action onClose) : IDisposable
         }
 
         return (StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id), grew);
+    }
+
+    /// <summary>The reply clamd sent before it closed the connection a chunk was being sent on; else that failure.</summary>
+    private async Task<string> ReplyLeftBehindAsync(int id, SocketException sendFailed, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id);
+        }
+        catch (Exception e) when (e is IOException or SocketException or InvalidDataException)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(sendFailed);
+            throw;
+        }
     }
 
     /// <summary>Reads one NUL-terminated reply.</summary>

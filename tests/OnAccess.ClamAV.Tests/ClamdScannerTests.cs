@@ -66,6 +66,24 @@ public sealed class ClamdScannerTests(SharedClamd clamd)
     }
 
     [Fact]
+    public async Task Clamds_refusal_of_a_stream_over_its_limit_is_a_skip_even_when_it_closes_while_chunks_are_still_sent()
+    {
+        // clamd replies and closes as soon as a stream passes its StreamMaxLength; a scanner still sending the rest
+        // gets EPIPE. The reply is already in the socket: it is the answer (a skip), not a failed connection (an error).
+        using var tree = TestFiles.Tree();
+        await using var stub = StubClamd.StartLimited(tree.Combine("clamd.sock"), limit: 4096);
+        var big = tree.Combine("big.bin");
+        File.WriteAllBytes(big, new byte[8 << 20]);
+        await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = ["unix:" + stub.SocketPath], Mode = ClamdScanMode.Stream });
+        for (var i = 0; i < 3; i++)
+        {
+            var result = await TestFiles.ScanAsync(scanner, big);
+            Assert.True(result.Verdict == ScanVerdict.Skipped, $"scan {i}: {result.Verdict}: {result.Reason}");
+            Assert.Contains("size limit exceeded", result.Reason, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Twenty_parallel_scans_succeed_on_twenty_sessions_at_once()
     {
         // A stub clamd answers no scan until twenty wait for their reply at once: only twenty sessions open together
@@ -180,6 +198,10 @@ public sealed class ClamdRestartTests(SharedClamd clamd)
         {
             while (!stop.IsCancellationRequested)
             {
+                // A scan refused at once (clamd gone) completes without ever waiting: without a yield, eight such
+                // loops hold every pool thread, and the timers and socket completions of the other scans wait for
+                // one (scans seen to "take" 10 s, their 5 s deadline never run).
+                await Task.Yield();
                 using var handle = File.OpenHandle(TestFiles.ClamExe);
                 using var cts = new CancellationTokenSource(deadline);
                 var watch = Stopwatch.StartNew();

@@ -24,6 +24,7 @@ internal sealed class StubClamd : IAsyncDisposable
     private int _waiting;
     private int _peakWaiting;
     private string? _error;
+    private long _limit = long.MaxValue;
 
     private StubClamd(string socketPath, int hold, TimeSpan timeout)
     {
@@ -45,6 +46,12 @@ internal sealed class StubClamd : IAsyncDisposable
 
     /// <summary>A stub that answers every INSTREAM with clamd's ERROR for a temporary file it cannot create.</summary>
     public static StubClamd StartFailing(string socketPath) => new(socketPath, 1, TimeSpan.Zero) { _error = "stream: Can't create temporary file ERROR" };
+
+    /// <summary>
+    /// A stub that, like clamd, stops reading a stream once it passes <paramref name="limit"/> bytes, replies
+    /// "INSTREAM size limit exceeded. ERROR" and closes the connection while the scanner may still be sending.
+    /// </summary>
+    public static StubClamd StartLimited(string socketPath, long limit) => new(socketPath, 1, TimeSpan.Zero) { _limit = limit };
 
     public async ValueTask DisposeAsync()
     {
@@ -107,6 +114,13 @@ internal sealed class StubClamd : IAsyncDisposable
                         break;
                     case "INSTREAM":
                         var content = await ReadChunksAsync(stream);
+                        if (content is null)
+                        {
+                            var refusal = "INSTREAM size limit exceeded. ERROR";
+                            await stream.WriteAsync(Encoding.ASCII.GetBytes((session ? $"{++id}: {refusal}" : refusal) + "\0"), _stop.Token);
+                            return; // unread chunks are left in the socket: closing it is what the sender sees
+                        }
+
                         if (_error is not null)
                         {
                             reply = _error;
@@ -186,7 +200,8 @@ internal sealed class StubClamd : IAsyncDisposable
         }
     }
 
-    private async Task<byte[]> ReadChunksAsync(NetworkStream stream)
+    /// <summary>The stream's content; null once it passes the stub's limit (the rest is not read).</summary>
+    private async Task<byte[]?> ReadChunksAsync(NetworkStream stream)
     {
         var content = new MemoryStream();
         var length = new byte[4];
@@ -197,6 +212,11 @@ internal sealed class StubClamd : IAsyncDisposable
             if (n == 0)
             {
                 return content.ToArray();
+            }
+
+            if (content.Length + n > _limit)
+            {
+                return null;
             }
 
             var chunk = new byte[n];
