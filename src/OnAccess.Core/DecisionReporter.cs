@@ -28,6 +28,14 @@ internal sealed class DecisionReporter : IAsyncDisposable
     private volatile bool _denyOnError;
     private long _events, _scans, _infected, _errors, _timeouts, _late, _hungTotal, _overflows, _kernelDenied, _observerDrops, _cacheResets, _groupRestarts, _extraScanFailures, _closesCoalesced;
 
+    /// <summary>A reporter whose meter comes from <paramref name="meterFactory"/> (versioned), or is its own without one.</summary>
+    public static DecisionReporter Create(IEnumerable<IOnAccessObserver> observers, ILogger logger, int observerQueueCapacity, bool denyOnError, IMeterFactory? meterFactory, string meterName)
+    {
+        var version = typeof(DecisionReporter).Assembly.GetName().Version?.ToString();
+        var meter = meterFactory?.Create(new MeterOptions(meterName) { Version = version }) ?? new Meter(meterName, version);
+        return new DecisionReporter(observers, logger, observerQueueCapacity, denyOnError, meter, ownsMeter: meterFactory is null);
+    }
+
     /// <param name="observers">Who is told every decision.</param>
     /// <param name="logger">Where decisions and notices are logged.</param>
     /// <param name="observerQueueCapacity">How many decisions may wait for the observers.</param>

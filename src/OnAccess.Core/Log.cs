@@ -20,6 +20,23 @@ internal static partial class Log
     [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "{Code}: {Message}")]
     public static partial void PlanInfo(ILogger logger, string code, string message);
 
+    /// <summary>The plan's warnings and notes (its errors stop it, and are thrown).</summary>
+    public static void Diagnostics(ILogger logger, OnAccess.Config.OnAccessPlan plan)
+    {
+        foreach (var d in plan.Diagnostics)
+        {
+            var text = d.ToString();
+            if (d.Severity == OnAccess.Config.DiagnosticSeverity.Warning)
+            {
+                PlanWarning(logger, d.Code, text);
+            }
+            else if (d.Severity == OnAccess.Config.DiagnosticSeverity.Info)
+            {
+                PlanInfo(logger, d.Code, text);
+            }
+        }
+    }
+
     [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "{Threat} found in {Path} (pid {Pid}, uid {Uid}): {Decision}")]
     public static partial void Infected(ILogger logger, string? threat, string? path, int pid, uint? uid, AccessDecision decision);
 
@@ -73,6 +90,15 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 33, Level = LogLevel.Warning, Message = "Extra scanning of {Path} failed: {Reason}")]
     public static partial void ExtraScanFailed(ILogger logger, string path, string reason);
+
+    public static void Reloaded(ILogger logger, IReadOnlyList<OnAccessPlanChange> changes)
+    {
+        foreach (var change in changes)
+        {
+            var (before, after) = (OnAccessText.Escape(change.Before) ?? "(none)", OnAccessText.Escape(change.After) ?? "(none)");
+            Reloaded(logger, change.Directive, before, after);
+        }
+    }
 
     [LoggerMessage(EventId = 34, Level = LogLevel.Information, Message = "Reloaded: {Directive} was {Before}, is {After}; the new marks were in place before the old ones went")]
     public static partial void Reloaded(ILogger logger, string directive, string before, string after);

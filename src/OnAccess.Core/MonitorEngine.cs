@@ -47,6 +47,19 @@ internal sealed class MonitorEngine : IDisposable
     /// <summary>Where opens on a subtree's filesystem lie; null when no root is marked so.</summary>
     public SubtreeScope? Scope { get; private set; }
 
+    /// <summary>
+    /// The most one read of the group takes: 4 KiB, so at most 170 events (and their pidfds) are open at once beyond
+    /// the queue, the scans and the kernel cache, however many opens an attacker makes at once. A read returns
+    /// whatever is there, so this costs nothing until more than that waits.
+    /// </summary>
+    public const int ReadBufferSize = FanotifyGroupOptions.MinReadBufferSize;
+
+    /// <summary>The group whose events are decided now.</summary>
+    public FanotifyGroup? CurrentGroup => Marks?.Current?.Group;
+
+    /// <summary>How often the event loop's rescuer read in place of a scan that held the reader.</summary>
+    public long Rescues => Marks?.Current?.Loop?.Rescues ?? 0;
+
     /// <summary>Directories protected now: tracked ones (each marked, or on a whole filesystem's mark), or the roots.</summary>
     public long MarkedDirectories => Tree?.DirectoryCount ?? Marks?.MarkedRoots ?? 0;
 
@@ -74,6 +87,40 @@ internal sealed class MonitorEngine : IDisposable
 
         return built;
     }
+
+    /// <summary>
+    /// Builds the engine that is to replace a running one: refused (stopped, disposed, <see cref="IOException"/>) when
+    /// a directory could not be protected at once, for handing over then would leave it to the retry's backoff.
+    /// </summary>
+    public static async Task<MonitorEngine> StartReplacementAsync(OnAccessPlan plan, IScanner scanner, OnAccessEngineOptions engine, DecisionReporter reporter, DetectionActions? actions, ILoggerFactory loggerFactory, ILogger logger, CancellationToken cancellationToken)
+    {
+        var next = await StartAsync(plan, scanner, engine, reporter, actions, loggerFactory, logger, cancellationToken).ConfigureAwait(false);
+        if (next.Tree?.UnprotectedCount is > 0 and var unprotected)
+        {
+            await next.StopAsync(handOver: false, TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
+            next.Dispose();
+            throw new IOException($"the new configuration could not protect {unprotected} directories at once (a watch or mark limit, or permissions; see log 204); the running configuration protects them meanwhile.");
+        }
+
+        return next;
+    }
+
+    /// <summary>The statistics the engine running now (if any) and the actions keep; the reporter adds its counts.</summary>
+    public static OnAccessStatistics Statistics(MonitorEngine? engine, DetectionActions? actions) => new()
+    {
+        MarkedDirectories = engine?.MarkedDirectories ?? 0,
+        QueueDepth = engine?.Dispatcher?.QueueDepth ?? 0,
+        ScansInFlight = engine?.Dispatcher?.InFlight ?? 0,
+        HungScans = engine?.Dispatcher?.Hung ?? 0,
+        UnprotectedDirectories = engine?.Tree?.UnprotectedCount ?? 0,
+        ProtectionFailures = engine?.Tree?.WatchFailureCount ?? 0,
+        KernelCachedFiles = engine?.Verdicts?.KernelCached ?? 0,
+        ActionsDone = actions?.Done ?? 0,
+        ActionsFailed = actions?.Failed ?? 0,
+        ActionsDropped = actions?.Dropped ?? 0,
+        OutsideOpens = engine?.Scope?.OutsideOpens ?? 0,
+        IgnoredOutsideDirectories = engine?.Scope?.IgnoredDirectories ?? 0,
+    };
 
     /// <summary>Starts reading the tracker's notices and watching the scanner's signature generation.</summary>
     public void Run()
@@ -116,6 +163,16 @@ internal sealed class MonitorEngine : IDisposable
         }
     }
 
+    /// <summary><see cref="StopAsync"/>, logging the scans it had to abandon.</summary>
+    public async Task StopAndReportAsync(bool handOver, TimeSpan scanBound, CancellationToken cancellationToken)
+    {
+        var abandoned = await StopAsync(handOver, scanBound, cancellationToken).ConfigureAwait(false);
+        if (abandoned > 0)
+        {
+            Log.ScansAbandoned(_logger, abandoned);
+        }
+    }
+
     public void Dispose()
     {
         Dispatcher?.Dispose();
@@ -134,7 +191,7 @@ internal sealed class MonitorEngine : IDisposable
         {
             Class = plan.Prevention ? FanotifyClass.Content : FanotifyClass.Notification,
             ReportPidFd = FanotifyCapabilities.Current.PidFd && (policy.UsesUserId || _reporter.WantsUser),
-            ReadBufferSize = OnAccessMonitor.ReadBufferSize,
+            ReadBufferSize = ReadBufferSize,
         };
         Marks = new MarkSet(plan, groupOptions, mask, loggerFactory, new ExtraScans(plan, Dispatcher, _reporter, _logger).Submit);
         var subtrees = plan.Roots.Any(r => r.Marking == RootMarking.FilesystemSubtree);

@@ -78,13 +78,6 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// <inheritdoc />
     public OnAccessPlan? Plan { get; private set; }
 
-    /// <summary>
-    /// The most one read of the group takes: 4 KiB, so at most 170 events (and their pidfds) are open at once beyond
-    /// the queue, the scans and the kernel cache, however many opens an attacker makes at once. A read returns
-    /// whatever is there, so this costs nothing until more than that waits.
-    /// </summary>
-    internal const int ReadBufferSize = FanotifyGroupOptions.MinReadBufferSize;
-
     /// <summary>The name of the meter whose instruments the monitor publishes (docs/operations.md lists them).</summary>
     internal const string MeterName = "OnAccess";
 
@@ -94,14 +87,8 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// <summary>How long <see cref="StopAsync"/> gives the actions on detections already queued.</summary>
     internal static readonly TimeSpan ActionStopBound = TimeSpan.FromSeconds(5);
 
-    /// <summary>The group whose events are decided now (tests).</summary>
-    internal FanotifyGroup? CurrentGroup => _engine?.Marks?.Current?.Group;
-
-    /// <summary>The directory tracker (tests).</summary>
-    internal DirectoryTree? Tree => _engine?.Tree;
-
-    /// <summary>How often the event loop's rescuer read in place of a scan that held the reader (tests, diagnostics).</summary>
-    internal long Rescues => _engine?.Marks?.Current?.Loop?.Rescues ?? 0;
+    /// <summary>The engine running now (tests, diagnostics).</summary>
+    internal MonitorEngine? Engine => _engine;
 
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -127,7 +114,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
 
             var plan = _resolved ?? OnAccessPlan.Resolve(_options, _source);
             Plan = plan;
-            LogDiagnostics(plan);
+            Log.Diagnostics(_logger, plan);
             plan.ThrowIfInvalid();
             if (!plan.Enabled)
             {
@@ -136,15 +123,9 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 return;
             }
 
-            if (_scanner is IScannerReadiness readiness)
-            {
-                await readiness.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false); // before any open is held
-            }
-
-            _reporter = CreateReporter(plan);
-            _actions ??= CreateActions();
-            _engine = await MonitorEngine.StartAsync(plan, _scanner, _engineOptions, _reporter, _actions, _loggerFactory, _logger, cancellationToken).ConfigureAwait(false);
-            StartReporting(_reporter);
+            var reporter = await PrepareAsync(plan, _scanner, newScanner: true, cancellationToken).ConfigureAwait(false); // before any open is held
+            _engine = await MonitorEngine.StartAsync(plan, _scanner, _engineOptions, reporter, _actions, _loggerFactory, _logger, cancellationToken).ConfigureAwait(false);
+            StartReporting(reporter);
             _engine.Run();
             _running = true;
             var (mode, marked) = (plan.Mode.ToString(), _engine.MarkedDirectories);
@@ -175,12 +156,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 throw new InvalidOperationException("Only a running monitor can be reloaded (it has not started, its start failed, or it is stopping).");
             }
 
-            var errors = plan.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
-            if (errors.Count > 0)
-            {
-                throw new OnAccessPlanException(errors);
-            }
-
+            plan.ThrowIfInvalid();
             var current = _engine;
             var nextScanner = scanner ?? current?.Scanner ?? _scanner;
             var changes = OnAccessPlanChange.Between(old, plan, !ReferenceEquals(nextScanner, current?.Scanner ?? _scanner));
@@ -189,27 +165,13 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
                 return changes;
             }
 
-            LogDiagnostics(plan);
-            if (plan.Enabled && nextScanner is IScannerReadiness readiness && !ReferenceEquals(nextScanner, current?.Scanner))
-            {
-                await readiness.WaitUntilReadyAsync(linked.Token).ConfigureAwait(false);
-            }
-
-            _reporter ??= CreateReporter(plan); // started disabled: nothing was reported yet
-            _actions ??= CreateActions();
-            var next = await MonitorEngine.StartAsync(plan, nextScanner, _engineOptions, _reporter, _actions, _loggerFactory, _logger, linked.Token).ConfigureAwait(false); // every new mark in place
-            if (next.Tree?.UnprotectedCount is > 0 and var unprotected)
-            {
-                // Handing over now would leave those directories to the retry's backoff: an open there would pass.
-                await next.StopAsync(handOver: false, TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
-                next.Dispose();
-                throw new IOException($"the new configuration could not protect {unprotected} directories at once (a watch or mark limit, or permissions; see log 204); the running configuration protects them meanwhile.");
-            }
-
-            _reporter.DenyOnError = plan.DenyOnError;
+            Log.Diagnostics(_logger, plan);
+            var reporter = await PrepareAsync(plan, nextScanner, plan.Enabled && !ReferenceEquals(nextScanner, current?.Scanner), linked.Token).ConfigureAwait(false);
+            var next = await MonitorEngine.StartReplacementAsync(plan, nextScanner, _engineOptions, reporter, _actions, _loggerFactory, _logger, linked.Token).ConfigureAwait(false); // every new mark in place
+            reporter.DenyOnError = plan.DenyOnError;
             if (current is null)
             {
-                StartReporting(_reporter);
+                StartReporting(reporter);
             }
 
             _engine = next;
@@ -219,21 +181,11 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
             {
                 // Only now does the old engine let go: what the kernel queued for it read, retired, its admitted
                 // accesses decided, then closed.
-                var abandoned = await current.StopAsync(handOver: true, StopBound, CancellationToken.None).ConfigureAwait(false);
-                if (abandoned > 0)
-                {
-                    Log.ScansAbandoned(_logger, abandoned);
-                }
-
+                await current.StopAndReportAsync(handOver: true, StopBound, CancellationToken.None).ConfigureAwait(false);
                 current.Dispose();
             }
 
-            foreach (var change in changes)
-            {
-                var (before, after) = (OnAccessText.Escape(change.Before) ?? "(none)", OnAccessText.Escape(change.After) ?? "(none)");
-                Log.Reloaded(_logger, change.Directive, before, after);
-            }
-
+            Log.Reloaded(_logger, changes);
             return changes;
         }
         catch (Exception e)
@@ -269,11 +221,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         {
             if (_engine is { } engine)
             {
-                var abandoned = await engine.StopAsync(handOver: false, StopBound, cancellationToken).ConfigureAwait(false);
-                if (abandoned > 0)
-                {
-                    Log.ScansAbandoned(_logger, abandoned);
-                }
+                await engine.StopAndReportAsync(handOver: false, StopBound, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -301,22 +249,7 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
     /// <inheritdoc />
     public OnAccessStatistics GetStatistics()
     {
-        var engine = _engine;
-        var statistics = new OnAccessStatistics
-        {
-            MarkedDirectories = engine?.MarkedDirectories ?? 0,
-            QueueDepth = engine?.Dispatcher?.QueueDepth ?? 0,
-            ScansInFlight = engine?.Dispatcher?.InFlight ?? 0,
-            HungScans = engine?.Dispatcher?.Hung ?? 0,
-            UnprotectedDirectories = engine?.Tree?.UnprotectedCount ?? 0,
-            ProtectionFailures = engine?.Tree?.WatchFailureCount ?? 0,
-            KernelCachedFiles = engine?.Verdicts?.KernelCached ?? 0,
-            ActionsDone = _actions?.Done ?? 0,
-            ActionsFailed = _actions?.Failed ?? 0,
-            ActionsDropped = _actions?.Dropped ?? 0,
-            OutsideOpens = engine?.Scope?.OutsideOpens ?? 0,
-            IgnoredOutsideDirectories = engine?.Scope?.IgnoredDirectories ?? 0,
-        };
+        var statistics = MonitorEngine.Statistics(_engine, _actions);
         return _reporter?.Fill(statistics) ?? statistics;
     }
 
@@ -335,14 +268,17 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private DetectionActions? CreateActions() =>
-        _actionList.Length == 0 ? null : new DetectionActions(_actionList, _observers, _engineOptions.ActionQueueCapacity, _engineOptions.ActionConcurrency, _logger);
-
-    private DecisionReporter CreateReporter(OnAccessPlan plan)
+    /// <summary>Waits for a new scanner to be ready; makes the reporter and the actions, which outlive engines, once.</summary>
+    private async Task<DecisionReporter> PrepareAsync(OnAccessPlan plan, IScanner scanner, bool newScanner, CancellationToken cancellationToken)
     {
-        var version = typeof(OnAccessMonitor).Assembly.GetName().Version?.ToString();
-        var meter = _meterFactory?.Create(new MeterOptions(MeterName) { Version = version }) ?? new Meter(MeterName, version);
-        return new DecisionReporter(_observers, _logger, _engineOptions.ObserverQueueCapacity, plan.DenyOnError, meter, ownsMeter: _meterFactory is null);
+        if (newScanner && scanner is IScannerReadiness readiness)
+        {
+            await readiness.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        _reporter ??= DecisionReporter.Create(_observers, _logger, _engineOptions.ObserverQueueCapacity, plan.DenyOnError, _meterFactory, MeterName);
+        _actions ??= _actionList.Length == 0 ? null : new DetectionActions(_actionList, _observers, _engineOptions.ActionQueueCapacity, _engineOptions.ActionConcurrency, _logger);
+        return _reporter;
     }
 
     /// <summary>The gauges read whichever engine runs now.</summary>
@@ -358,19 +294,4 @@ public sealed class OnAccessMonitor : IOnAccessMonitor, IAsyncDisposable
         return new(_running, Plan?.Enabled ?? false, engine?.Marks?.Current?.Loop, GetStatistics(), _engineOptions.QueueCapacity, (engine?.Scanner ?? _scanner) as IHealthCheck);
     }
 
-    private void LogDiagnostics(OnAccessPlan plan)
-    {
-        foreach (var d in plan.Diagnostics)
-        {
-            var text = d.ToString();
-            if (d.Severity == DiagnosticSeverity.Warning)
-            {
-                Log.PlanWarning(_logger, d.Code, text);
-            }
-            else if (d.Severity == DiagnosticSeverity.Info)
-            {
-                Log.PlanInfo(_logger, d.Code, text);
-            }
-        }
-    }
 }

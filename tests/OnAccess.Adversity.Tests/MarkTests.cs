@@ -81,7 +81,7 @@ public sealed class MarkTests
             await Settled.UntilAsync(() => Kernel.MarkedInodes().SetEquals(expected), TimeSpan.FromSeconds(5));
             var marked = Kernel.MarkedInodes();
             Assert.True(!overflow || h.Monitor.GetStatistics().Overflows > 0, "the inotify queue never overflowed");
-            Assert.True(marked.SetEquals(expected), $"{expected.Except(marked).Count()} of {expected.Count} directories unmarked, {marked.Except(expected).Count()} marked inodes outside the tree: {await Kernel.DescribeAsync(fs, marked.Except(expected).Concat(expected.Except(marked)))}; the tracker holds {h.Monitor.Tree?.DirectoryCount} directories, {h.Monitor.GetStatistics().GroupRestarts} group restarts; tracked where nothing is: {string.Join(" ", h.Monitor.Tree?.GetDirectories().Where(d => !Directory.Exists(d)).Take(5) ?? [])}");
+            Assert.True(marked.SetEquals(expected), $"{expected.Except(marked).Count()} of {expected.Count} directories unmarked, {marked.Except(expected).Count()} marked inodes outside the tree: {await Kernel.DescribeAsync(fs, marked.Except(expected).Concat(expected.Except(marked)))}; the tracker holds {h.Monitor.Engine?.Tree?.DirectoryCount} directories, {h.Monitor.GetStatistics().GroupRestarts} group restarts; tracked where nothing is: {string.Join(" ", h.Monitor.Engine?.Tree?.GetDirectories().Where(d => !Directory.Exists(d)).Take(5) ?? [])}");
 
             var random = new Random(7);
             var insideDirs = Directory.GetDirectories(root, "*", SearchOption.AllDirectories).Append(root).OrderBy(_ => random.Next()).Take(200).ToList();

@@ -27,7 +27,7 @@ public sealed class ReadErrorTests
         var eicar = tree.File("data/eicar.com", EicarScanner.Eicar);
         await using var h = await MonitorHarness.StartAsync(tree, new OnAccessOptions { IncludePaths = [data], Prevention = true }, new EicarScanner());
 
-        h.Monitor.CurrentGroup!.InjectReadFailure(errno);
+        h.Monitor.Engine!.CurrentGroup!.InjectReadFailure(errno);
         Assert.True((await Attacker.OpenAsync(clean)).Opened); // wakes the reader: the failure comes first, then this open
         await Settled.UntilAsync(() => h.Monitor.GetStatistics().KernelDenied >= 1, KernelTestSupport.Timeout);
 

@@ -56,7 +56,7 @@ public sealed class ConcurrencyTests
         // for each of the two threads that read (the reader, and the rescuer while a scan holds the reader). And this
         // test's own: the pipes it reads the child's output from (both ends while it starts it), opened after the
         // baseline (seen once: 517 against a bound of 514 that counted one read and no pipes).
-        var oneRead = 2 * (OnAccessMonitor.ReadBufferSize / 24);
+        var oneRead = 2 * (MonitorEngine.ReadBufferSize / 24);
         const int ChildPipes = 4;
         var bound = QueueCapacity + (2 * 5) + KernelCacheCapacity + (2 * oneRead) + ChildPipes;
         TestContext.Current.TestOutputHelper?.WriteLine($"{maxDescriptors - baseline} descriptors held at once at most (bound {bound})");
