@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net.Sockets;
-using System.Text;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,13 +18,13 @@ namespace OnAccess.ClamAV;
 /// back in, and each one's signature version is tracked (<see cref="GetEndpointStatus"/>). Scans run in parallel: there
 /// is no global lock.
 /// </summary>
-public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatureGeneration, IHealthCheck, IAsyncDisposable
+public sealed class ClamdScanner : IScanner, IScannerReadiness, ISignatureGeneration, IHealthCheck, IAsyncDisposable
 {
     /// <summary>How much of a file one INSTREAM chunk carries.</summary>
     internal const int ChunkSize = 64 * 1024;
     private readonly ClamdScannerOptions _options;
     private readonly ClamdEndpoint[] _endpoints;
-    private readonly ClamdTrust _trust;
+    private readonly ClamdConnector _connector;
     private readonly ClamdFarm _farm;
     private readonly ILogger _logger;
 
@@ -54,11 +53,11 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         _options = options;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _endpoints = [.. options.Endpoints.Select(ClamdEndpoint.Parse)];
-        _trust = new ClamdTrust(options.TrustedUsers);
-        _farm = new ClamdFarm(_endpoints, options, _logger, AskAsync, meterFactory);
+        _connector = new ClamdConnector(options, _logger);
+        _farm = new ClamdFarm(_endpoints, options, _logger, _connector.AskAsync, meterFactory);
         foreach (var endpoint in _endpoints.Where(e => e.IsLocalTcpAnyoneCouldTake))
         {
-            LogTcpAnyoneCouldTake(_logger, endpoint.Text);
+            ClamdConnector.LogTcpAnyoneCouldTake(_logger, endpoint.Text);
         }
     }
 
@@ -156,7 +155,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     public async Task<IReadOnlyDictionary<string, bool>> PingAsync(CancellationToken cancellationToken = default)
     {
         var result = new Dictionary<string, bool>(StringComparer.Ordinal);
-        foreach (var (endpoint, failure) in await PingEachAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var (endpoint, failure) in await _connector.PingEachAsync(_endpoints, cancellationToken).ConfigureAwait(false))
         {
             result[endpoint.Text] = failure is null;
         }
@@ -174,7 +173,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     /// <returns>The result; its data holds each endpoint's state.</returns>
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var pings = await PingEachAsync(cancellationToken).ConfigureAwait(false);
+        var pings = await _connector.PingEachAsync(_endpoints, cancellationToken).ConfigureAwait(false);
         var data = pings.ToDictionary(p => "clamd " + p.Endpoint.Text, p => (object)Describe(p.Endpoint, p.Failure), StringComparer.Ordinal);
         var down = pings.Where(p => p.Failure is not null).Select(p => p.Failure!).ToList();
         if (down.Count == 0)
@@ -205,7 +204,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         {
             try
             {
-                return await SimpleCommandAsync(endpoint, "VERSION", cancellationToken).ConfigureAwait(false);
+                return await _connector.CommandAsync(endpoint, "VERSION", cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException or IOException or TimeoutException)
             {
@@ -261,7 +260,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
             var connecting = Stopwatch.GetTimestamp();
             try
             {
-                session = await endpoint.RentAsync(connectTimeout, socket => Verify(endpoint, socket), fresh: attempt > 0, cancellationToken).ConfigureAwait(false);
+                session = await endpoint.RentAsync(connectTimeout, socket => _connector.Verify(endpoint, socket), fresh: attempt > 0, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -295,7 +294,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
                     return (ScanResult.Skipped($"the file grew past the {request.Size} bytes it had when it was opened while it was streamed: what was added was not scanned"), Outcome.Answered);
                 }
 
-                var result = Interpret(reply);
+                var result = ClamdSession.Interpret(reply);
                 return (result, result.Verdict == ScanVerdict.Error ? Outcome.ErrorReply : Outcome.Answered);
             }
             catch (OperationCanceledException)
@@ -361,7 +360,7 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
                     continue; // it came as the time ran out: take it
                 }
 
-                if (await AskAsync(endpoint, "PING", _options.ReplyTimeout, cancellationToken).ConfigureAwait(false) == "PONG")
+                if (await _connector.AskAsync(endpoint, "PING", _options.ReplyTimeout, cancellationToken).ConfigureAwait(false) == "PONG")
                 {
                     continue; // busy, not gone: the open's deadline bounds the wait
                 }
@@ -386,69 +385,6 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
         }
     }
 
-    /// <summary>A command on a connection of its own within <paramref name="timeout"/>: the reply, or null when none came.</summary>
-    private async Task<string?> AskAsync(ClamdEndpoint endpoint, string command, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        bounded.CancelAfter(timeout);
-        try
-        {
-            return await SimpleCommandAsync(endpoint, command, bounded.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            return null; // refused, timed out, closed, malformed (an endpoint's answer is never an exception of ours)
-        }
-    }
-
-    /// <summary>A unix endpoint, or a TCP one on this machine's loopback, proves it is clamd before it is given anything (see <see cref="ClamdTrust"/>).</summary>
-    private void Verify(ClamdEndpoint endpoint, Socket socket)
-    {
-        var reason = endpoint.SocketPath is { } path ? _trust.CheckPeer(socket, path)
-            : socket.RemoteEndPoint is System.Net.IPEndPoint reached && System.Net.IPAddress.IsLoopback(reached.Address.IsIPv4MappedToIPv6 ? reached.Address.MapToIPv4() : reached.Address) ? _trust.CheckLoopback(reached)
-            : null; // another machine's clamd: the administrator's choice of address is all there is to check
-        if (reason is not null)
-        {
-            if (endpoint.TryReportRefusal())
-            {
-                LogRefused(_logger, endpoint.Text, Text.DisplayText.Escape(reason)!);
-            }
-
-            throw new UntrustedClamdException($"clamd at {endpoint.Text} is not trusted: {reason}");
-        }
-    }
-
-    [LoggerMessage(EventId = 401, Level = LogLevel.Error, Message = "Refused clamd endpoint {Endpoint}: {Reason}. Nothing was sent to it; scans fail over or follow OnAccessDenyOnError")]
-    private static partial void LogRefused(ILogger logger, string endpoint, string reason);
-
-    [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "clamd endpoint {Endpoint} is a local TCP port any user may bind while clamd is not listening; its listener's owner is checked before anything is sent (refused: log 401), but prefer a unix socket (LocalSocket)")]
-    private static partial void LogTcpAnyoneCouldTake(ILogger logger, string endpoint);
-
-    /// <summary>"fd[10]: OK", "stream: Eicar-Test-Signature FOUND", "...: Access denied. ERROR", "INSTREAM size limit exceeded. ERROR".</summary>
-    internal static ScanResult Interpret(string reply)
-    {
-        if (reply.EndsWith(" OK", StringComparison.Ordinal))
-        {
-            return ScanResult.Clean;
-        }
-
-        if (reply.EndsWith(" FOUND", StringComparison.Ordinal))
-        {
-            var colon = reply.IndexOf(": ", StringComparison.Ordinal);
-            var name = colon < 0 ? reply[..^6] : reply[(colon + 2)..^6];
-            return ScanResult.Infected(name);
-        }
-
-        if (reply.Contains("size limit exceeded", StringComparison.OrdinalIgnoreCase))
-        {
-            return ScanResult.Skipped($"too large: clamd says '{reply}'");
-        }
-
-        return reply.EndsWith(" ERROR", StringComparison.Ordinal)
-            ? ScanResult.Error($"clamd error: {reply}")
-            : ScanResult.Error($"protocol: unexpected reply '{reply}'");
-    }
-
     /// <summary>
     /// Waits until an endpoint answers PING (as long as <see cref="ClamdScannerOptions.StartupWait"/>, trying every
     /// quarter second), so the monitor never starts with a clamd it cannot reach: without it every scan would be an
@@ -457,81 +393,5 @@ public sealed partial class ClamdScanner : IScanner, IScannerReadiness, ISignatu
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>A task that completes when one endpoint answers.</returns>
     /// <exception cref="IOException">No endpoint answered in time; the message names each one and why.</exception>
-    public async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
-    {
-        var until = Stopwatch.GetTimestamp() + (long)(_options.StartupWait.TotalSeconds * Stopwatch.Frequency);
-        while (true)
-        {
-            var pending = _endpoints.Select(e => PingOneAsync(e, cancellationToken)).ToList();
-            var failures = new List<string>();
-            while (pending.Count > 0)
-            {
-                var done = await Task.WhenAny(pending).ConfigureAwait(false);
-                pending.Remove(done);
-                if (await done.ConfigureAwait(false) is not { } failure)
-                {
-                    return; // the first endpoint that answers will do; the others' pings end on their own
-                }
-
-                failures.Add(failure);
-            }
-
-            if (Stopwatch.GetTimestamp() >= until)
-            {
-                var waited = _options.StartupWait > TimeSpan.Zero ? $" within {_options.StartupWait.TotalSeconds:0.#} s" : string.Empty;
-                throw new IOException($"No clamd endpoint answered{waited}, so nothing could be scanned: {string.Join("; ", failures)}. Start clamd or correct the endpoint; to wait for a clamd that is starting, set StartupWait (ConsoleMonitor --wait SECONDS).");
-            }
-
-            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>PING to every endpoint at once, each within <see cref="ClamdScannerOptions.ConnectTimeout"/>: null for PONG, else why not.</summary>
-    private async Task<List<(ClamdEndpoint Endpoint, string? Failure)>> PingEachAsync(CancellationToken cancellationToken)
-    {
-        var pings = _endpoints.Select(async endpoint => (endpoint, await PingOneAsync(endpoint, cancellationToken).ConfigureAwait(false)));
-        return [.. await Task.WhenAll(pings).ConfigureAwait(false)];
-    }
-
-    /// <summary>PING within <see cref="ClamdScannerOptions.ConnectTimeout"/>: null for PONG, else why not (naming the endpoint).</summary>
-    private async Task<string?> PingOneAsync(ClamdEndpoint endpoint, CancellationToken cancellationToken)
-    {
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        bounded.CancelAfter(_options.ConnectTimeout);
-        try
-        {
-            var reply = await SimpleCommandAsync(endpoint, "PING", bounded.Token).ConfigureAwait(false);
-            return reply == "PONG" ? null : $"{endpoint.Text} answered '{Text.DisplayText.Escape(reply)}' to PING";
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (OperationCanceledException)
-        {
-            return $"{endpoint.Text}: no answer to PING within {_options.ConnectTimeout.TotalSeconds:0.#} s";
-        }
-        catch (Exception e) when (e is SocketException or IOException or TimeoutException)
-        {
-            return $"{endpoint.Text}: {e.Message}";
-        }
-    }
-
-    private async Task<string> SimpleCommandAsync(ClamdEndpoint endpoint, string command, CancellationToken cancellationToken)
-    {
-        using var socket = await endpoint.ConnectAsync(_options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-        Verify(endpoint, socket);
-        await socket.SendAsync(Encoding.ASCII.GetBytes("z" + command + "\0"), cancellationToken).ConfigureAwait(false);
-        return await ClamdSession.ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false);
-    }
-
+    public Task WaitUntilReadyAsync(CancellationToken cancellationToken) => _connector.WaitForAnyAsync(_endpoints, cancellationToken);
 }
-
-/// <summary>A clamd endpoint that failed to prove it is clamd.</summary>
-internal sealed class UntrustedClamdException(string message) : IOException(message);
-
-/// <summary>A clamd endpoint that neither replied to a scan nor answered PING in time.</summary>
-internal sealed class FrozenClamdException(string message) : Exception(message);
-
-/// <summary>The scanned file could not be read while it was streamed (no endpoint's fault).</summary>
-internal sealed class UnreadableFileException(string message, Exception inner) : Exception(message, inner);

@@ -118,6 +118,31 @@ internal sealed class ClamdSession(Socket socket, Action onClose) : IDisposable
         }
     }
 
+    /// <summary>"fd[10]: OK", "stream: Eicar-Test-Signature FOUND", "...: Access denied. ERROR", "INSTREAM size limit exceeded. ERROR".</summary>
+    internal static ScanResult Interpret(string reply)
+    {
+        if (reply.EndsWith(" OK", StringComparison.Ordinal))
+        {
+            return ScanResult.Clean;
+        }
+
+        if (reply.EndsWith(" FOUND", StringComparison.Ordinal))
+        {
+            var colon = reply.IndexOf(": ", StringComparison.Ordinal);
+            var name = colon < 0 ? reply[..^6] : reply[(colon + 2)..^6];
+            return ScanResult.Infected(name);
+        }
+
+        if (reply.Contains("size limit exceeded", StringComparison.OrdinalIgnoreCase))
+        {
+            return ScanResult.Skipped($"too large: clamd says '{reply}'");
+        }
+
+        return reply.EndsWith(" ERROR", StringComparison.Ordinal)
+            ? ScanResult.Error($"clamd error: {reply}")
+            : ScanResult.Error($"protocol: unexpected reply '{reply}'");
+    }
+
     /// <summary>Reads one NUL-terminated reply.</summary>
     public static async Task<string> ReadReplyAsync(Socket socket, CancellationToken cancellationToken)
     {
@@ -161,3 +186,9 @@ internal sealed class ClamdSession(Socket socket, Action onClose) : IDisposable
             : throw new InvalidDataException($"the reply '{reply}' does not answer request {id}");
     }
 }
+
+/// <summary>A clamd endpoint that neither replied to a scan nor answered PING in time.</summary>
+internal sealed class FrozenClamdException(string message) : Exception(message);
+
+/// <summary>The scanned file could not be read while it was streamed (no endpoint's fault).</summary>
+internal sealed class UnreadableFileException(string message, Exception inner) : Exception(message, inner);

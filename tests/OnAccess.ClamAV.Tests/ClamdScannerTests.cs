@@ -173,7 +173,7 @@ public sealed class ClamdScannerTests(SharedClamd clamd)
     [InlineData("garbage", ScanVerdict.Error, null)]
     public void Replies_are_classified(string reply, ScanVerdict verdict, string? threat)
     {
-        var result = ClamdScanner.Interpret(reply);
+        var result = ClamdSession.Interpret(reply);
         Assert.Equal(verdict, result.Verdict);
         Assert.Equal(threat, result.ThreatName);
     }
