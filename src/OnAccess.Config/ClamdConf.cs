@@ -316,4 +316,19 @@ public sealed class ClamdConf
 
         return null;
     }
+
+    /// <summary>The scanner's own directories, named here: its TemporaryDirectory and DatabaseDirectory.</summary>
+    internal List<(string Directive, string Path)> ScannerDirectories()
+    {
+        var found = new List<(string, string)>();
+        foreach (var directive in new[] { ClamdDirectiveNames.TemporaryDirectory, ClamdDirectiveNames.DatabaseDirectory })
+        {
+            if (GetValue(directive) is { } raw && PathNormalizer.TryNormalize(raw, out var path))
+            {
+                found.Add((directive, path));
+            }
+        }
+
+        return found;
+    }
 }

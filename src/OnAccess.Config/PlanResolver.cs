@@ -9,19 +9,19 @@ namespace OnAccess.Config;
 /// </summary>
 internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, IPlanEnvironment environment)
 {
-    private readonly List<PlanDiagnostic> _diagnostics = source is null ? [] : [.. source.Diagnostics];
+    private readonly PlanFindings _found = new(source);
 
     public OnAccessPlan Resolve()
     {
         if (options.ScanOnAccess == false)
         {
-            Add(PlanDiagnosticCodes.Disabled, DiagnosticSeverity.Info, "ScanOnAccess is 'no': nothing is monitored and every other on-access directive is ignored.", ClamdDirectiveNames.ScanOnAccess);
-            return new OnAccessPlan { Mode = OnAccessMode.Disabled, Diagnostics = _diagnostics };
+            _found.Add(PlanDiagnosticCodes.Disabled, DiagnosticSeverity.Info, "ScanOnAccess is 'no': nothing is monitored and every other on-access directive is ignored.", ClamdDirectiveNames.ScanOnAccess);
+            return new OnAccessPlan { Mode = OnAccessMode.Disabled, Diagnostics = _found.All };
         }
 
         if (options.ScanOnAccess is null)
         {
-            Add(PlanDiagnosticCodes.EnabledByDefault, DiagnosticSeverity.Info, "ScanOnAccess is not set: on-access monitoring is enabled, as in ClamAV 1.4 where the directive is deprecated.", ClamdDirectiveNames.ScanOnAccess);
+            _found.Add(PlanDiagnosticCodes.EnabledByDefault, DiagnosticSeverity.Info, "ScanOnAccess is not set: on-access monitoring is enabled, as in ClamAV 1.4 where the directive is deprecated.", ClamdDirectiveNames.ScanOnAccess);
         }
 
         CheckLimits();
@@ -37,45 +37,12 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
         }
         else
         {
-            Add(PlanDiagnosticCodes.NothingToWatch, DiagnosticSeverity.Error, "On-access monitoring is enabled but neither OnAccessIncludePath nor OnAccessMountPath is set: there is nothing to watch. Add a directory to protect, or set ScanOnAccess no.", ClamdDirectiveNames.IncludePath, ClamdDirectiveNames.MountPath);
+            _found.Add(PlanDiagnosticCodes.NothingToWatch, DiagnosticSeverity.Error, "On-access monitoring is enabled but neither OnAccessIncludePath nor OnAccessMountPath is set: there is nothing to watch. Add a directory to protect, or set ScanOnAccess no.", ClamdDirectiveNames.IncludePath, ClamdDirectiveNames.MountPath);
             plan = new OnAccessPlan { Mode = OnAccessMode.IncludePaths };
         }
 
-        var uids = new List<uint>();
-        if (options.ExcludeRootUid)
-        {
-            uids.Add(0);
-        }
-
-        var uidsGiven = new Dictionary<uint, int>();
-        foreach (var uid in options.ExcludeUids)
-        {
-            var occurrence = uidsGiven[uid] = uidsGiven.GetValueOrDefault(uid) + 1;
-            if (occurrence > 1)
-            {
-                AddRepeatedValue(ClamdDirectiveNames.ExcludeUid, uid.ToString(CultureInfo.InvariantCulture), occurrence, v => uint.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var u) && u == uid);
-            }
-
-            if (!uids.Contains(uid))
-            {
-                uids.Add(uid);
-            }
-        }
-
-        var unames = new List<string>();
-        var unamesGiven = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var name in options.ExcludeUnames)
-        {
-            var occurrence = unamesGiven[name] = unamesGiven.GetValueOrDefault(name) + 1;
-            if (occurrence > 1)
-            {
-                AddRepeatedValue(ClamdDirectiveNames.ExcludeUname, $"'{name}'", occurrence, v => string.Equals(v, name, StringComparison.Ordinal));
-                continue;
-            }
-
-            unames.Add(name);
-        }
-
+        var uids = Distinct(options.ExcludeRootUid ? [0u] : [], options.ExcludeUids, ClamdDirectiveNames.ExcludeUid, uid => uid.ToString(CultureInfo.InvariantCulture), (v, uid) => uint.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var u) && u == uid);
+        var unames = Distinct([], options.ExcludeUnames, ClamdDirectiveNames.ExcludeUname, name => $"'{name}'", (v, name) => string.Equals(v, name, StringComparison.Ordinal));
         return new OnAccessPlan
         {
             Mode = plan.Mode,
@@ -91,34 +58,58 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
             ScanTimeout = options.ScanTimeout,
             ExcludeUids = uids,
             ExcludeUnames = unames,
-            Diagnostics = _diagnostics,
+            Diagnostics = _found.All,
         };
+    }
+
+    /// <summary>
+    /// <paramref name="given"/> and then each value of a repeatable directive once; each repeat is OA2007 at its own line
+    /// (<paramref name="matches"/> tells a line's value from the repeated one).
+    /// </summary>
+    private List<T> Distinct<T>(List<T> given, IEnumerable<T> values, string directive, Func<T, string> shown, Func<string, T, bool> matches)
+        where T : notnull
+    {
+        var seen = new Dictionary<T, int>();
+        foreach (var value in values)
+        {
+            var occurrence = seen[value] = seen.GetValueOrDefault(value) + 1;
+            if (occurrence > 1)
+            {
+                _found.AddRepeatedValue(directive, shown(value), occurrence, v => matches(v, value));
+            }
+            else if (!given.Contains(value))
+            {
+                given.Add(value);
+            }
+        }
+
+        return given;
     }
 
     private void CheckLimits()
     {
         if (options.MaxFileSize == 0)
         {
-            Add(PlanDiagnosticCodes.UnlimitedFileSize, DiagnosticSeverity.Info, "OnAccessMaxFileSize is 0: files of every size are scanned.", ClamdDirectiveNames.MaxFileSize);
+            _found.Add(PlanDiagnosticCodes.UnlimitedFileSize, DiagnosticSeverity.Info, "OnAccessMaxFileSize is 0: files of every size are scanned.", ClamdDirectiveNames.MaxFileSize);
         }
         else if (options.MaxFileSize < 0)
         {
-            Add(PlanDiagnosticCodes.NegativeFileSize, DiagnosticSeverity.Error, $"OnAccessMaxFileSize is {options.MaxFileSize}; it must be 0 (no limit) or a positive size.", ClamdDirectiveNames.MaxFileSize);
+            _found.Add(PlanDiagnosticCodes.NegativeFileSize, DiagnosticSeverity.Error, $"OnAccessMaxFileSize is {options.MaxFileSize}; it must be 0 (no limit) or a positive size.", ClamdDirectiveNames.MaxFileSize);
         }
 
         if (options.MaxThreads <= 0)
         {
-            Add(PlanDiagnosticCodes.NoThreads, DiagnosticSeverity.Error, $"OnAccessMaxThreads is {options.MaxThreads}: no scan could ever run, so with prevention every access would hang. Use 1 or more.", ClamdDirectiveNames.MaxThreads);
+            _found.Add(PlanDiagnosticCodes.NoThreads, DiagnosticSeverity.Error, $"OnAccessMaxThreads is {options.MaxThreads}: no scan could ever run, so with prevention every access would hang. Use 1 or more.", ClamdDirectiveNames.MaxThreads);
         }
 
         if (options.RetryAttempts is < 0 or > 255)
         {
-            Add(PlanDiagnosticCodes.RetryAttemptsOutOfRange, DiagnosticSeverity.Error, $"OnAccessRetryAttempts is {options.RetryAttempts}; it must be from 0 to 255 (clamonacc stores it in one byte, so 256 would silently become 0).", ClamdDirectiveNames.RetryAttempts);
+            _found.Add(PlanDiagnosticCodes.RetryAttemptsOutOfRange, DiagnosticSeverity.Error, $"OnAccessRetryAttempts is {options.RetryAttempts}; it must be from 0 to 255 (clamonacc stores it in one byte, so 256 would silently become 0).", ClamdDirectiveNames.RetryAttempts);
         }
 
         if (options.ScanTimeout <= TimeSpan.Zero)
         {
-            Add(PlanDiagnosticCodes.NoScanTimeout, DiagnosticSeverity.Error, $"OnAccessCurlTimeout is {options.ScanTimeout.TotalMilliseconds} ms: every scan would time out at once. Use a positive number of milliseconds.", ClamdDirectiveNames.CurlTimeout);
+            _found.Add(PlanDiagnosticCodes.NoScanTimeout, DiagnosticSeverity.Error, $"OnAccessCurlTimeout is {options.ScanTimeout.TotalMilliseconds} ms: every scan would time out at once. Use a positive number of milliseconds.", ClamdDirectiveNames.CurlTimeout);
         }
     }
 
@@ -127,33 +118,33 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
         const string Mount = ClamdDirectiveNames.MountPath;
         if (options.IncludePaths.Count > 0)
         {
-            Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessIncludePath is ignored because OnAccessMountPath is set: mount paths pre-empt include paths.", ClamdDirectiveNames.IncludePath, Mount);
+            _found.Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessIncludePath is ignored because OnAccessMountPath is set: mount paths pre-empt include paths.", ClamdDirectiveNames.IncludePath, Mount);
         }
 
         if (options.ExcludePaths.Count > 0)
         {
-            Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessExcludePath is ignored because OnAccessMountPath is set: exclusions need the directory tracker, which mount paths turn off.", ClamdDirectiveNames.ExcludePath, Mount);
+            _found.Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessExcludePath is ignored because OnAccessMountPath is set: exclusions need the directory tracker, which mount paths turn off.", ClamdDirectiveNames.ExcludePath, Mount);
         }
 
         if (options.ExtraScanning)
         {
-            Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessExtraScanning is ignored because OnAccessMountPath is set: extra scanning needs the directory tracker, which mount paths turn off.", ClamdDirectiveNames.ExtraScanning, Mount);
+            _found.Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessExtraScanning is ignored because OnAccessMountPath is set: extra scanning needs the directory tracker, which mount paths turn off.", ClamdDirectiveNames.ExtraScanning, Mount);
         }
 
         if (options.Prevention)
         {
-            Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessPrevention is ignored because OnAccessMountPath is set: a whole mount is watched notify-only, so that the system cannot lock itself up. Use OnAccessIncludePath to block access.", ClamdDirectiveNames.Prevention, Mount);
+            _found.Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessPrevention is ignored because OnAccessMountPath is set: a whole mount is watched notify-only, so that the system cannot lock itself up. Use OnAccessIncludePath to block access.", ClamdDirectiveNames.Prevention, Mount);
         }
 
         if (options.DisableDdd)
         {
-            Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessDisableDDD is ignored because OnAccessMountPath is set: mount paths never use the directory tracker.", ClamdDirectiveNames.DisableDdd, Mount);
+            _found.Add(PlanDiagnosticCodes.IgnoredByMountPath, DiagnosticSeverity.Warning, "OnAccessDisableDDD is ignored because OnAccessMountPath is set: mount paths never use the directory tracker.", ClamdDirectiveNames.DisableDdd, Mount);
         }
 
         var roots = new List<PlanRoot>();
         foreach (var raw in options.MountPaths)
         {
-            if (!Normalize(Mount, raw, out var path))
+            if (!_found.Normalize(Mount, raw, out var path))
             {
                 continue;
             }
@@ -161,32 +152,32 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
             var kind = environment.GetPathKind(path);
             if (kind is PathKind.Missing or PathKind.Inaccessible)
             {
-                AddAt(PlanDiagnosticCodes.PathMissing, DiagnosticSeverity.Error, $"OnAccessMountPath {raw} {(kind == PathKind.Missing ? "does not exist" : "cannot be examined")}.", Mount, raw);
+                _found.AddAt(PlanDiagnosticCodes.PathMissing, DiagnosticSeverity.Error, $"OnAccessMountPath {raw} {(kind == PathKind.Missing ? "does not exist" : "cannot be examined")}.", Mount, raw);
                 continue;
             }
 
             if (!environment.IsMountPoint(path))
             {
-                AddAt(PlanDiagnosticCodes.NotAMountPoint, DiagnosticSeverity.Error, $"OnAccessMountPath {raw} is not a mount point (it is not listed in /proc/self/mountinfo). Name the mount point itself, or use OnAccessIncludePath for a directory.", Mount, raw);
+                _found.AddAt(PlanDiagnosticCodes.NotAMountPoint, DiagnosticSeverity.Error, $"OnAccessMountPath {raw} is not a mount point (it is not listed in /proc/self/mountinfo). Name the mount point itself, or use OnAccessIncludePath for a directory.", Mount, raw);
                 continue;
             }
 
             if (roots.Exists(r => r.Path == path))
             {
-                AddAt(PlanDiagnosticCodes.IncludesMerged, DiagnosticSeverity.Info, $"OnAccessMountPath {raw} is listed more than once; it is watched once.", Mount, raw);
+                _found.AddAt(PlanDiagnosticCodes.IncludesMerged, DiagnosticSeverity.Info, $"OnAccessMountPath {raw} is listed more than once; it is watched once.", Mount, raw);
                 continue;
             }
 
             roots.Add(new PlanRoot(path, Recursive: true, RootMarking.Mount));
         }
 
-        var scanner = ScannerDirectories();
+        var scanner = source?.ScannerDirectories() ?? [];
         foreach (var (directive, dir) in scanner)
         {
             foreach (var root in roots.Where(r => r.Path == dir).ToList())
             {
                 var raw = options.MountPaths.First(m => PathNormalizer.TryNormalize(m, out var p) && p == dir);
-                AddAt(PlanDiagnosticCodes.ScannerDirectoryIncluded, DiagnosticSeverity.Error, $"OnAccessMountPath {raw} is clamd's {directive}: clamd writes its files there while it scans; watching them would scan the scanner's own files. Watch other mounts.", Mount, raw);
+                _found.AddAt(PlanDiagnosticCodes.ScannerDirectoryIncluded, DiagnosticSeverity.Error, $"OnAccessMountPath {raw} is clamd's {directive}: clamd writes its files there while it scans; watching them would scan the scanner's own files. Watch other mounts.", Mount, raw);
                 roots.Remove(root);
             }
         }
@@ -202,57 +193,57 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
         var ddd = !options.DisableDdd;
         if (!ddd)
         {
-            Add(PlanDiagnosticCodes.NonRecursiveIncludes, DiagnosticSeverity.Info, "OnAccessDisableDDD is 'yes': each OnAccessIncludePath is watched non-recursively (its files, not its subdirectories).", ClamdDirectiveNames.DisableDdd, Include);
+            _found.Add(PlanDiagnosticCodes.NonRecursiveIncludes, DiagnosticSeverity.Info, "OnAccessDisableDDD is 'yes': each OnAccessIncludePath is watched non-recursively (its files, not its subdirectories).", ClamdDirectiveNames.DisableDdd, Include);
             if (options.ExcludePaths.Count > 0)
             {
-                Add(PlanDiagnosticCodes.IgnoredWithoutDdd, DiagnosticSeverity.Warning, "OnAccessExcludePath is ignored because OnAccessDisableDDD is 'yes': without the directory tracker nothing below an include path is watched, so there is nothing to exclude.", ClamdDirectiveNames.ExcludePath, ClamdDirectiveNames.DisableDdd);
+                _found.Add(PlanDiagnosticCodes.IgnoredWithoutDdd, DiagnosticSeverity.Warning, "OnAccessExcludePath is ignored because OnAccessDisableDDD is 'yes': without the directory tracker nothing below an include path is watched, so there is nothing to exclude.", ClamdDirectiveNames.ExcludePath, ClamdDirectiveNames.DisableDdd);
             }
 
             if (options.ExtraScanning)
             {
-                Add(PlanDiagnosticCodes.IgnoredWithoutDdd, DiagnosticSeverity.Warning, "OnAccessExtraScanning is ignored because OnAccessDisableDDD is 'yes': extra scanning relies on the directory tracker.", ClamdDirectiveNames.ExtraScanning, ClamdDirectiveNames.DisableDdd);
+                _found.Add(PlanDiagnosticCodes.IgnoredWithoutDdd, DiagnosticSeverity.Warning, "OnAccessExtraScanning is ignored because OnAccessDisableDDD is 'yes': extra scanning relies on the directory tracker.", ClamdDirectiveNames.ExtraScanning, ClamdDirectiveNames.DisableDdd);
             }
         }
 
         var includes = new List<(string Path, string Raw)>();
         foreach (var raw in options.IncludePaths)
         {
-            if (!Normalize(Include, raw, out var path))
+            if (!_found.Normalize(Include, raw, out var path))
             {
                 continue;
             }
 
             if (ddd && path == "/")
             {
-                AddAt(PlanDiagnosticCodes.RootInclude, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is the root directory, which cannot be protected recursively: the system would block on its own files. Use OnAccessMountPath / to watch everything notify-only, or include narrower directories.", Include, raw);
+                _found.AddAt(PlanDiagnosticCodes.RootInclude, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is the root directory, which cannot be protected recursively: the system would block on its own files. Use OnAccessMountPath / to watch everything notify-only, or include narrower directories.", Include, raw);
                 continue;
             }
 
             switch (environment.GetPathKind(path))
             {
                 case PathKind.Missing:
-                    AddAt(PlanDiagnosticCodes.PathMissing, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} does not exist.", Include, raw);
+                    _found.AddAt(PlanDiagnosticCodes.PathMissing, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} does not exist.", Include, raw);
                     continue;
                 case PathKind.Inaccessible:
-                    AddAt(PlanDiagnosticCodes.PathMissing, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} cannot be examined (permission denied or I/O error).", Include, raw);
+                    _found.AddAt(PlanDiagnosticCodes.PathMissing, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} cannot be examined (permission denied or I/O error).", Include, raw);
                     continue;
                 case PathKind.SymbolicLink:
-                    AddAt(PlanDiagnosticCodes.SymbolicLink, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is a symbolic link; symbolic links are never followed, so name the directory it points to.", Include, raw);
+                    _found.AddAt(PlanDiagnosticCodes.SymbolicLink, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is a symbolic link; symbolic links are never followed, so name the directory it points to.", Include, raw);
                     continue;
                 case PathKind.Other:
-                    AddAt(PlanDiagnosticCodes.NotADirectory, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is not a directory.", Include, raw);
+                    _found.AddAt(PlanDiagnosticCodes.NotADirectory, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is not a directory.", Include, raw);
                     continue;
             }
 
             includes.Add((path, raw));
         }
 
-        var scanner = ScannerDirectories();
+        var scanner = source?.ScannerDirectories() ?? [];
         foreach (var (directive, dir) in scanner)
         {
             foreach (var (path, raw) in includes.Where(i => i.Path == dir).ToList())
             {
-                AddAt(PlanDiagnosticCodes.ScannerDirectoryIncluded, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is clamd's {directive}: clamd writes its files there while it scans (and reads its signatures), and an open of its own files held for a scan would deadlock the scan that makes it, as the ClamAV documentation warns. Protect other directories.", Include, raw);
+                _found.AddAt(PlanDiagnosticCodes.ScannerDirectoryIncluded, DiagnosticSeverity.Error, $"OnAccessIncludePath {raw} is clamd's {directive}: clamd writes its files there while it scans (and reads its signatures), and an open of its own files held for a scan would deadlock the scan that makes it, as the ClamAV documentation warns. Protect other directories.", Include, raw);
                 includes.Remove((path, raw));
             }
         }
@@ -268,7 +259,7 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
         {
             if (roots.Exists(r => r.Path == path))
             {
-                AddAt(PlanDiagnosticCodes.IncludesMerged, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is listed more than once; it is watched once.", Include, raw);
+                _found.AddAt(PlanDiagnosticCodes.IncludesMerged, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is listed more than once; it is watched once.", Include, raw);
                 continue;
             }
 
@@ -278,7 +269,7 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
                 : null;
             if (cover is not null)
             {
-                AddAt(PlanDiagnosticCodes.IncludesMerged, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} lies inside OnAccessIncludePath {cover}, which already covers it recursively; the two are merged.", Include, raw);
+                _found.AddAt(PlanDiagnosticCodes.IncludesMerged, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} lies inside OnAccessIncludePath {cover}, which already covers it recursively; the two are merged.", Include, raw);
                 continue;
             }
 
@@ -319,7 +310,7 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
 
             roots[i] = root with { Marking = RootMarking.Filesystem };
             var raw = includes.First(i => i.Path == root.Path).Raw; // the first line that names it, as the user wrote it
-            AddAt(PlanDiagnosticCodes.FilesystemMark, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is the root of a whole {type} filesystem with nothing excluded below it: it is protected by one filesystem mark instead of a mark on each directory. Directories of other filesystems mounted below it are marked one by one.", ClamdDirectiveNames.IncludePath, raw);
+            _found.AddAt(PlanDiagnosticCodes.FilesystemMark, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is the root of a whole {type} filesystem with nothing excluded below it: it is protected by one filesystem mark instead of a mark on each directory. Directories of other filesystems mounted below it are marked one by one.", ClamdDirectiveNames.IncludePath, raw);
         }
 
         if (options.TreeMarking != TreeMarking.Filesystem)
@@ -338,7 +329,7 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
             var raw = includes.First(i => i.Path == root.Path).Raw;
             roots[i] = root with { Marking = RootMarking.FilesystemSubtree };
             var type = environment.FilesystemTypeOf(root.Path) ?? "unknown";
-            AddAt(PlanDiagnosticCodes.FilesystemSubtreeMark, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is protected by one mark on the {type} filesystem that holds it (tree marking 'filesystem'): a directory is protected the instant it exists, with no window. Every open elsewhere on that filesystem is held too and answered at once; directories no user can move into the tree are then ignored by the kernel. Directories of other filesystems mounted below it are marked one by one.", ClamdDirectiveNames.IncludePath, raw);
+            _found.AddAt(PlanDiagnosticCodes.FilesystemSubtreeMark, DiagnosticSeverity.Info, $"OnAccessIncludePath {raw} is protected by one mark on the {type} filesystem that holds it (tree marking 'filesystem'): a directory is protected the instant it exists, with no window. Every open elsewhere on that filesystem is held too and answered at once; directories no user can move into the tree are then ignored by the kernel. Directories of other filesystems mounted below it are marked one by one.", ClamdDirectiveNames.IncludePath, raw);
         }
     }
 
@@ -348,20 +339,20 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
         var excludes = new List<(string Path, string Raw)>();
         foreach (var raw in options.ExcludePaths)
         {
-            if (!Normalize(Exclude, raw, out var path))
+            if (!_found.Normalize(Exclude, raw, out var path))
             {
                 continue;
             }
 
             if (includes.Any(i => i.Path == path))
             {
-                AddAt(PlanDiagnosticCodes.ExcludeEqualsInclude, DiagnosticSeverity.Warning, $"OnAccessExcludePath {raw} equals an OnAccessIncludePath; ClamAV would then watch nothing there. The exclusion is ignored and the directory stays protected; remove one of the two.", Exclude, raw);
+                _found.AddAt(PlanDiagnosticCodes.ExcludeEqualsInclude, DiagnosticSeverity.Warning, $"OnAccessExcludePath {raw} equals an OnAccessIncludePath; ClamAV would then watch nothing there. The exclusion is ignored and the directory stays protected; remove one of the two.", Exclude, raw);
                 continue;
             }
 
             if (!includes.Any(i => PathPrefix.IsStrictlyUnder(path, i.Path)))
             {
-                AddAt(PlanDiagnosticCodes.ExcludeOutsideIncludes, DiagnosticSeverity.Warning, $"OnAccessExcludePath {raw} is not inside any OnAccessIncludePath, so it has no effect.", Exclude, raw);
+                _found.AddAt(PlanDiagnosticCodes.ExcludeOutsideIncludes, DiagnosticSeverity.Warning, $"OnAccessExcludePath {raw} is not inside any OnAccessIncludePath, so it has no effect.", Exclude, raw);
                 continue;
             }
 
@@ -374,7 +365,7 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
             var cover = excludes.FirstOrDefault(o => PathPrefix.IsStrictlyUnder(path, o.Path)).Path;
             if (result.Contains(path) || cover is not null)
             {
-                AddAt(PlanDiagnosticCodes.ExcludesMerged, DiagnosticSeverity.Info, cover is null
+                _found.AddAt(PlanDiagnosticCodes.ExcludesMerged, DiagnosticSeverity.Info, cover is null
                     ? $"OnAccessExcludePath {raw} is listed more than once; it is applied once."
                     : $"OnAccessExcludePath {raw} lies inside OnAccessExcludePath {cover}, which already excludes it.", Exclude, raw);
                 continue;
@@ -384,21 +375,6 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
         }
 
         return result;
-    }
-
-    /// <summary>The scanner's own directories, from the clamd.conf in use: its TemporaryDirectory and DatabaseDirectory.</summary>
-    private List<(string Directive, string Path)> ScannerDirectories()
-    {
-        var found = new List<(string, string)>();
-        foreach (var directive in new[] { ClamdDirectiveNames.TemporaryDirectory, ClamdDirectiveNames.DatabaseDirectory })
-        {
-            if (source?.GetValue(directive) is { } raw && PathNormalizer.TryNormalize(raw, out var path))
-            {
-                found.Add((directive, path));
-            }
-        }
-
-        return found;
     }
 
     /// <summary>
@@ -416,50 +392,7 @@ internal sealed class PlanResolver(OnAccessOptions options, ClamdConf? source, I
 
             excludes.RemoveAll(e => PathPrefix.IsStrictlyUnder(e, dir));
             excludes.Add(dir);
-            AddAt(PlanDiagnosticCodes.ScannerDirectoryExcluded, DiagnosticSeverity.Warning, $"{rootDirective} {cover.Raw} holds clamd's {directive} {dir}: it is excluded, as if OnAccessExcludePath named it. clamd's own files are never held or scanned: a scan that waits on the scanner's own file never ends.", rootDirective, cover.Raw);
+            _found.AddAt(PlanDiagnosticCodes.ScannerDirectoryExcluded, DiagnosticSeverity.Warning, $"{rootDirective} {cover.Raw} holds clamd's {directive} {dir}: it is excluded, as if OnAccessExcludePath named it. clamd's own files are never held or scanned: a scan that waits on the scanner's own file never ends.", rootDirective, cover.Raw);
         }
     }
-
-    private bool Normalize(string directive, string raw, out string path)
-    {
-        if (PathNormalizer.TryNormalize(raw, out path))
-        {
-            return true;
-        }
-
-        AddAt(PlanDiagnosticCodes.RelativePath, DiagnosticSeverity.Error, $"{directive} '{raw}' is not an absolute path; write it from the root, starting with '/'.", directive, raw);
-        return false;
-    }
-
-    /// <summary>
-    /// OA2007: a repeatable directive names the same value again, which is used once. The line is the repeat's own:
-    /// the <paramref name="occurrence"/>-th line of <paramref name="directive"/> whose value <paramref name="matches"/>
-    /// (none when the value came from code or a flag, not from the file).
-    /// </summary>
-    private void AddRepeatedValue(string directive, string shown, int occurrence, Func<string, bool> matches)
-    {
-        int? line = null;
-        if (source is not null)
-        {
-            var seen = 0;
-            foreach (var entry in source.Entries)
-            {
-                if (entry.Directive == directive && matches(entry.Value) && ++seen == occurrence)
-                {
-                    line = entry.Line;
-                    break;
-                }
-            }
-        }
-
-        _diagnostics.Add(new PlanDiagnostic(PlanDiagnosticCodes.DuplicateValue, DiagnosticSeverity.Warning, [directive], $"{directive} {shown} is given more than once; it is used once. Remove the repeated value.", source?.FilePath, line));
-    }
-
-    private void Add(string code, DiagnosticSeverity severity, string message, params string[] directives) =>
-        _diagnostics.Add(new PlanDiagnostic(code, severity, directives, message, source?.FilePath, LineOf(directives[0], null)));
-
-    private void AddAt(string code, DiagnosticSeverity severity, string message, string directive, string value, params string[] more) =>
-        _diagnostics.Add(new PlanDiagnostic(code, severity, [directive, .. more], message, source?.FilePath, LineOf(directive, value)));
-
-    private int? LineOf(string directive, string? value) => source?.FindLine(directive, value);
 }

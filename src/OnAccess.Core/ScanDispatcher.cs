@@ -129,7 +129,7 @@ internal sealed class ScanDispatcher : IDisposable
             if (item.TryDecide())
             {
                 var decision = _policy.QueueFull(item.IsHeld);
-                Answer(item, decision);
+                item.Answer(decision);
                 _reporter.Finish(item, null, decision, DecisionReason.QueueFull, "the scan queue is full");
                 Drop(item);
             }
@@ -151,7 +151,7 @@ internal sealed class ScanDispatcher : IDisposable
             if (item.TryDecide())
             {
                 var decision = _policy.Answer(ScanVerdict.Error, item.IsHeld);
-                Answer(item, decision);
+                item.Answer(decision);
                 _reporter.Finish(item, ScanVerdict.Error, decision, DecisionReason.ScanError, ex.Message);
                 Drop(item);
             }
@@ -281,7 +281,7 @@ internal sealed class ScanDispatcher : IDisposable
             item.UserId = e.GetProcessUserId(); // for the report, while a held process still waits
         }
 
-        Answer(item, decision);
+        item.Answer(decision);
         if (result.Verdict == ScanVerdict.Clean && item.Lease is { } lease && item.Key.Generation == _generation())
         {
             // After the answer, nothing it needs. Only clean verdicts are remembered, only for the signatures that produced
@@ -329,7 +329,7 @@ internal sealed class ScanDispatcher : IDisposable
         }
         finally
         {
-            Answer(item, decision); // whatever happened above, the access is answered
+            item.Answer(decision); // whatever happened above, the access is answered
         }
 
         _reporter.Finish(item, ScanVerdict.Error, decision, DecisionReason.Timeout, $"no verdict within {_plan.ScanTimeout.TotalMilliseconds} ms of the access (OnAccessCurlTimeout)");
@@ -348,7 +348,7 @@ internal sealed class ScanDispatcher : IDisposable
         if (item.TryDecide())
         {
             var decision = item.IsHeld ? AccessDecision.Allow : AccessDecision.None;
-            Answer(item, decision);
+            item.Answer(decision);
             _reporter.Finish(item, null, decision, DecisionReason.Shutdown, null);
             Drop(item);
         }
@@ -361,7 +361,7 @@ internal sealed class ScanDispatcher : IDisposable
         Drop(item);
     }
 
-    /// <summary>The last side done with the item releases it: its lease goes back, its descriptor closes.</summary>
+    /// <summary>The last side done with the item releases it (<see cref="WorkItem.Release"/>).</summary>
     private void Drop(WorkItem item)
     {
         if (!item.Drop())
@@ -374,41 +374,6 @@ internal sealed class ScanDispatcher : IDisposable
             _queuedCloses.TryRemove((item.Key.Device, item.Key.Inode), out _); // also when it never ran (deadline, full queue)
         }
 
-        _verdicts.Release(item.Lease);
-        item.Lease = null;
-        if (item.Group is { } group)
-        {
-            Interlocked.Decrement(ref group.Pending);
-        }
-
-        if (item.Event is { } e)
-        {
-            e.Dispose();
-        }
-        else
-        {
-            item.File.Dispose();
-        }
-    }
-
-    private static void Answer(WorkItem item, AccessDecision decision)
-    {
-        if (item.Event is not { IsPermissionRequest: true } e)
-        {
-            return;
-        }
-
-        try
-        {
-            e.Respond(decision == AccessDecision.Deny ? FanotifyResponse.Deny : FanotifyResponse.Allow);
-        }
-        catch (ObjectDisposedException)
-        {
-            // The group closed: the kernel has allowed the access.
-        }
-        catch (IOException)
-        {
-            // The kernel no longer knows the event (the opener was killed); nothing waits for it.
-        }
+        item.Release(_verdicts);
     }
 }

@@ -75,4 +75,46 @@ internal sealed class WorkItem
     public bool Drop() => Interlocked.Decrement(ref _holds) == 0;
 
     public bool IsDecided => Volatile.Read(ref _decided) != 0;
+
+    /// <summary>Answers a held access (nothing for one that is not held); a closed group or a killed opener is no error.</summary>
+    public void Answer(AccessDecision decision)
+    {
+        if (Event is not { IsPermissionRequest: true } e)
+        {
+            return;
+        }
+
+        try
+        {
+            e.Respond(decision == AccessDecision.Deny ? FanotifyResponse.Deny : FanotifyResponse.Allow);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The group closed: the kernel has allowed the access.
+        }
+        catch (IOException)
+        {
+            // The kernel no longer knows the event (the opener was killed); nothing waits for it.
+        }
+    }
+
+    /// <summary>Once the last side has dropped it: its lease goes back, its group's count of pending items falls, its descriptor closes.</summary>
+    public void Release(CleanVerdicts verdicts)
+    {
+        verdicts.Release(Lease);
+        Lease = null;
+        if (Group is { } group)
+        {
+            Interlocked.Decrement(ref group.Pending);
+        }
+
+        if (Event is { } e)
+        {
+            e.Dispose();
+        }
+        else
+        {
+            File.Dispose();
+        }
+    }
 }
