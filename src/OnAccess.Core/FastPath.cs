@@ -58,7 +58,7 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
         if (e.ProcessId == _ownPid || retired)
         {
             // Our own opens never wait on us; a retired group's new events are held by its successor too.
-            Respond(e, FanotifyResponse.Allow);
+            WorkItem.Respond(e, FanotifyResponse.Allow);
             e.Dispose();
             return null;
         }
@@ -93,7 +93,7 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
                 {
                     if (!(identity.IsRegularFile && identity.LinkCount > 1))
                     {
-                        Respond(e, FanotifyResponse.Allow);
+                        WorkItem.Respond(e, FanotifyResponse.Allow);
                         e.ProcessFd?.Dispose();
                         scope.AfterOutside(group, directory!, directoryKey!);
                         e.Dispose();
@@ -125,7 +125,7 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
         if (verdicts.Hit(key, e.File) is { } lease)
         {
             // The answer first: the kernel cache is filled after it (the lease guards the file meanwhile).
-            Respond(e, FanotifyResponse.Allow);
+            WorkItem.Respond(e, FanotifyResponse.Allow);
             verdicts.AfterHit(lease, e.IsPermissionRequest ? group : null);
             var cached = new WorkItem(e, e.File, kind, e.ProcessId, userId, identity.Size, path, arrived, null, key);
             reporter.Finish(cached, ScanVerdict.Clean, e.IsPermissionRequest ? AccessDecision.Allow : AccessDecision.None, DecisionReason.Cached, null);
@@ -156,26 +156,9 @@ internal sealed class FastPath(AccessPolicy policy, CleanVerdicts verdicts, Scan
 
     private void Skip(FanotifyEvent e, AccessKind kind, uint? userId, byte[]? path, DecisionReason reason, long arrived)
     {
-        Respond(e, FanotifyResponse.Allow);
+        WorkItem.Respond(e, FanotifyResponse.Allow);
         reporter.Finish(new WorkItem(e, e.File!, kind, e.ProcessId, userId, 0, path, arrived, null, default), null, e.IsPermissionRequest ? AccessDecision.Allow : AccessDecision.None, reason, null);
         e.Dispose();
-    }
-
-    private static void Respond(FanotifyEvent e, FanotifyResponse response)
-    {
-        if (!e.IsPermissionRequest)
-        {
-            return;
-        }
-
-        try
-        {
-            e.Respond(response);
-        }
-        catch (Exception ex) when (ex is ObjectDisposedException or IOException)
-        {
-            // The group closed (the kernel allowed it), or the opener is gone.
-        }
     }
 
     private static AccessKind KindOf(FanotifyEvents events) =>

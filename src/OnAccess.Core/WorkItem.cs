@@ -76,25 +76,30 @@ internal sealed class WorkItem
 
     public bool IsDecided => Volatile.Read(ref _decided) != 0;
 
-    /// <summary>Answers a held access (nothing for one that is not held); a closed group or a killed opener is no error.</summary>
+    /// <summary>Answers a held access (nothing for one that is not held).</summary>
     public void Answer(AccessDecision decision)
     {
-        if (Event is not { IsPermissionRequest: true } e)
+        if (Event is { } e)
+        {
+            Respond(e, decision == AccessDecision.Deny ? FanotifyResponse.Deny : FanotifyResponse.Allow);
+        }
+    }
+
+    /// <summary>Answers <paramref name="e"/> if it is held; a closed group (the kernel allowed it) or a killed opener is no error.</summary>
+    public static void Respond(FanotifyEvent e, FanotifyResponse response)
+    {
+        if (!e.IsPermissionRequest)
         {
             return;
         }
 
         try
         {
-            e.Respond(decision == AccessDecision.Deny ? FanotifyResponse.Deny : FanotifyResponse.Allow);
+            e.Respond(response);
         }
-        catch (ObjectDisposedException)
+        catch (Exception ex) when (ex is ObjectDisposedException or IOException)
         {
-            // The group closed: the kernel has allowed the access.
-        }
-        catch (IOException)
-        {
-            // The kernel no longer knows the event (the opener was killed); nothing waits for it.
+            // The group closed (the kernel allowed it), or the kernel no longer knows the event (the opener was killed).
         }
     }
 
