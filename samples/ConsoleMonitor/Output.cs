@@ -10,7 +10,12 @@ namespace ConsoleMonitor;
 /// <summary>Writes what happened to stdout: one readable line, or one JSON object per line (--json).</summary>
 internal sealed class Output(bool json) : IOnAccessObserver
 {
+    /// <summary>Decision lines are written when this much is kept, whether or not their run has ended.</summary>
+    private const int PendingLimit = 64 * 1024;
+
     private readonly Lock _gate = new();
+    private readonly StringBuilder _pending = new();
+    private readonly Stream _stdout = Console.OpenStandardOutput();
 
     public bool Json { get; } = json;
 
@@ -18,7 +23,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
     {
         if (Json)
         {
-            WriteJson(w =>
+            Buffer(JsonLine(w =>
             {
                 w.WriteString("event", "decision");
                 w.WriteString("time", DateTimeOffset.Now.ToString("O", CultureInfo.InvariantCulture));
@@ -49,7 +54,7 @@ internal sealed class Output(bool json) : IOnAccessObserver
                 {
                     w.WriteString("detail", e.Detail);
                 }
-            });
+            }));
             return;
         }
 
@@ -58,7 +63,16 @@ internal sealed class Output(bool json) : IOnAccessObserver
         var threat = e.ThreatName is null ? string.Empty : OnAccessText.Escape(e.ThreatName) + " ";
         var line = string.Create(CultureInfo.InvariantCulture,
             $"{DateTimeOffset.Now:HH:mm:ss.fff} {e.Decision.ToString().ToUpperInvariant(),-5} {Verdict(e),-8} {threat}{path} pid={e.ProcessId} uid={e.UserId?.ToString(CultureInfo.InvariantCulture) ?? "?"} kind={Kind(e.Kind)} reason={Reason(e.Reason)} {e.Latency.TotalMicroseconds:F0}us");
-        WriteLine(line);
+        Buffer(line);
+    }
+
+    /// <summary>The decisions delivered so far are written, in one write (not one per decision).</summary>
+    public void OnEventsDelivered()
+    {
+        lock (_gate)
+        {
+            WritePending();
+        }
     }
 
     public void Ready(OnAccessPlan plan, OnAccessStatistics statistics, string scanner, string scannerText, string? config)
@@ -472,12 +486,39 @@ internal sealed class Output(bool json) : IOnAccessObserver
         return Encoding.UTF8.GetString(stream.ToArray());
     }
 
+    /// <summary>Any other line: after the decisions buffered before it.</summary>
     private void WriteLine(string line)
     {
         lock (_gate)
         {
+            WritePending();
             Console.Out.WriteLine(line);
             Console.Out.Flush();
+        }
+    }
+
+    /// <summary>A decision's line: kept until the run of decisions it is part of has been delivered (or much is kept).</summary>
+    private void Buffer(string line)
+    {
+        lock (_gate)
+        {
+            _pending.Append(line).Append('\n');
+            if (_pending.Length >= PendingLimit)
+            {
+                WritePending();
+            }
+        }
+    }
+
+    /// <summary>One write(2) for everything kept (Console.Out would write it a few hundred bytes at a time).</summary>
+    private void WritePending()
+    {
+        if (_pending.Length > 0)
+        {
+            var bytes = Encoding.UTF8.GetBytes(_pending.ToString());
+            _pending.Clear();
+            _stdout.Write(bytes);
+            _stdout.Flush();
         }
     }
 }

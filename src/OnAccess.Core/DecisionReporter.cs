@@ -47,7 +47,7 @@ internal sealed class DecisionReporter : IAsyncDisposable
         _observers = [.. observers];
         _logger = logger;
         _denyOnError = denyOnError;
-        _observed = new ObserverQueue<OnAccessEvent>(observerQueueCapacity, Deliver, "OnAccess reports");
+        _observed = new ObserverQueue<OnAccessEvent>(observerQueueCapacity, Deliver, "OnAccess reports", Delivered);
         _meter = meter;
         _ownsMeter = ownsMeter;
         _meter.CreateObservableCounter("onaccess.events", () => Interlocked.Read(ref _events), description: "Kernel events received");
@@ -274,6 +274,21 @@ internal sealed class DecisionReporter : IAsyncDisposable
             try
             {
                 observer.OnEvent(e);
+            }
+            catch (Exception ex)
+            {
+                Log.ObserverFailed(_logger, ex);
+            }
+        }
+    }
+
+    private void Delivered()
+    {
+        foreach (var observer in _observers)
+        {
+            try
+            {
+                observer.OnEventsDelivered();
             }
             catch (Exception ex)
             {

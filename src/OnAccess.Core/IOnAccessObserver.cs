@@ -8,6 +8,16 @@ public interface IOnAccessObserver
     void OnEvent(OnAccessEvent accessEvent);
 
     /// <summary>
+    /// Called, on the same thread, once the decisions that were waiting have all been delivered (an
+    /// <see cref="OnEvent"/> each), and once more after the last ones when the monitor stops: the moment to write what
+    /// <see cref="OnEvent"/> buffered, so a burst of decisions costs one write instead of one per decision. Nothing by
+    /// default.
+    /// </summary>
+    void OnEventsDelivered()
+    {
+    }
+
+    /// <summary>
     /// Called once per action on a detection (<see cref="IDetectionAction"/>), on the thread that ran it: never one that
     /// holds an access. Nothing by default.
     /// </summary>

@@ -7,7 +7,8 @@ namespace OnAccess;
 /// every <see cref="TickMilliseconds"/> ms while decisions come and sleeps after <see cref="IdleMilliseconds"/> ms
 /// without one. Adding never wakes anyone, except the one add that finds the drainer asleep: a wake-up per decision is
 /// a context switch the next open may wait behind, and an awaited channel would hand every decision to a thread-pool
-/// worker, which spins (sched_yield, about 27 times per decision measured) before it sleeps.
+/// worker, which spins (sched_yield, about 27 times per decision measured) before it sleeps. After each run it says
+/// so, so what is delivered can be written once per run, not once per decision.
 /// </summary>
 /// <typeparam name="T">What is delivered.</typeparam>
 internal sealed class ObserverQueue<T>
@@ -22,6 +23,7 @@ internal sealed class ObserverQueue<T>
     private readonly ConcurrentQueue<T> _items = new();
     private readonly int _capacity;
     private readonly Action<T> _deliver;
+    private readonly Action? _delivered;
     private readonly object _gate = new(); // Monitor.Wait/Pulse: the drainer sleeps here when idle
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -33,10 +35,13 @@ internal sealed class ObserverQueue<T>
     /// <param name="capacity">How many may wait; more are refused (<see cref="TryAdd"/> returns false).</param>
     /// <param name="deliver">Called on the drainer's thread, in order; it must not throw.</param>
     /// <param name="threadName">The drainer's name.</param>
-    public ObserverQueue(int capacity, Action<T> deliver, string threadName)
+    /// <param name="delivered">Called on the drainer's thread after each run of deliveries, once nothing waits (and after
+    /// the last run at stop): where what <paramref name="deliver"/> buffered is written. It must not throw.</param>
+    public ObserverQueue(int capacity, Action<T> deliver, string threadName, Action? delivered = null)
     {
         _capacity = capacity;
         _deliver = deliver;
+        _delivered = delivered;
         _thread = new Thread(Run) { IsBackground = true, Name = threadName };
     }
 
@@ -98,6 +103,11 @@ internal sealed class ObserverQueue<T>
                     Interlocked.Decrement(ref _count);
                     _deliver(item);
                     delivered = true;
+                }
+
+                if (delivered)
+                {
+                    _delivered?.Invoke();
                 }
 
                 if (_stopping)

@@ -11,6 +11,8 @@ internal sealed class MonitorHarness : IAsyncDisposable, IOnAccessObserver
     private readonly SemaphoreSlim _arrived = new(0);
 
     private readonly ConcurrentQueue<OnAccessActionEvent> _actions = new();
+    private int _deliveredCalls;
+    private int _eventsAtLastDeliveredCall;
 
     public MonitorHarness(KernelTestSupport.TempTree tree, OnAccessOptions options, IScanner scanner, OnAccessEngineOptions? engine = null, IEnumerable<IDetectionAction>? actions = null)
     {
@@ -51,6 +53,18 @@ internal sealed class MonitorHarness : IAsyncDisposable, IOnAccessObserver
     {
         _events.Enqueue(accessEvent);
         _arrived.Release();
+    }
+
+    /// <summary>How often the monitor said every waiting decision had been delivered.</summary>
+    public int DeliveredCalls => Volatile.Read(ref _deliveredCalls);
+
+    /// <summary>How many decisions had arrived when it last said so.</summary>
+    public int EventsAtLastDeliveredCall => Volatile.Read(ref _eventsAtLastDeliveredCall);
+
+    public void OnEventsDelivered()
+    {
+        Volatile.Write(ref _eventsAtLastDeliveredCall, _events.Count);
+        Interlocked.Increment(ref _deliveredCalls);
     }
 
     public async Task<OnAccessEvent> WaitForAsync(Func<OnAccessEvent, bool> match)
