@@ -104,18 +104,27 @@ internal sealed class ClamdSession(Socket socket, Action onClose) : IDisposable
         return (StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id), grew);
     }
 
-    /// <summary>The reply clamd sent before it closed the connection a chunk was being sent on; else that failure.</summary>
+    /// <summary>The refusal clamd sent before it closed the connection a chunk was being sent on; else that failure.</summary>
     private async Task<string> ReplyLeftBehindAsync(int id, SocketException sendFailed, CancellationToken cancellationToken)
     {
+        string reply;
         try
         {
-            return StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id);
+            reply = StripId(await ReadReplyAsync(socket, cancellationToken).ConfigureAwait(false), id);
         }
         catch (Exception e) when (e is IOException or SocketException or InvalidDataException)
         {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(sendFailed);
-            throw;
+            reply = string.Empty;
         }
+
+        // A refusal may end a stream early, and so may a detection in what was read; a clean verdict on a file clamd
+        // did not read whole covers nothing, so it is never believed.
+        if (!reply.EndsWith(" ERROR", StringComparison.Ordinal) && !reply.EndsWith(" FOUND", StringComparison.Ordinal))
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(sendFailed);
+        }
+
+        return reply;
     }
 
     /// <summary>"fd[10]: OK", "stream: Eicar-Test-Signature FOUND", "...: Access denied. ERROR", "INSTREAM size limit exceeded. ERROR".</summary>

@@ -84,6 +84,20 @@ public sealed class ClamdScannerTests(SharedClamd clamd)
     }
 
     [Fact]
+    public async Task A_clean_reply_to_a_stream_that_was_cut_off_is_never_believed()
+    {
+        // Only a refusal may end a stream early: an endpoint that says OK and closes before it has read the whole file
+        // has not scanned what it did not read, so the scan is an error, never clean (a clean verdict is remembered).
+        using var tree = TestFiles.Tree();
+        await using var stub = StubClamd.StartLimited(tree.Combine("clamd.sock"), limit: 4096, refusal: "stream: OK");
+        var big = tree.Combine("big.bin");
+        File.WriteAllBytes(big, new byte[8 << 20]);
+        await using var scanner = new ClamdScanner(new ClamdScannerOptions { Endpoints = ["unix:" + stub.SocketPath], Mode = ClamdScanMode.Stream });
+        var result = await TestFiles.ScanAsync(scanner, big);
+        Assert.True(result.Verdict == ScanVerdict.Error, $"{result.Verdict}: {result.Reason}");
+    }
+
+    [Fact]
     public async Task Twenty_parallel_scans_succeed_on_twenty_sessions_at_once()
     {
         // A stub clamd answers no scan until twenty wait for their reply at once: only twenty sessions open together

@@ -25,6 +25,7 @@ internal sealed class StubClamd : IAsyncDisposable
     private int _peakWaiting;
     private string? _error;
     private long _limit = long.MaxValue;
+    private string _refusal = "INSTREAM size limit exceeded. ERROR";
 
     private StubClamd(string socketPath, int hold, TimeSpan timeout)
     {
@@ -51,7 +52,7 @@ internal sealed class StubClamd : IAsyncDisposable
     /// A stub that, like clamd, stops reading a stream once it passes <paramref name="limit"/> bytes, replies
     /// "INSTREAM size limit exceeded. ERROR" and closes the connection while the scanner may still be sending.
     /// </summary>
-    public static StubClamd StartLimited(string socketPath, long limit) => new(socketPath, 1, TimeSpan.Zero) { _limit = limit };
+    public static StubClamd StartLimited(string socketPath, long limit, string refusal = "INSTREAM size limit exceeded. ERROR") => new(socketPath, 1, TimeSpan.Zero) { _limit = limit, _refusal = refusal };
 
     public async ValueTask DisposeAsync()
     {
@@ -116,8 +117,7 @@ internal sealed class StubClamd : IAsyncDisposable
                         var content = await ReadChunksAsync(stream);
                         if (content is null)
                         {
-                            var refusal = "INSTREAM size limit exceeded. ERROR";
-                            await stream.WriteAsync(Encoding.ASCII.GetBytes((session ? $"{++id}: {refusal}" : refusal) + "\0"), _stop.Token);
+                            await stream.WriteAsync(Encoding.ASCII.GetBytes((session ? $"{++id}: {_refusal}" : _refusal) + "\0"), _stop.Token);
                             return; // unread chunks are left in the socket: closing it is what the sender sees
                         }
 
